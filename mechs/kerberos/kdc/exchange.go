@@ -80,43 +80,61 @@ func (c *Client) asLogin(ctx context.Context) (*Ticket, error) {
 		if err != nil {
 			return nil, c.errClosedOr(err)
 		}
-		rep, err := ParseReply(rb)
+		t, retry, err := c.asReply(rb, req, pa != nil, usedHint, hint)
 		if err != nil {
 			return nil, err
 		}
-		switch {
-		case rep.Error != nil:
-			k := rep.Error
-			info := etypeInfoFrom(methodData(k))
-			if isPreauthRequired(k) && pa == nil && info != nil {
-				hint = info
-				continue
+		if retry != nil {
+			if pa != nil {
+				usedHint = false // a stale hint is retried once only
 			}
-			// A stale hint (the principal's keys changed): retry once with
-			// what the KDC says now.
-			if k.ErrorCode == errorcode.KDC_ERR_PREAUTH_FAILED && usedHint && info != nil {
-				usedHint = false
-				hint = info
-				continue
-			}
-			return nil, statusOfKRBError(*k)
-		case rep.AS != nil:
-			t, err := c.finishAS(rep.AS, req, hint)
-			if err != nil {
-				return nil, err
-			}
-			c.mu.Lock()
-			c.tgt = t
-			if hint != nil {
-				c.hint = hint
-			}
-			c.mu.Unlock()
-			return t, nil
-		default:
-			return nil, status.Errorf(status.SEC_E_INVALID_TOKEN, mech, "kdc: the KDC answered an AS-REQ with a TGS-REP")
+			hint = retry
+			continue
 		}
+		c.mu.Lock()
+		c.tgt = t
+		if hint != nil {
+			c.hint = hint
+		}
+		c.mu.Unlock()
+		return t, nil
 	}
 	return nil, status.Errorf(status.SEC_E_LOGON_DENIED, mech, "kdc: pre-authentication did not converge")
+}
+
+// asReply handles the KDC's answer to an AS-REQ: a TGT, or the
+// ETYPE-INFO2 to retry with (KDC_ERR_PREAUTH_REQUIRED to a request without
+// pre-authentication, or KDC_ERR_PREAUTH_FAILED to one made with a hint
+// remembered from an earlier login, whose keys may have changed), or an
+// error with its status.
+func (c *Client) asReply(rb []byte, req messages.ASReq, sentPA, usedHint bool, hint etypeInfo) (*Ticket, etypeInfo, error) {
+	rep, err := ParseReply(rb)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case rep.Error != nil:
+		k := rep.Error
+		md := types.PADataSequence(methodData(k))
+		info := etypeInfoFrom(md)
+		if info == nil && isPreauthRequired(k) && md.Contains(patype.PA_ENC_TIMESTAMP) {
+			// No ETYPE-INFO2: our first etype with the default salt
+			// (RFC 4120 section 5.2.7.5 makes the salt default).
+			info = etypeInfo{{EType: c.etypes[0]}}
+		}
+		if isPreauthRequired(k) && !sentPA && info != nil {
+			return nil, info, nil
+		}
+		if k.ErrorCode == errorcode.KDC_ERR_PREAUTH_FAILED && sentPA && usedHint && info != nil {
+			return nil, info, nil
+		}
+		return nil, nil, statusOfKRBError(*k)
+	case rep.AS != nil:
+		t, err := c.finishAS(rep.AS, req, hint)
+		return t, nil, err
+	default:
+		return nil, nil, status.Errorf(status.SEC_E_INVALID_TOKEN, mech, "kdc: the KDC answered an AS-REQ with a TGS-REP")
+	}
 }
 
 func (c *Client) newASReq(pa []types.PAData) (messages.ASReq, error) {
@@ -293,6 +311,12 @@ func (c *Client) tgsExchange(ctx context.Context, tgt *Ticket, sname types.Princ
 	if err != nil {
 		return nil, c.errClosedOr(err)
 	}
+	return c.tgsReply(rb, req, tgt, sname, realm)
+}
+
+// tgsReply handles the KDC's answer to a TGS-REQ (RFC 4120 section 3.3.4):
+// the ticket, or the KRB-ERROR's status.
+func (c *Client) tgsReply(rb []byte, req messages.TGSReq, tgt *Ticket, sname types.PrincipalName, realm string) (*Ticket, error) {
 	rep, err := ParseReply(rb)
 	if err != nil {
 		return nil, err

@@ -113,6 +113,13 @@ func WithMaxConnsPerKDC(n int) TransportOption {
 	}
 }
 
+// WithObserver registers f to be called after every Exchange with the
+// realm, the request, and the reply or error (diagnostics, request counting
+// in tests). f runs on the caller's goroutine and must not block.
+func WithObserver(f func(realm string, req, reply []byte, err error)) TransportOption {
+	return func(t *Transport) { t.observe = f }
+}
+
 // Transport sends KDC requests and returns the replies (RFC 4120 section
 // 7.2): UDP first unless the request exceeds the UDP preference limit, TCP
 // with 4-byte length framing when the KDC answers KRB_ERR_RESPONSE_TOO_BIG
@@ -133,6 +140,7 @@ type Transport struct {
 	udpLimitSet bool
 	maxConns    int
 	dialer      net.Dialer
+	observe     func(realm string, req, reply []byte, err error)
 
 	// closeCtx is cancelled by Close; every Exchange derives from it.
 	closeCtx context.Context
@@ -145,6 +153,7 @@ type Transport struct {
 	closed   bool
 	idle     map[string][]idleConn
 	slots    map[string]chan struct{}
+	noReuse  map[string]bool // KDCs seen closing a connection after a reply
 	inflight sync.WaitGroup
 }
 
@@ -163,6 +172,7 @@ func NewTransport(opts ...TransportOption) *Transport {
 		maxConns: DefaultMaxConnsPerKDC,
 		idle:     make(map[string][]idleConn),
 		slots:    make(map[string]chan struct{}),
+		noReuse:  make(map[string]bool),
 	}
 	for _, o := range opts {
 		o(t)
@@ -241,6 +251,14 @@ type attemptResult struct {
 // Transport's timeout. Failures are *status.Error with
 // SEC_E_NO_AUTHENTICATING_AUTHORITY.
 func (t *Transport) Exchange(ctx context.Context, realm string, req []byte) ([]byte, error) {
+	reply, err := t.exchange(ctx, realm, req)
+	if t.observe != nil {
+		t.observe(realm, req, reply, err)
+	}
+	return reply, err
+}
+
+func (t *Transport) exchange(ctx context.Context, realm string, req []byte) ([]byte, error) {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -456,7 +474,14 @@ func (t *Transport) getIdle(addr string) net.Conn {
 		ic := list[len(list)-1]
 		list = list[:len(list)-1]
 		t.idle[addr] = list
-		if time.Since(ic.since) > idleTimeout || !stillOpen(ic.conn) {
+		if time.Since(ic.since) > idleTimeout {
+			ic.conn.Close()
+			continue
+		}
+		if !stillOpen(ic.conn) {
+			// MIT's krb5kdc closes a TCP connection after each reply:
+			// stop pooling for a KDC that does.
+			t.noReuse[addr] = true
 			ic.conn.Close()
 			continue
 		}
@@ -480,7 +505,7 @@ func stillOpen(c net.Conn) bool {
 func (t *Transport) putIdle(addr string, c net.Conn) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed || len(t.idle[addr]) >= t.maxConns {
+	if t.closed || t.noReuse[addr] || len(t.idle[addr]) >= t.maxConns {
 		c.Close()
 		return
 	}
@@ -491,6 +516,8 @@ func (t *Transport) putIdle(addr string, c net.Conn) {
 // big-endian length, high bit zero) and reads one framed reply. It reuses a
 // pooled connection when one is open; if a reused connection fails before
 // any reply byte (the KDC closed it), it retries once on a new connection.
+// A KDC seen closing connections after a reply (MIT's krb5kdc does) is not
+// pooled for again.
 func (t *Transport) tcpExchange(ctx context.Context, addr string, req []byte) ([]byte, error) {
 	slots := t.slot(addr)
 	select {
@@ -527,6 +554,9 @@ func (t *Transport) tcpExchange(ctx context.Context, addr string, req []byte) ([
 			}
 		}
 		if reused && !gotBytes && ctx.Err() == nil && try == 0 {
+			t.mu.Lock()
+			t.noReuse[addr] = true
+			t.mu.Unlock()
 			continue
 		}
 		if ctx.Err() != nil {
