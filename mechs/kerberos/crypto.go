@@ -1,0 +1,416 @@
+package kerberos
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"hash"
+	"sync"
+	"sync/atomic"
+
+	krbcrypto "github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/crypto/etype"
+	"github.com/jcmturner/gokrb5/v8/types"
+)
+
+// Encryption types (RFC 3962, RFC 8009, RFC 4757).
+const (
+	etypeAES128SHA1   = 17
+	etypeAES256SHA1   = 18
+	etypeAES128SHA256 = 19
+	etypeAES256SHA384 = 20
+	etypeRC4HMAC      = 23
+)
+
+// Key usages (RFC 4120 section 7.5.1, RFC 4121 section 2).
+const (
+	usageTicket          = 2
+	usageAPReqAuth       = 11
+	usageAPRepEncPart    = 12
+	usageKRBCredEncPart  = 14
+	usageAcceptorSeal    = 22
+	usageAcceptorSign    = 23
+	usageInitiatorSeal   = 24
+	usageInitiatorSign   = 25
+	maxUsage             = 26
+	confounderSize       = 16
+	aesBlock             = aes.BlockSize
+	derivationEncryption = 0xAA
+	derivationIntegrity  = 0x55
+	derivationChecksum   = 0x99
+)
+
+var (
+	errIntegrity    = errors.New("kerberos: integrity check failed")
+	errBadEtype     = errors.New("kerberos: unsupported encryption type")
+	errShortCipher  = errors.New("kerberos: ciphertext too short")
+	errRC4NotWanted = errors.New("kerberos: RC4-HMAC is disabled")
+)
+
+// key is a protocol key (a long-term key, a ticket session key, or a
+// subkey) with its usage-derived keys cached: the AES key schedules and
+// HMAC states are computed once per key and usage, not once per message.
+// A key is immutable after newKey apart from the lazily filled derived
+// slots, which are published with atomic pointers (two racing derivations
+// compute the same value; one wins), so it is safe for concurrent use.
+type key struct {
+	etype int32
+	value []byte
+	e     etype.EType
+	fast  bool // AES-CTS with HMAC-SHA1 (RFC 3962) or HMAC-SHA2 (RFC 8009)
+	sha2  bool
+	hlen  int // integrity / checksum length in bytes
+	hfn   func() hash.Hash
+
+	derived [maxUsage]atomic.Pointer[usageKey]
+}
+
+// usageKey holds what one key usage derives (RFC 3961 section 5.3):
+// Ke's cipher, and pools of keyed HMACs for Ki and Kc. hmac's Reset
+// restores the keyed state, so pooled HMACs skip the key setup.
+type usageKey struct {
+	k  *key
+	ke cipher.Block
+	ki sync.Pool
+	kc sync.Pool
+}
+
+func newKey(et int32, value []byte) (*key, error) {
+	e, err := krbcrypto.GetEtype(et)
+	if err != nil {
+		return nil, errBadEtype
+	}
+	if len(value) != keySize(et, e) {
+		return nil, errBadEtype
+	}
+	k := &key{etype: et, value: append([]byte(nil), value...), e: e, hlen: e.GetHMACBitLength() / 8}
+	switch et {
+	case etypeAES128SHA1, etypeAES256SHA1:
+		k.fast, k.hfn = true, sha1.New
+	case etypeAES128SHA256:
+		k.fast, k.sha2, k.hfn = true, true, sha256.New
+	case etypeAES256SHA384:
+		k.fast, k.sha2, k.hfn = true, true, sha512.New384
+	case etypeRC4HMAC:
+	default:
+		return nil, errBadEtype
+	}
+	return k, nil
+}
+
+// keyFrom converts a gokrb5 EncryptionKey.
+func keyFrom(ek types.EncryptionKey) (*key, error) { return newKey(ek.KeyType, ek.KeyValue) }
+
+// randomKey makes a fresh key of etype et (a subkey). For the AES
+// enctypes random-to-key is the identity (RFC 3962 section 6, RFC 8009).
+func randomKey(et int32) (*key, error) {
+	e, err := krbcrypto.GetEtype(et)
+	if err != nil {
+		return nil, errBadEtype
+	}
+	b := make([]byte, keySize(et, e))
+	rand.Read(b)
+	return newKey(et, b)
+}
+
+func (k *key) wipe() {
+	if k == nil {
+		return
+	}
+	clear(k.value)
+}
+
+// usage returns the derived keys for usage u, deriving them on first use.
+func (k *key) usage(u uint32) (*usageKey, error) {
+	if u < maxUsage {
+		if uk := k.derived[u].Load(); uk != nil {
+			return uk, nil
+		}
+	}
+	uk := &usageKey{k: k}
+	if k.fast {
+		var label [5]byte
+		binary.BigEndian.PutUint32(label[:], u)
+		derive := func(c byte) ([]byte, error) {
+			label[4] = c
+			if k.sha2 {
+				return kdfHMACSHA2(k.hfn, k.value, label[:], derivedBits(k.etype, c)), nil
+			}
+			return k.e.DeriveKey(k.value, label[:])
+		}
+		ke, err := derive(derivationEncryption)
+		if err != nil {
+			return nil, err
+		}
+		ki, err := derive(derivationIntegrity)
+		if err != nil {
+			return nil, err
+		}
+		kc, err := derive(derivationChecksum)
+		if err != nil {
+			return nil, err
+		}
+		if uk.ke, err = aes.NewCipher(ke); err != nil {
+			return nil, err
+		}
+		uk.ki.New = func() any { return hmac.New(k.hfn, ki) }
+		uk.kc.New = func() any { return hmac.New(k.hfn, kc) }
+	}
+	if u < maxUsage {
+		k.derived[u].Store(uk)
+	}
+	return uk, nil
+}
+
+// sealedSize is the ciphertext length for a plaintext of n bytes.
+func (k *key) sealedSize(n int) int {
+	if k.fast {
+		return confounderSize + n + k.hlen
+	}
+	return n + 24 // RC4-HMAC: checksum 16 + confounder 8
+}
+
+// encrypt appends E(usage, plaintext) to dst (RFC 3961 section 5.3 with
+// RFC 3962 / RFC 8009): CTS(Ke, confounder|plaintext) | HMAC.
+func (k *key) encrypt(dst []byte, u uint32, plaintext []byte) ([]byte, error) {
+	if !k.fast {
+		ed, err := krbcrypto.GetEncryptedData(plaintext, types.EncryptionKey{KeyType: k.etype, KeyValue: k.value}, u, 0)
+		if err != nil {
+			return nil, err
+		}
+		return append(dst, ed.Cipher...), nil
+	}
+	uk, err := k.usage(u)
+	if err != nil {
+		return nil, err
+	}
+	start := len(dst)
+	dst = append(dst, make([]byte, confounderSize)...)
+	rand.Read(dst[start:])
+	dst = append(dst, plaintext...)
+	p := dst[start:]
+	h := uk.ki.Get().(hash.Hash)
+	var sum [64]byte
+	if !k.sha2 {
+		h.Write(p)
+		h.Sum(sum[:0])
+		ctsEncrypt(uk.ke, p)
+	} else {
+		ctsEncrypt(uk.ke, p)
+		var iv [aesBlock]byte
+		h.Write(iv[:])
+		h.Write(p)
+		h.Sum(sum[:0])
+	}
+	h.Reset()
+	uk.ki.Put(h)
+	return append(dst, sum[:k.hlen]...), nil
+}
+
+// decrypt decrypts ct into a new buffer and returns the plaintext.
+func (k *key) decrypt(u uint32, ct []byte) ([]byte, error) {
+	if !k.fast {
+		return krbcrypto.DecryptMessage(ct, types.EncryptionKey{KeyType: k.etype, KeyValue: k.value}, u)
+	}
+	buf := make([]byte, len(ct))
+	copy(buf, ct)
+	return k.decryptInPlace(u, buf)
+}
+
+// decryptInPlace decrypts ct over itself and returns the plaintext, a
+// subslice of ct. On failure ct's content is undefined.
+func (k *key) decryptInPlace(u uint32, ct []byte) ([]byte, error) {
+	if !k.fast {
+		pt, err := k.decrypt(u, ct)
+		if err != nil {
+			return nil, errIntegrity
+		}
+		return pt, nil
+	}
+	if len(ct) < confounderSize+k.hlen {
+		return nil, errShortCipher
+	}
+	uk, err := k.usage(u)
+	if err != nil {
+		return nil, err
+	}
+	c := ct[:len(ct)-k.hlen]
+	var want [64]byte
+	copy(want[:], ct[len(ct)-k.hlen:])
+	h := uk.ki.Get().(hash.Hash)
+	var sum [64]byte
+	if k.sha2 {
+		var iv [aesBlock]byte
+		h.Write(iv[:])
+		h.Write(c)
+		h.Sum(sum[:0])
+		ctsDecrypt(uk.ke, c, c)
+	} else {
+		ctsDecrypt(uk.ke, c, c)
+		h.Write(c)
+		h.Sum(sum[:0])
+	}
+	h.Reset()
+	uk.ki.Put(h)
+	if subtle.ConstantTimeCompare(sum[:k.hlen], want[:k.hlen]) != 1 {
+		return nil, errIntegrity
+	}
+	return c[confounderSize:], nil
+}
+
+// checksum appends the keyed checksum of the concatenated parts (RFC
+// 3961's get_mic for the etype's mandatory checksum: HMAC(Kc, data)
+// truncated) to dst. The parts avoid copying a message and a token header
+// into one buffer.
+func (k *key) checksum(dst []byte, u uint32, p1, p2 []byte) ([]byte, error) {
+	if !k.fast {
+		data := append(append([]byte(nil), p1...), p2...)
+		sum, err := k.e.GetChecksumHash(k.value, data, u)
+		if err != nil {
+			return nil, err
+		}
+		return append(dst, sum...), nil
+	}
+	uk, err := k.usage(u)
+	if err != nil {
+		return nil, err
+	}
+	h := uk.kc.Get().(hash.Hash)
+	h.Write(p1)
+	h.Write(p2)
+	var sum [64]byte
+	h.Sum(sum[:0])
+	h.Reset()
+	uk.kc.Put(h)
+	return append(dst, sum[:k.hlen]...), nil
+}
+
+// checksumParts is checksum over any number of parts (for Wrap tokens
+// spread over several data buffers).
+func (k *key) checksumParts(dst []byte, u uint32, parts [][]byte) ([]byte, error) {
+	if !k.fast || len(parts) <= 2 {
+		var p1, p2 []byte
+		switch {
+		case len(parts) == 1:
+			p1 = parts[0]
+		case len(parts) == 2:
+			p1, p2 = parts[0], parts[1]
+		case len(parts) > 2:
+			for _, p := range parts[:len(parts)-1] {
+				p1 = append(p1, p...)
+			}
+			p2 = parts[len(parts)-1]
+		}
+		return k.checksum(dst, u, p1, p2)
+	}
+	uk, err := k.usage(u)
+	if err != nil {
+		return nil, err
+	}
+	h := uk.kc.Get().(hash.Hash)
+	for _, p := range parts {
+		h.Write(p)
+	}
+	var sum [64]byte
+	h.Sum(sum[:0])
+	h.Reset()
+	uk.kc.Put(h)
+	return append(dst, sum[:k.hlen]...), nil
+}
+
+// ctsEncrypt encrypts p in place with AES in CBC mode with ciphertext
+// stealing and a zero IV, as RFC 3962 section 5 defines it (the last two
+// blocks swapped, the final one truncated). len(p) >= 16.
+func ctsEncrypt(b cipher.Block, p []byte) {
+	n := len(p)
+	if n == aesBlock {
+		b.Encrypt(p, p)
+		return
+	}
+	m := (n + aesBlock - 1) / aesBlock
+	r := n - aesBlock*(m-1)
+	var prev [aesBlock]byte
+	for i := 0; i < m-1; i++ {
+		blk := p[aesBlock*i : aesBlock*(i+1)]
+		subtle.XORBytes(blk, blk, prev[:])
+		b.Encrypt(blk, blk)
+		copy(prev[:], blk)
+	}
+	var last [aesBlock]byte
+	copy(last[:], p[aesBlock*(m-1):])
+	subtle.XORBytes(last[:], last[:], prev[:])
+	b.Encrypt(last[:], last[:])
+	copy(p[aesBlock*(m-1):], prev[:r])
+	copy(p[aesBlock*(m-2):aesBlock*(m-1)], last[:])
+}
+
+// ctsDecrypt is ctsEncrypt's inverse; dst and src may be the same slice.
+func ctsDecrypt(b cipher.Block, dst, src []byte) {
+	n := len(src)
+	if n == aesBlock {
+		b.Decrypt(dst, src)
+		return
+	}
+	m := (n + aesBlock - 1) / aesBlock
+	r := n - aesBlock*(m-1)
+	var prev, c, t [aesBlock]byte
+	for i := 0; i < m-2; i++ {
+		copy(c[:], src[aesBlock*i:aesBlock*(i+1)])
+		b.Decrypt(t[:], c[:])
+		subtle.XORBytes(dst[aesBlock*i:aesBlock*(i+1)], t[:], prev[:])
+		prev = c
+	}
+	var dn, cm1, pm, pm1 [aesBlock]byte
+	b.Decrypt(dn[:], src[aesBlock*(m-2):aesBlock*(m-1)])
+	cl := src[aesBlock*(m-1):]
+	copy(cm1[:], cl)
+	copy(cm1[r:], dn[r:])
+	subtle.XORBytes(pm[:r], dn[:r], cl)
+	b.Decrypt(pm1[:], cm1[:])
+	subtle.XORBytes(pm1[:], pm1[:], prev[:])
+	copy(dst[aesBlock*(m-2):], pm1[:])
+	copy(dst[aesBlock*(m-1):n], pm[:r])
+}
+
+// keySize is the protocol key length of et. gokrb5 reports 24 bytes for
+// aes256-cts-hmac-sha384-192, whose keys are 32 bytes (RFC 8009 section 5).
+func keySize(et int32, e etype.EType) int {
+	if et == etypeAES256SHA384 {
+		return 32
+	}
+	return e.GetKeyByteSize()
+}
+
+// derivedBits is the length of a derived key for RFC 8009 (section 5):
+// Ke is 128 or 256 bits, Ki and Kc 128 or 192.
+func derivedBits(et int32, c byte) int {
+	if et == etypeAES128SHA256 {
+		return 128
+	}
+	if c == derivationEncryption {
+		return 256
+	}
+	return 192
+}
+
+// kdfHMACSHA2 is RFC 8009 section 3's KDF-HMAC-SHA2 with an empty context:
+// k-truncate(HMAC(key, 00000001 | label | 0x00 | k)). One block suffices
+// for every length RFC 8009 needs.
+func kdfHMACSHA2(hfn func() hash.Hash, key, label []byte, bits int) []byte {
+	h := hmac.New(hfn, key)
+	var w [4]byte
+	binary.BigEndian.PutUint32(w[:], 1)
+	h.Write(w[:])
+	h.Write(label)
+	h.Write([]byte{0})
+	binary.BigEndian.PutUint32(w[:], uint32(bits))
+	h.Write(w[:])
+	return h.Sum(nil)[:bits/8]
+}

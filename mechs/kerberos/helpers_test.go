@@ -1,0 +1,217 @@
+package kerberos
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	secctx "github.com/asyncsspi/asyncsspi/context"
+	"github.com/asyncsspi/asyncsspi/mechs"
+	"github.com/asyncsspi/asyncsspi/status"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+)
+
+// Unit tests use tickets made locally: an EncTicketPart encrypted in a
+// keytab key, as a KDC would. The tests against a real MIT KDC are in
+// interop_test.go.
+
+const (
+	testRealm = "EXAMPLE.ORG"
+	testSPN   = "HTTP/host.example.org"
+)
+
+type testEnv struct {
+	t      testing.TB
+	now    time.Time
+	clock  func() time.Time
+	pkg    *Package
+	kt     *keytab.Keytab
+	svcKey *key
+	src    *fakeSource
+}
+
+func newTestEnv(t testing.TB, opts ...Option) *testEnv {
+	t.Helper()
+	e := &testEnv{t: t, now: time.Date(2026, 11, 22, 10, 0, 0, 123456000, time.UTC)}
+	e.clock = func() time.Time { return e.now }
+	e.pkg = New(append([]Option{WithClock(func() time.Time { return e.clock() })}, opts...)...)
+	e.kt = keytab.New()
+	if err := e.kt.AddEntry(testSPN, testRealm, "service password", e.now, 3, etypeAES256SHA1); err != nil {
+		t.Fatal(err)
+	}
+	ek, _, err := e.kt.GetEncryptionKey(principalName(nameTypeSrvInst, []string{"HTTP", "host.example.org"}), testRealm, 3, etypeAES256SHA1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svcKey, _ = keyFrom(ek)
+	e.src = &fakeSource{env: e, tickets: map[string]*svcTicket{}}
+	return e
+}
+
+// makeTicket encrypts an EncTicketPart (RFC 4120 5.3) for sname in k.
+func (e *testEnv) makeTicket(k *key, kvno int32, sname principal, sessEtype int32, start, end time.Time, flags uint32) *svcTicket {
+	e.t.Helper()
+	sess, err := randomKey(sessEtype)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	client := principal{nameType: nameTypePrincipal, parts: []string{"alice"}}
+	p := builder{}
+	a := p.open(app(3))
+	s := p.open(tagSequence)
+	f := p.open(ctx(0))
+	p.b = append(p.b, tagBitString, 5, 0, byte(flags>>24), byte(flags>>16), byte(flags>>8), byte(flags))
+	p.close(f)
+	p.encryptionKey(1, sess)
+	f = p.open(ctx(2))
+	p.str(tagGeneralString, testRealm)
+	p.close(f)
+	p.principal(3, client)
+	f = p.open(ctx(4))
+	tr := p.open(tagSequence)
+	p.ctxInt(0, 1)
+	f1 := p.open(ctx(1))
+	p.prim(tagOctetString, nil)
+	p.close(f1)
+	p.close(tr)
+	p.close(f)
+	for i, tm := range []time.Time{start, start, end} {
+		f = p.open(ctx(5 + i))
+		p.time(tm)
+		p.close(f)
+	}
+	p.close(s)
+	p.close(a)
+	ct, err := k.encrypt(nil, usageTicket, p.b)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	w := builder{}
+	a = w.open(app(1))
+	s = w.open(tagSequence)
+	w.ctxInt(0, 5)
+	f = w.open(ctx(1))
+	w.str(tagGeneralString, testRealm)
+	w.close(f)
+	w.principal(2, sname)
+	f = w.open(ctx(3))
+	es := w.open(tagSequence)
+	w.ctxInt(0, int64(k.etype))
+	w.ctxInt(1, int64(kvno))
+	f1 = w.open(ctx(2))
+	w.prim(tagOctetString, ct)
+	w.close(f1)
+	w.close(es)
+	w.close(f)
+	w.close(s)
+	w.close(a)
+	return &svcTicket{client: client, crealm: testRealm, server: sname, srealm: testRealm, raw: w.b, key: sess,
+		flags: flags, authTime: start, startTime: start, endTime: end}
+}
+
+func (e *testEnv) ticket() *svcTicket {
+	return e.makeTicket(e.svcKey, 3, principal{nameType: nameTypeSrvInst, parts: []string{"HTTP", "host.example.org"}},
+		etypeAES256SHA1, e.now.Add(-time.Minute), e.now.Add(10*time.Hour), ticketFlagForwardable)
+}
+
+// fakeSource hands out locally made tickets; fetch counts calls.
+type fakeSource struct {
+	env     *testEnv
+	mu      sync.Mutex
+	tickets map[string]*svcTicket
+	fetches int
+	err     error
+	tgt     *svcTicket
+}
+
+func (s *fakeSource) cached(spn string) (*svcTicket, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tickets[spn]
+	return t, ok
+}
+
+func (s *fakeSource) fetch(ctx context.Context, spn string) (*svcTicket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fetches++
+	if s.err != nil {
+		return nil, s.err
+	}
+	t := s.env.ticket()
+	s.tickets[spn] = t
+	return t, nil
+}
+
+func (s *fakeSource) forwardedTGT(ctx context.Context) (*svcTicket, error) { return s.tgt, nil }
+func (s *fakeSource) close() error                                          { return nil }
+
+func (e *testEnv) initCred() *credential {
+	return &credential{pkg: e.pkg, use: secctx.SECPKG_CRED_OUTBOUND, src: e.src, realm: testRealm, principal: "alice@" + testRealm}
+}
+
+func (e *testEnv) acceptCred(only string) *credential {
+	e.t.Helper()
+	acc, err := newAcceptorKeys(e.kt, only, e.pkg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return &credential{pkg: e.pkg, use: secctx.SECPKG_CRED_INBOUND, acc: acc}
+}
+
+// step runs a Step, performing any IORequest inline as the engine would.
+func step(t testing.TB, sc mechs.SecurityContext, in *mechs.StepInput) mechs.StepResult {
+	t.Helper()
+	r := sc.Step(in)
+	for r.IO != nil {
+		reply, err := r.IO.Do(context.Background())
+		in2 := *in
+		in2.IOReply, in2.IOErr = reply, err
+		r = sc.Step(&in2)
+	}
+	return r
+}
+
+func wantStatus(t testing.TB, r mechs.StepResult, want status.Code) {
+	t.Helper()
+	if r.Status != want {
+		t.Fatalf("status %v (%v), want %v", r.Status, r.Err, want)
+	}
+}
+
+// handshake runs a full handshake and returns both contexts.
+func (e *testEnv) handshake(req secctx.ISCReq, icb, acb *secctx.ChannelBindings) (*initiator, *acceptor) {
+	t := e.t
+	t.Helper()
+	ic, err := e.initCred().NewInitiator(mechs.InitiatorParams{Target: testSPN, Req: req})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac, err := e.acceptCred("").NewAcceptor(mechs.AcceptorParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := step(t, ic, &mechs.StepInput{Bindings: icb})
+	mutual := req&secctx.ISC_REQ_MUTUAL_AUTH != 0
+	if mutual {
+		wantStatus(t, r, status.SEC_I_CONTINUE_NEEDED)
+	} else {
+		wantStatus(t, r, status.SEC_E_OK)
+	}
+	ar := ac.Step(&mechs.StepInput{Token: r.Token, Bindings: acb})
+	wantStatus(t, ar, status.SEC_E_OK)
+	if mutual {
+		if len(ar.Token) == 0 {
+			t.Fatal("no AP-REP")
+		}
+		r = ic.Step(&mechs.StepInput{Token: ar.Token})
+		wantStatus(t, r, status.SEC_E_OK)
+		if !secctx.ISCRet(r.Flags).Has(secctx.ISC_RET_MUTUAL_AUTH) {
+			t.Fatalf("flags %v lack ISC_RET_MUTUAL_AUTH", secctx.ISCRet(r.Flags))
+		}
+	} else if len(ar.Token) != 0 {
+		t.Fatal("AP-REP without mutual authentication")
+	}
+	return ic.(*initiator), ac.(*acceptor)
+}

@@ -1,0 +1,346 @@
+package kerberos
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"time"
+
+	secctx "github.com/asyncsspi/asyncsspi/context"
+	"github.com/asyncsspi/asyncsspi/mechs"
+	"github.com/asyncsspi/asyncsspi/status"
+)
+
+// svcTicket is a service ticket as the initiator uses it: the ticket's
+// DER bytes (marshalled once, when the ticket enters the cache) and its
+// session key with the key schedules derived once per ticket.
+type svcTicket struct {
+	client                                  principal
+	crealm                                  string
+	server                                  principal
+	srealm                                  string
+	raw                                     []byte // DER of the Ticket
+	key                                     *key
+	flags                                   uint32
+	authTime, startTime, endTime, renewTill time.Time
+}
+
+// ticketSource gives an initiator credential its tickets. cached does no
+// I/O; fetch and forwardedTGT do (they run inside an IORequest).
+type ticketSource interface {
+	cached(spn string) (*svcTicket, bool)
+	fetch(ctx context.Context, spn string) (*svcTicket, error)
+	// forwardedTGT returns a forwardable TGT for delegation, or nil when
+	// the client has none.
+	forwardedTGT(ctx context.Context) (*svcTicket, error)
+	close() error
+}
+
+type initState int
+
+const (
+	initStart initState = iota
+	initWaitAPRep
+	initDone
+	initFailed
+)
+
+// initiator is the client side of one krb5 GSS context (RFC 4121). It is
+// a state machine: initStart builds the AP-REQ (after an IORequest for the
+// ticket when it is not cached), initWaitAPRep verifies the AP-REP when
+// mutual authentication was asked.
+type initiator struct {
+	session
+	cred   *credential
+	spn    string
+	target principal
+	req    secctx.ISCReq
+
+	state   initState
+	reauth  bool
+	tkt     *svcTicket
+	subkey  *key
+	seq     uint32
+	ctime   time.Time
+	cusec   int32
+	retFlag uint64
+}
+
+// ioReply is what an initiator's IORequest returns.
+type ioReply struct {
+	tkt *svcTicket
+	tgt *svcTicket
+}
+
+func (c *initiator) Step(in *mechs.StepInput) mechs.StepResult {
+	switch c.state {
+	case initStart:
+		return c.stepStart(in)
+	case initWaitAPRep:
+		return c.stepAPRep(in)
+	case initDone:
+		if len(in.Token) != 0 {
+			return c.fail(status.SEC_E_INVALID_TOKEN, errors.New("kerberos: token after the context was complete"))
+		}
+		// Another InitializeSecurityContext after success starts a
+		// re-authentication with a fresh AP-REQ.
+		c.state, c.reauth = initStart, true
+		return c.stepStart(in)
+	}
+	return mechs.Fail(status.SEC_E_INVALID_HANDLE, Name, errors.New("kerberos: context failed earlier"))
+}
+
+func (c *initiator) fail(code status.Code, err error) mechs.StepResult {
+	c.state = initFailed
+	return mechs.Fail(code, Name, err)
+}
+
+func (c *initiator) delegate() bool { return c.req&secctx.ISC_REQ_DELEGATE != 0 }
+
+func (c *initiator) stepStart(in *mechs.StepInput) mechs.StepResult {
+	var tgt *svcTicket
+	switch {
+	case in.IOErr != nil:
+		return c.fail(status.CodeOf(in.IOErr), in.IOErr)
+	case in.IOReply != nil:
+		r, ok := in.IOReply.(ioReply)
+		if !ok || r.tkt == nil {
+			return c.fail(status.SEC_E_INTERNAL_ERROR, errors.New("kerberos: unexpected I/O reply"))
+		}
+		c.tkt, tgt = r.tkt, r.tgt
+	default:
+		t, ok := c.cred.src.cached(c.spn)
+		if !ok || c.delegate() {
+			src, spn, deleg := c.cred.src, c.spn, c.delegate()
+			return mechs.StepResult{IO: &mechs.IORequest{
+				Realm: c.cred.realm,
+				Do: func(ctx context.Context) (any, error) {
+					t, err := src.fetch(ctx, spn)
+					if err != nil {
+						return nil, err
+					}
+					r := ioReply{tkt: t}
+					if deleg {
+						// No forwardable TGT is not an error: the
+						// context is made without delegation.
+						r.tgt, _ = src.forwardedTGT(ctx)
+					}
+					return r, nil
+				},
+			}}
+		}
+		c.tkt = t
+	}
+	now := c.cred.pkg.now()
+	if !c.tkt.endTime.IsZero() && !now.Before(c.tkt.endTime) {
+		return c.fail(status.SEC_E_CONTEXT_EXPIRED, errors.New("kerberos: service ticket expired"))
+	}
+	var krbCred []byte
+	if tgt != nil && tgt.flags&ticketFlagForwardable != 0 {
+		var err error
+		if krbCred, err = buildKRBCred(c.tkt.key, tgt, now); err != nil {
+			return c.fail(status.SEC_E_INTERNAL_ERROR, err)
+		}
+	}
+	tok, err := c.buildAPReq(in.Bindings, krbCred, now)
+	if err != nil {
+		return c.fail(status.SEC_E_INTERNAL_ERROR, err)
+	}
+	ret := uint64(c.req) & (uint64(secctx.ISC_REQ_REPLAY_DETECT | secctx.ISC_REQ_SEQUENCE_DETECT | secctx.ISC_REQ_CONFIDENTIALITY |
+		secctx.ISC_REQ_INTEGRITY | secctx.ISC_REQ_CONNECTION | secctx.ISC_REQ_ALLOCATE_MEMORY | secctx.ISC_REQ_EXTENDED_ERROR))
+	if krbCred != nil {
+		ret |= uint64(secctx.ISC_RET_DELEGATE)
+	}
+	if c.reauth {
+		ret |= uint64(secctx.ISC_RET_REAUTHENTICATION)
+	}
+	c.retFlag = ret
+	if c.req&secctx.ISC_REQ_MUTUAL_AUTH != 0 {
+		c.state = initWaitAPRep
+		return mechs.StepResult{Status: status.SEC_I_CONTINUE_NEEDED, Token: tok, Flags: ret, Expiry: c.tkt.endTime}
+	}
+	// Without mutual authentication the acceptor takes our sequence
+	// number as its own and the per-message key is our subkey (RFC 4121
+	// sections 4.1 and 2).
+	c.finish(c.subkey, false, uint64(c.seq), ret)
+	return mechs.StepResult{Status: status.SEC_E_OK, Token: tok, Flags: ret, Expiry: c.tkt.endTime}
+}
+
+func (c *initiator) finish(k *key, asub bool, recvSeq uint64, ret uint64) {
+	c.state = initDone
+	start := c.tkt.startTime
+	if start.IsZero() {
+		start = c.tkt.authTime
+	}
+	c.establish(k, asub, uint64(c.seq), recvSeq, ret,
+		c.tkt.client.String()+"@"+c.tkt.crealm, c.tkt.server.String()+"@"+c.tkt.srealm, start, c.tkt.endTime)
+}
+
+// buildAPReq writes the initial context token: RFC 2743 framing, TOK_ID
+// 01 00 and the AP-REQ (RFC 4120 section 5.5.1) whose authenticator
+// carries the 0x8003 checksum, a fresh subkey and a sequence number. The
+// ticket goes in as its cached DER bytes and the authenticator is
+// encrypted straight into the output buffer.
+func (c *initiator) buildAPReq(cb *secctx.ChannelBindings, krbCred []byte, now time.Time) ([]byte, error) {
+	t := c.tkt
+	sub, err := randomKey(t.key.etype)
+	if err != nil {
+		return nil, err
+	}
+	var sb [4]byte
+	rand.Read(sb[:])
+	// MIT keeps initial sequence numbers below 2^30 for peers that
+	// treat them as signed.
+	c.seq = binary.BigEndian.Uint32(sb[:]) & 0x3fffffff
+	c.subkey = sub
+	c.ctime = now.Truncate(time.Second)
+	c.cusec = int32(now.Nanosecond() / 1000)
+
+	gssFlags := uint32(gssIntegFlag | gssConfFlag)
+	if c.req&secctx.ISC_REQ_MUTUAL_AUTH != 0 {
+		gssFlags |= gssMutualFlag
+	}
+	if c.req&secctx.ISC_REQ_REPLAY_DETECT != 0 {
+		gssFlags |= gssReplayFlag
+	}
+	if c.req&secctx.ISC_REQ_SEQUENCE_DETECT != 0 {
+		gssFlags |= gssSequenceFlag
+	}
+	var bnd [16]byte
+	if cb != nil {
+		bnd = cb.Hash()
+	}
+
+	// The authenticator plaintext.
+	a := builder{b: make([]byte, 0, 160+len(t.crealm)+len(krbCred))}
+	as := a.open(app(2))
+	s := a.open(tagSequence)
+	a.ctxInt(0, 5)
+	f := a.open(ctx(1))
+	a.str(tagGeneralString, t.crealm)
+	a.close(f)
+	a.principal(2, t.client)
+	f = a.open(ctx(3))
+	cs := a.open(tagSequence)
+	a.ctxInt(0, cksumTypeGSS)
+	f1 := a.open(ctx(1))
+	o := a.open(tagOctetString)
+	a.b = appendGSSChecksum(a.b, bnd, gssFlags, krbCred)
+	a.close(o)
+	a.close(f1)
+	a.close(cs)
+	a.close(f)
+	a.ctxInt(4, int64(c.cusec))
+	f = a.open(ctx(5))
+	a.time(c.ctime)
+	a.close(f)
+	a.encryptionKey(6, sub)
+	a.ctxInt(7, int64(c.seq))
+	a.close(s)
+	a.close(as)
+
+	// The token.
+	w := builder{b: make([]byte, 0, len(t.raw)+t.key.sealedSize(len(a.b))+64)}
+	g := w.open(0x60)
+	w.raw(oidKrb5DER)
+	w.raw(tokAPReq[:])
+	ap := w.open(app(msgTypeAPReq))
+	s = w.open(tagSequence)
+	w.ctxInt(0, 5)
+	w.ctxInt(1, msgTypeAPReq)
+	var opts uint32
+	if c.req&secctx.ISC_REQ_MUTUAL_AUTH != 0 {
+		opts |= apOptionMutualRequired
+	}
+	f = w.open(ctx(2))
+	w.b = append(w.b, tagBitString, 5, 0, byte(opts>>24), byte(opts>>16), byte(opts>>8), byte(opts))
+	w.close(f)
+	f = w.open(ctx(3))
+	w.raw(t.raw)
+	w.close(f)
+	f = w.open(ctx(4))
+	es := w.open(tagSequence)
+	w.ctxInt(0, int64(t.key.etype))
+	f2 := w.open(ctx(2))
+	o = w.open(tagOctetString)
+	if w.b, err = t.key.encrypt(w.b, usageAPReqAuth, a.b); err != nil {
+		return nil, err
+	}
+	w.close(o)
+	w.close(f2)
+	w.close(es)
+	w.close(f)
+	w.close(s)
+	w.close(ap)
+	w.close(g)
+	clear(a.b) // the authenticator held the subkey
+	return w.b, nil
+}
+
+// stepAPRep verifies the acceptor's AP-REP (RFC 4120 section 3.2.5): it
+// must decrypt under the ticket's session key and echo our ctime and
+// cusec. Its subkey, when present, becomes the per-message key (flag
+// AcceptorSubkey), and its sequence number the receive counter.
+func (c *initiator) stepAPRep(in *mechs.StepInput) mechs.StepResult {
+	tokID, inner, err := parseGSS(in.Token)
+	if err != nil {
+		var tr *errTruncated
+		if errors.As(err, &tr) {
+			// The context stays in this state: the caller supplies more.
+			return mechs.StepResult{Status: status.SEC_E_INCOMPLETE_MESSAGE, Missing: tr.need,
+				Err: status.New(status.SEC_E_INCOMPLETE_MESSAGE, Name, err)}
+		}
+		return c.fail(status.SEC_E_MUTUAL_AUTH_FAILED, err)
+	}
+	switch tokID {
+	case tokKRBError:
+		ke, err := parseKRBError(inner)
+		if err != nil {
+			return c.fail(status.SEC_E_MUTUAL_AUTH_FAILED, err)
+		}
+		return c.fail(status.FromKerberos(ke.code), ke)
+	case tokAPRep:
+	default:
+		return c.fail(status.SEC_E_MUTUAL_AUTH_FAILED, errNotKerberos)
+	}
+	ed, err := parseAPRep(inner)
+	if err != nil {
+		return c.fail(status.SEC_E_MUTUAL_AUTH_FAILED, err)
+	}
+	if ed.etype != c.tkt.key.etype {
+		return c.fail(status.SEC_E_MUTUAL_AUTH_FAILED, errors.New("kerberos: AP-REP enctype differs from the session key's"))
+	}
+	pt, err := c.tkt.key.decrypt(usageAPRepEncPart, ed.cipher)
+	if err != nil {
+		return c.fail(status.SEC_E_MUTUAL_AUTH_FAILED, err)
+	}
+	rep, err := parseEncAPRepPart(pt)
+	if err != nil {
+		return c.fail(status.SEC_E_MUTUAL_AUTH_FAILED, err)
+	}
+	if !rep.ctime.Equal(c.ctime) || rep.cusec != c.cusec {
+		return c.fail(status.SEC_E_MUTUAL_AUTH_FAILED, errors.New("kerberos: AP-REP does not echo our authenticator time"))
+	}
+	k, asub := c.subkey, false
+	if rep.hasSubkey {
+		if k, err = newKey(rep.subEtype, rep.subValue); err != nil {
+			return c.fail(status.SEC_E_MUTUAL_AUTH_FAILED, err)
+		}
+		asub = true
+	}
+	clear(pt)
+	recv := uint64(0)
+	if rep.hasSeq {
+		recv = uint64(rep.seq)
+	}
+	ret := c.retFlag | uint64(secctx.ISC_RET_MUTUAL_AUTH)
+	c.finish(k, asub, recv, ret)
+	return mechs.StepResult{Status: status.SEC_E_OK, Flags: ret, Expiry: c.tkt.endTime, Extra: 0}
+}
+
+func (c *initiator) QueryAttribute(attr secctx.Attribute) (any, status.Code) {
+	return c.queryAttribute(attr, c.cred.pkg.Info())
+}
+
+func (c *initiator) Close() { c.close() }

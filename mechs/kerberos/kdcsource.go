@@ -1,0 +1,103 @@
+package kerberos
+
+import (
+	"context"
+	"encoding/binary"
+	"sync"
+
+	"github.com/asyncsspi/asyncsspi/mechs/kerberos/kdc"
+	"github.com/asyncsspi/asyncsspi/status"
+	"github.com/jcmturner/gokrb5/v8/types"
+)
+
+// kdcSource adapts a *kdc.Client to ticketSource. It remembers, per SPN,
+// the conversion of the last ticket the client handed out (the DER bytes
+// of the ticket and the session key with its derived key schedules), so a
+// cached ticket is marshalled and its keys derived once, not per leg.
+type kdcSource struct {
+	c     *kdc.Client
+	mu    sync.Mutex
+	conv  map[*kdc.Ticket]*svcTicket
+	bySPN map[string]*kdc.Ticket
+}
+
+func newKDCSource(c *kdc.Client) *kdcSource {
+	return &kdcSource{c: c, conv: make(map[*kdc.Ticket]*svcTicket), bySPN: make(map[string]*kdc.Ticket)}
+}
+
+func principalName(nt int32, parts []string) types.PrincipalName {
+	return types.PrincipalName{NameType: nt, NameString: parts}
+}
+
+func fromPrincipalName(p types.PrincipalName) principal {
+	return principal{nameType: p.NameType, parts: p.NameString}
+}
+
+// convert returns the svcTicket for t, making it on first sight. Old
+// conversions of an SPN are dropped when its ticket is replaced.
+func (s *kdcSource) convert(spn string, t *kdc.Ticket) (*svcTicket, error) {
+	s.mu.Lock()
+	if st, ok := s.conv[t]; ok {
+		s.mu.Unlock()
+		return st, nil
+	}
+	s.mu.Unlock()
+	raw, err := t.Ticket.Marshal()
+	if err != nil {
+		return nil, status.New(status.SEC_E_INTERNAL_ERROR, Name, err)
+	}
+	k, err := keyFrom(t.SessionKey)
+	if err != nil {
+		return nil, status.New(status.SEC_E_KDC_UNKNOWN_ETYPE, Name, err)
+	}
+	var fl uint32
+	var fb [4]byte
+	copy(fb[:], t.Flags.Bytes)
+	fl = binary.BigEndian.Uint32(fb[:])
+	st := &svcTicket{
+		client: fromPrincipalName(t.Client), crealm: t.CRealm,
+		server: fromPrincipalName(t.Server), srealm: t.SRealm,
+		raw: raw, key: k, flags: fl,
+		authTime: t.AuthTime, startTime: t.StartTime, endTime: t.EndTime, renewTill: t.RenewTill,
+	}
+	s.mu.Lock()
+	if spn != "" {
+		if old, ok := s.bySPN[spn]; ok && old != t {
+			delete(s.conv, old)
+		}
+		s.bySPN[spn] = t
+	}
+	s.conv[t] = st
+	s.mu.Unlock()
+	return st, nil
+}
+
+func (s *kdcSource) cached(spn string) (*svcTicket, bool) {
+	t, ok := s.c.CachedServiceTicket(spn)
+	if !ok {
+		return nil, false
+	}
+	st, err := s.convert(spn, t)
+	if err != nil {
+		return nil, false
+	}
+	return st, true
+}
+
+func (s *kdcSource) fetch(ctx context.Context, spn string) (*svcTicket, error) {
+	t, err := s.c.ServiceTicket(ctx, spn)
+	if err != nil {
+		return nil, err
+	}
+	return s.convert(spn, t)
+}
+
+func (s *kdcSource) forwardedTGT(ctx context.Context) (*svcTicket, error) {
+	t, err := s.c.ForwardableTGT(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.convert("\x00forwarded-tgt", t)
+}
+
+func (s *kdcSource) close() error { return s.c.Close() }
