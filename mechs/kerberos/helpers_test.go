@@ -145,7 +145,7 @@ func (s *fakeSource) fetch(ctx context.Context, spn string) (*svcTicket, error) 
 }
 
 func (s *fakeSource) forwardedTGT(ctx context.Context) (*svcTicket, error) { return s.tgt, nil }
-func (s *fakeSource) close() error                                          { return nil }
+func (s *fakeSource) close() error                                         { return nil }
 
 func (e *testEnv) initCred() *credential {
 	return &credential{pkg: e.pkg, use: secctx.SECPKG_CRED_OUTBOUND, src: e.src, realm: testRealm, principal: "alice@" + testRealm}
