@@ -112,6 +112,9 @@ func New(opts ...Option) *Package {
 	return p
 }
 
+// Contexts returns how many security contexts the package has made.
+func (p *Package) Contexts() int64 { return int64(p.ids.Load()) }
+
 // Name implements mechs.Package.
 func (p *Package) Name() string { return p.name }
 
