@@ -1,0 +1,146 @@
+package ntlm
+
+import "encoding/binary"
+
+// authenticateMessage is AUTHENTICATE_MESSAGE, MS-NLMP 2.2.1.3.
+//
+//	0  Signature "NTLMSSP\0"
+//	8  MessageType 3
+//	12 LmChallengeResponseFields
+//	20 NtChallengeResponseFields
+//	28 DomainNameFields
+//	36 UserNameFields
+//	44 WorkstationFields
+//	52 EncryptedRandomSessionKeyFields
+//	60 NegotiateFlags
+//	64 Version (present when NTLMSSP_NEGOTIATE_VERSION is set)
+//	72 MIC (16 bytes, present when the NTLMv2 response's MsvAvFlags say so)
+//	88 Payload
+type authenticateMessage struct {
+	lmResponse  []byte
+	ntResponse  []byte
+	domain      []byte // in the negotiated character set
+	user        []byte
+	workstation []byte
+	encKey      []byte // EncryptedRandomSessionKey
+	flags       uint32
+	version     version
+	hasMIC      bool
+	mic         [16]byte
+	v2          ntlmv2Response // decoded ntResponse when it is NTLMv2
+	isV2        bool
+}
+
+const (
+	authenticateFixed        = 64
+	authenticateFixedVersion = 72
+	authenticateFixedMIC     = 88
+	micOffset                = 72
+)
+
+// parseAuthenticate decodes an AUTHENTICATE_MESSAGE. The slices alias b.
+// The MIC's place is known only from the NTLMv2 response: when its
+// MsvAvFlags announce a MIC, the 16 bytes after Version must be there and
+// the payload must start after them.
+func parseAuthenticate(b []byte) (authenticateMessage, error) {
+	var m authenticateMessage
+	if err := checkHeader(b, typeAuthenticate, authenticateFixed); err != nil {
+		return m, err
+	}
+	m.flags = binary.LittleEndian.Uint32(b[60:])
+	fs := fieldSet{header: authenticateFixed}
+	if m.flags&negotiateVersion != 0 {
+		fs.header = authenticateFixedVersion
+		if len(b) < authenticateFixedVersion {
+			return m, incomplete(authenticateFixedVersion-len(b), "AUTHENTICATE shorter than its Version field")
+		}
+		copy(m.version[:], b[64:72])
+	}
+	var fields [6]field
+	for i := range fields {
+		fields[i] = readField(b, 12+8*i)
+		fs.add(fields[i])
+	}
+	if err := fs.check(len(b)); err != nil {
+		return m, err
+	}
+	m.lmResponse = fields[0].bytes(b)
+	m.ntResponse = fields[1].bytes(b)
+	m.domain = fields[2].bytes(b)
+	m.user = fields[3].bytes(b)
+	m.workstation = fields[4].bytes(b)
+	m.encKey = fields[5].bytes(b)
+	if len(m.ntResponse) > ntlmv1ResponseSize {
+		v2, err := parseNTLMv2Response(m.ntResponse)
+		if err != nil {
+			return m, err
+		}
+		m.v2, m.isV2 = v2, true
+		if v2.avPairs.flags()&avFlagMIC != 0 {
+			if m.flags&negotiateVersion == 0 {
+				return m, invalid("MIC announced without the Version field")
+			}
+			if len(b) < authenticateFixedMIC {
+				return m, incomplete(authenticateFixedMIC-len(b), "AUTHENTICATE shorter than its MIC")
+			}
+			for _, f := range fields {
+				if f.n > 0 && f.off < authenticateFixedMIC {
+					return m, invalid("MIC announced but the payload overlaps it")
+				}
+			}
+			m.hasMIC = true
+			copy(m.mic[:], b[micOffset:micOffset+16])
+		}
+	}
+	return m, nil
+}
+
+// authenticateLayout places the payload of an AUTHENTICATE message that is
+// encoded straight into one buffer: the client computes the lengths, asks
+// for the offsets, allocates once, writes the header and fields, then
+// computes the NTLMv2 proof and the MIC in place.
+type authenticateLayout struct {
+	lm, nt, domain, user, workstation, encKey field
+	total                                     int
+}
+
+func layoutAuthenticate(lmLen, ntLen, domainLen, userLen, wsLen, keyLen int, mic bool) authenticateLayout {
+	var l authenticateLayout
+	// Without a MIC the payload starts right after Version, as in the
+	// MS-NLMP 4.2 examples.
+	off := authenticateFixedVersion
+	if mic {
+		off = authenticateFixedMIC
+	}
+	put := func(f *field, n int) {
+		f.off, f.n = off, n
+		off += n
+	}
+	// Windows' order: names first, then the responses, then the key.
+	put(&l.domain, domainLen)
+	put(&l.user, userLen)
+	put(&l.workstation, wsLen)
+	put(&l.lm, lmLen)
+	put(&l.nt, ntLen)
+	put(&l.encKey, keyLen)
+	l.total = off
+	return l
+}
+
+// putHeader writes the fixed part (the MIC zeroed).
+func (l *authenticateLayout) putHeader(b []byte, flags uint32, v version) {
+	putHeader(b, typeAuthenticate)
+	putField(b, 12, l.lm.off, l.lm.n)
+	putField(b, 20, l.nt.off, l.nt.n)
+	putField(b, 28, l.domain.off, l.domain.n)
+	putField(b, 36, l.user.off, l.user.n)
+	putField(b, 44, l.workstation.off, l.workstation.n)
+	putField(b, 52, l.encKey.off, l.encKey.n)
+	binary.LittleEndian.PutUint32(b[60:], flags|negotiateVersion)
+	copy(b[64:72], v[:])
+	if l.domain.off >= authenticateFixedMIC {
+		clear(b[micOffset : micOffset+16])
+	}
+}
+
+func (f field) in(b []byte) []byte { return b[f.off : f.off+f.n : f.off+f.n] }

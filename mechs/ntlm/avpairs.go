@@ -1,0 +1,193 @@
+package ntlm
+
+import (
+	"encoding/binary"
+	"unicode/utf16"
+)
+
+// AV_PAIR identifiers, MS-NLMP 2.2.2.1.
+const (
+	avEOL             uint16 = 0x0000 // MsvAvEOL
+	avNbComputerName  uint16 = 0x0001 // MsvAvNbComputerName
+	avNbDomainName    uint16 = 0x0002 // MsvAvNbDomainName
+	avDNSComputerName uint16 = 0x0003 // MsvAvDnsComputerName
+	avDNSDomainName   uint16 = 0x0004 // MsvAvDnsDomainName
+	avDNSTreeName     uint16 = 0x0005 // MsvAvDnsTreeName
+	avFlags           uint16 = 0x0006 // MsvAvFlags
+	avTimestamp       uint16 = 0x0007 // MsvAvTimestamp
+	avSingleHost      uint16 = 0x0008 // MsvAvSingleHost
+	avTargetName      uint16 = 0x0009 // MsvAvTargetName
+	avChannelBindings uint16 = 0x000A // MsvAvChannelBindings
+)
+
+// MsvAvFlags bits, MS-NLMP 2.2.2.1.
+const (
+	avFlagConstrained  uint32 = 0x00000001 // account authentication is constrained
+	avFlagMIC          uint32 = 0x00000002 // the AUTHENTICATE message carries a MIC
+	avFlagUntrustedSPN uint32 = 0x00000004 // the SPN came from an untrusted source
+)
+
+// avPairs is a validated AV_PAIR list (MS-NLMP 2.2.2.1), aliasing the
+// message it came from. It ends at (and includes) its MsvAvEOL.
+type avPairs []byte
+
+// parseAVPairs validates an AV_PAIR list: every pair fits, the fixed-size
+// pairs have their size, and the list ends with MsvAvEOL. Bytes after the
+// MsvAvEOL are not part of the list (NTLMv2_CLIENT_CHALLENGE has Z(4) after
+// it). The list is inside a field whose length the message already gave, so
+// running over is malformed, never truncated.
+func parseAVPairs(b []byte) (avPairs, error) {
+	off := 0
+	for {
+		if len(b)-off < 4 {
+			return nil, invalid("AV_PAIR list without MsvAvEOL")
+		}
+		id := binary.LittleEndian.Uint16(b[off:])
+		n := int(binary.LittleEndian.Uint16(b[off+2:]))
+		if len(b)-off-4 < n {
+			return nil, invalid("AV_PAIR runs past its field")
+		}
+		switch id {
+		case avEOL:
+			if n != 0 {
+				return nil, invalid("MsvAvEOL with a value")
+			}
+			return avPairs(b[: off+4 : off+4]), nil
+		case avFlags:
+			if n != 4 {
+				return nil, invalid("MsvAvFlags is not 4 bytes")
+			}
+		case avTimestamp:
+			if n != 8 {
+				return nil, invalid("MsvAvTimestamp is not 8 bytes")
+			}
+		case avChannelBindings:
+			if n != 16 {
+				return nil, invalid("MsvAvChannelBindings is not 16 bytes")
+			}
+		case avSingleHost:
+			if n < 48 {
+				return nil, invalid("MsvAvSingleHost is shorter than 48 bytes")
+			}
+		}
+		off += 4 + n
+	}
+}
+
+// get returns the value of the first pair with id.
+func (l avPairs) get(id uint16) ([]byte, bool) {
+	for off := 0; off+4 <= len(l); {
+		pid := binary.LittleEndian.Uint16(l[off:])
+		n := int(binary.LittleEndian.Uint16(l[off+2:]))
+		if pid == avEOL {
+			return nil, false
+		}
+		if pid == id {
+			return l[off+4 : off+4+n], true
+		}
+		off += 4 + n
+	}
+	return nil, false
+}
+
+// flags returns MsvAvFlags, 0 when absent.
+func (l avPairs) flags() uint32 {
+	if v, ok := l.get(avFlags); ok {
+		return binary.LittleEndian.Uint32(v)
+	}
+	return 0
+}
+
+// timestamp returns MsvAvTimestamp (a FILETIME).
+func (l avPairs) timestamp() (uint64, bool) {
+	if v, ok := l.get(avTimestamp); ok {
+		return binary.LittleEndian.Uint64(v), true
+	}
+	return 0, false
+}
+
+// str returns a name pair (UTF-16LE) as a string.
+func (l avPairs) str(id uint16) string {
+	v, _ := l.get(id)
+	return fromUTF16(v)
+}
+
+// withoutEOL is the list minus its terminating MsvAvEOL (and minus any
+// pair in drop), for a client to append its own pairs to.
+func (l avPairs) appendWithout(dst []byte, drop ...uint16) []byte {
+	for off := 0; off+4 <= len(l); {
+		pid := binary.LittleEndian.Uint16(l[off:])
+		n := int(binary.LittleEndian.Uint16(l[off+2:]))
+		if pid == avEOL {
+			break
+		}
+		keep := true
+		for _, d := range drop {
+			if pid == d {
+				keep = false
+			}
+		}
+		if keep {
+			dst = append(dst, l[off:off+4+n]...)
+		}
+		off += 4 + n
+	}
+	return dst
+}
+
+// appendAVPair appends one pair.
+func appendAVPair(dst []byte, id uint16, value []byte) []byte {
+	dst = binary.LittleEndian.AppendUint16(dst, id)
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(value)))
+	return append(dst, value...)
+}
+
+// appendAVString appends a UTF-16LE name pair.
+func appendAVString(dst []byte, id uint16, s string) []byte {
+	dst = binary.LittleEndian.AppendUint16(dst, id)
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(utf16Len(s)))
+	return appendUTF16(dst, s)
+}
+
+// appendAVEOL terminates a list.
+func appendAVEOL(dst []byte) []byte { return append(dst, 0, 0, 0, 0) }
+
+// utf16Len is the UTF-16LE byte length of s.
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		if r >= 0x10000 {
+			n += 4
+		} else {
+			n += 2
+		}
+	}
+	return n
+}
+
+// appendUTF16 appends s in UTF-16LE.
+func appendUTF16(dst []byte, s string) []byte {
+	for _, r := range s {
+		if r >= 0x10000 {
+			r1, r2 := utf16.EncodeRune(r)
+			dst = append(dst, byte(r1), byte(r1>>8), byte(r2), byte(r2>>8))
+			continue
+		}
+		dst = append(dst, byte(r), byte(r>>8))
+	}
+	return dst
+}
+
+// putUTF16 writes s in UTF-16LE at the start of dst (sized by utf16Len).
+func putUTF16(dst []byte, s string) int {
+	return len(appendUTF16(dst[:0], s))
+}
+
+// fromUTF16 decodes UTF-16LE; an odd trailing byte is dropped.
+func fromUTF16(b []byte) string {
+	u := make([]uint16, len(b)/2)
+	for i := range u {
+		u[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
+	}
+	return string(utf16.Decode(u))
+}

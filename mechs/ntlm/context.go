@@ -1,0 +1,280 @@
+package ntlm
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	secctx "github.com/asyncsspi/asyncsspi/context"
+	"github.com/asyncsspi/asyncsspi/mechs"
+	"github.com/asyncsspi/asyncsspi/status"
+)
+
+// Context is one side of one NTLM handshake, and after it the message
+// protection state (what a CtxtHandle names). It implements
+// mechs.SecurityContext.
+//
+// Locking: mu is held for the whole of Step, and by QueryAttribute and
+// Close, so that those see a finished leg's results. The per-message
+// methods do not take mu: they use the two direction locks of sec, and
+// read established, which Step sets (atomically, after the keys) only when
+// the handshake completes. The engine never runs Step concurrently with
+// them.
+type Context struct {
+	mu     sync.Mutex
+	cred   *Credential
+	client bool
+	target string
+	iscReq secctx.ISCReq
+	ascReq secctx.ASCReq
+
+	state   legState
+	failure mechs.StepResult // a dead acceptor's status, repeated
+	closed  bool
+
+	// Handshake scratch, owned by Step.
+	x          hasher
+	ks         keyScratch
+	kx         rc4      // RC4 for the session-key exchange
+	negotiate  []byte   // the NEGOTIATE message (for the MIC)
+	challenge  []byte   // the CHALLENGE message (acceptor: for the MIC)
+	negBuf     [negotiateFixedVersion]byte
+	serverChal [8]byte
+	clientChal [8]byte
+	baseKey    [16]byte // SessionBaseKey / KeyExchangeKey
+	chalFlags  uint32   // what the acceptor offered
+
+	// Results, guarded by mu.
+	flags       uint32 // negotiated NTLMSSP flags
+	retFlags    uint64
+	sessionKey  [16]byte // ExportedSessionKey
+	hasKey      bool
+	micSent     bool
+	user        string
+	domain      string
+	workstation string
+	start       time.Time
+
+	established atomic.Bool
+	sec         sessionSecurity
+}
+
+type legState uint8
+
+const (
+	stateStart legState = iota
+	stateSentNegotiate
+	stateSentChallenge
+	stateDone
+	stateFailed
+)
+
+var _ mechs.SecurityContext = (*Context)(nil)
+
+// Step runs one leg (InitializeSecurityContext or AcceptSecurityContext).
+// An initiator returns SEC_I_CONTINUE_NEEDED with the NEGOTIATE message,
+// then SEC_E_OK with the AUTHENTICATE message; called again after that it
+// starts a re-authentication. An acceptor returns SEC_I_CONTINUE_NEEDED
+// with the CHALLENGE message, then SEC_E_OK with no token. NTLM never
+// returns an IORequest.
+func (c *Context) Step(in *mechs.StepInput) mechs.StepResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return fail(status.SEC_E_INVALID_HANDLE, "context deleted")
+	}
+	if in == nil {
+		in = &mechs.StepInput{}
+	}
+	if c.client {
+		return c.initiatorStep(in)
+	}
+	return c.acceptorStep(in)
+}
+
+// finish records a completed handshake.
+func (c *Context) finish() {
+	c.state = stateDone
+	if c.hasKey {
+		c.sec.init(&c.ks, c.sessionKey[:], c.flags, c.client)
+	}
+	c.established.Store(c.hasKey)
+}
+
+func (c *Context) perMessageReady() status.Code {
+	if !c.established.Load() {
+		return status.SEC_E_NO_CONTEXT
+	}
+	return status.SEC_E_OK
+}
+
+// MakeSignature writes the 16-byte NTLMSSP_MESSAGE_SIGNATURE (MS-NLMP
+// 3.4.4) of the DATA buffers into the TOKEN buffer. seq is ignored: the
+// context's own send sequence number is used and advanced.
+func (c *Context) MakeSignature(qop uint32, msg []secctx.Buffer, seq uint32) status.Code {
+	if st := c.perMessageReady(); st != status.SEC_E_OK {
+		return st
+	}
+	if qop != 0 {
+		return status.SEC_E_QOP_NOT_SUPPORTED
+	}
+	return c.sec.protect(msg, false)
+}
+
+// VerifySignature checks a signature made by the peer's MakeSignature.
+func (c *Context) VerifySignature(msg []secctx.Buffer, seq uint32) (uint32, status.Code) {
+	if st := c.perMessageReady(); st != status.SEC_E_OK {
+		return 0, st
+	}
+	return 0, c.sec.check(msg, false)
+}
+
+// EncryptMessage seals the (writable) DATA buffers in place (MS-NLMP
+// 3.4.3) and writes the signature into the TOKEN buffer. With qop
+// SECQOP_WRAP_NO_ENCRYPT it only signs.
+func (c *Context) EncryptMessage(qop uint32, msg []secctx.Buffer, seq uint32) status.Code {
+	if st := c.perMessageReady(); st != status.SEC_E_OK {
+		return st
+	}
+	switch qop {
+	case 0:
+		if c.negotiatedFlags()&negotiateSeal == 0 {
+			return status.SEC_E_UNSUPPORTED_FUNCTION
+		}
+		return c.sec.protect(msg, true)
+	case secctx.SECQOP_WRAP_NO_ENCRYPT:
+		return c.sec.protect(msg, false)
+	}
+	return status.SEC_E_QOP_NOT_SUPPORTED
+}
+
+// DecryptMessage unseals the DATA buffers in place and checks the
+// signature in the TOKEN buffer.
+func (c *Context) DecryptMessage(msg []secctx.Buffer, seq uint32) (uint32, status.Code) {
+	if st := c.perMessageReady(); st != status.SEC_E_OK {
+		return 0, st
+	}
+	if c.negotiatedFlags()&negotiateSeal == 0 {
+		return 0, status.SEC_E_UNSUPPORTED_FUNCTION
+	}
+	return 0, c.sec.check(msg, true)
+}
+
+// negotiatedFlags reads the flags the send direction was set up with
+// (stable once established).
+func (c *Context) negotiatedFlags() uint32 {
+	c.sec.send.mu.Lock()
+	defer c.sec.send.mu.Unlock()
+	return c.sec.send.flags
+}
+
+// MICPresent reports whether the AUTHENTICATE message carried a MIC: sent
+// by this initiator, or verified by this acceptor. SPNEGO (MS-SPNG 3.2.5.1)
+// needs it: with an NTLM MIC, mechListMIC is required.
+func (c *Context) MICPresent() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.micSent
+}
+
+// NegotiateFlags returns the NTLMSSP_NEGOTIATE flags (MS-NLMP 2.2.2.5) the
+// handshake settled on.
+func (c *Context) NegotiateFlags() uint32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.flags
+}
+
+// Complete reports whether the handshake has finished.
+func (c *Context) Complete() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == stateDone
+}
+
+// QueryAttribute returns SECPKG_ATTR_SIZES, _NAMES, _NATIVE_NAMES,
+// _LIFESPAN, _SESSION_KEY, _FLAGS, _PACKAGE_INFO and _NEGOTIATION_INFO.
+func (c *Context) QueryAttribute(attr secctx.Attribute) (any, status.Code) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, status.SEC_E_INVALID_HANDLE
+	}
+	done := c.state == stateDone
+	switch attr {
+	case secctx.SECPKG_ATTR_SIZES:
+		return secctx.Sizes{MaxToken: maxToken, MaxSignature: signatureSize, BlockSize: 0, SecurityTrailer: signatureSize}, status.SEC_E_OK
+	case secctx.SECPKG_ATTR_NAMES:
+		if !done && !c.client {
+			return nil, status.SEC_E_NO_CONTEXT
+		}
+		return secctx.Names{UserName: c.clientName()}, status.SEC_E_OK
+	case secctx.SECPKG_ATTR_NATIVE_NAMES:
+		if !done && !c.client {
+			return nil, status.SEC_E_NO_CONTEXT
+		}
+		return secctx.NativeNames{ClientName: c.clientName(), ServerName: c.target}, status.SEC_E_OK
+	case secctx.SECPKG_ATTR_LIFESPAN:
+		return secctx.Lifespan{Start: c.start}, status.SEC_E_OK
+	case secctx.SECPKG_ATTR_SESSION_KEY:
+		if !done || !c.hasKey {
+			return nil, status.SEC_E_NO_CONTEXT
+		}
+		return secctx.SessionKey{Key: append([]byte(nil), c.sessionKey[:]...)}, status.SEC_E_OK
+	case secctx.SECPKG_ATTR_FLAGS:
+		return secctx.Flags{Flags: c.retFlags}, status.SEC_E_OK
+	case secctx.SECPKG_ATTR_PACKAGE_INFO:
+		return c.cred.pkg.Info(), status.SEC_E_OK
+	case secctx.SECPKG_ATTR_NEGOTIATION_INFO:
+		st := secctx.SECPKG_NEGOTIATION_IN_PROGRESS
+		if done {
+			st = secctx.SECPKG_NEGOTIATION_COMPLETE
+		}
+		return secctx.NegotiationInfo{Package: c.cred.pkg.Info(), State: st}, status.SEC_E_OK
+	}
+	return nil, status.SEC_E_UNSUPPORTED_FUNCTION
+}
+
+// clientName is "DOMAIN\user" (SECPKG_ATTR_NAMES for NTLM).
+func (c *Context) clientName() string {
+	if c.user == "" && c.domain == "" {
+		if c.flags&negotiateAnonymous != 0 || (c.client && c.cred.anonymous) {
+			return `NT AUTHORITY\ANONYMOUS LOGON`
+		}
+		return ""
+	}
+	if c.domain == "" {
+		return c.user
+	}
+	return c.domain + `\` + c.user
+}
+
+// Close deletes the context and wipes its keys.
+func (c *Context) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.established.Store(false)
+	c.sec.wipe()
+	clear(c.sessionKey[:])
+	clear(c.baseKey[:])
+	c.kx.wipe()
+}
+
+// filetime converts t to a FILETIME (100 ns ticks since 1601).
+// It works for any time from 1601 on (time.UnixNano does not).
+func filetime(t time.Time) uint64 {
+	const epochDelta = 116444736000000000 // 1601-01-01 to 1970-01-01 in 100 ns ticks
+	return uint64(t.Unix()*1e7 + int64(t.Nanosecond()/100) + epochDelta)
+}
+
+func fromFiletime(ft uint64) time.Time {
+	if ft >= uint64(secctx.Never) {
+		return time.Time{}
+	}
+	ticks := int64(ft) - 116444736000000000
+	return time.Unix(ticks/1e7, (ticks%1e7)*100).UTC()
+}

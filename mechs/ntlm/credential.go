@@ -1,0 +1,182 @@
+package ntlm
+
+import (
+	"sync"
+	"time"
+
+	secctx "github.com/asyncsspi/asyncsspi/context"
+	"github.com/asyncsspi/asyncsspi/mechs"
+	"github.com/asyncsspi/asyncsspi/status"
+)
+
+// Credential is an acquired NTLM credential. An outbound one holds the
+// user's keys, derived once here (MS-NLMP 3.3.2: the NT hash and
+// NTOWFv2 with its HMAC states) and shared read-only by every context made
+// from it; an inbound one holds the user store and the replay cache its
+// acceptors share. Its methods are safe for concurrent use.
+type Credential struct {
+	pkg       *Package
+	use       secctx.CredentialUse
+	principal string
+
+	// Outbound; immutable after AcquireCredentials.
+	user, domain string
+	anonymous    bool
+	hasKey       bool
+	ntHash       [16]byte
+	lmHash       [16]byte // only with WithNTLMv1 and a password
+	hasLM        bool
+	respKeyNT    [16]byte // NTOWFv2(user, domain)
+	respKey      hmacKey  // HMAC-MD5 states of respKeyNT
+
+	// Inbound.
+	store  UserStore
+	replay *replayCache
+
+	mu     sync.Mutex
+	closed bool
+}
+
+var _ mechs.Credential = (*Credential)(nil)
+
+// setUser splits "user@domain" and "DOMAIN\user" when no domain is given.
+func (c *Credential) setUser(user, domain string) {
+	if domain == "" {
+		user, domain = secctx.SplitUser(user)
+	}
+	c.user, c.domain = user, domain
+}
+
+func (c *Credential) setHash(h [16]byte, password string) {
+	c.ntHash = h
+	c.hasKey = true
+	x := newHasher()
+	c.respKeyNT = ntowfv2(x, h[:], c.user, c.domain)
+	x.setKey(&c.respKey, c.respKeyNT[:])
+	if password != "" && c.pkg.allowV1 {
+		c.lmHash = lmowfv1(password)
+		c.hasLM = true
+	}
+}
+
+// Package returns "NTLM".
+func (c *Credential) Package() string { return PackageName }
+
+// Use returns the use the credential was acquired for.
+func (c *Credential) Use() secctx.CredentialUse { return c.use }
+
+// Principal is "DOMAIN\user" for an outbound credential, else the
+// principal it was acquired with.
+func (c *Credential) Principal() string {
+	if c.user != "" {
+		if c.domain != "" {
+			return c.domain + `\` + c.user
+		}
+		return c.user
+	}
+	return c.principal
+}
+
+// Expiry is zero: NTLM credentials do not expire.
+func (c *Credential) Expiry() time.Time { return time.Time{} }
+
+// Close releases the credential. Contexts made from it keep working.
+func (c *Credential) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Credential) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// NewInitiator starts a client context.
+func (c *Credential) NewInitiator(p mechs.InitiatorParams) (mechs.SecurityContext, error) {
+	if c.use&secctx.SECPKG_CRED_OUTBOUND == 0 {
+		return nil, status.Errorf(status.SEC_E_WRONG_CREDENTIAL_HANDLE, PackageName, "credential is not outbound")
+	}
+	if c.isClosed() {
+		return nil, status.Errorf(status.SEC_E_INVALID_HANDLE, PackageName, "credential closed")
+	}
+	x := &Context{cred: c, client: true, target: p.Target, iscReq: p.Req}
+	x.x.init()
+	return x, nil
+}
+
+// NewAcceptor starts a server context.
+func (c *Credential) NewAcceptor(p mechs.AcceptorParams) (mechs.SecurityContext, error) {
+	if c.use&secctx.SECPKG_CRED_INBOUND == 0 {
+		return nil, status.Errorf(status.SEC_E_WRONG_CREDENTIAL_HANDLE, PackageName, "credential is not inbound")
+	}
+	if c.isClosed() {
+		return nil, status.Errorf(status.SEC_E_INVALID_HANDLE, PackageName, "credential closed")
+	}
+	x := &Context{cred: c, ascReq: p.Req}
+	x.x.init()
+	return x, nil
+}
+
+// replayCache remembers, for a while, the server challenges an acceptor
+// issued and the NTLMv2 proofs it accepted, so that a server challenge is
+// never issued twice and an AUTHENTICATE message is never accepted twice.
+// Entries expire after ttl (twice the clock-skew window: a proof older than
+// that fails the timestamp check anyway). Safe for concurrent use.
+type replayCache struct {
+	mu         sync.Mutex
+	ttl        time.Duration
+	challenges map[[8]byte]time.Time
+	proofs     map[[16]byte]time.Time
+	lastPurge  time.Time
+}
+
+func newReplayCache(ttl time.Duration) *replayCache {
+	return &replayCache{ttl: ttl, challenges: make(map[[8]byte]time.Time), proofs: make(map[[16]byte]time.Time)}
+}
+
+func (r *replayCache) purge(now time.Time) {
+	if now.Sub(r.lastPurge) < r.ttl/4 && len(r.challenges)+len(r.proofs) < 1<<16 {
+		return
+	}
+	r.lastPurge = now
+	for k, t := range r.challenges {
+		if now.Sub(t) > r.ttl {
+			delete(r.challenges, k)
+		}
+	}
+	for k, t := range r.proofs {
+		if now.Sub(t) > r.ttl {
+			delete(r.proofs, k)
+		}
+	}
+}
+
+// addChallenge records a new server challenge; false if it was issued
+// before.
+func (r *replayCache) addChallenge(c [8]byte, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.purge(now)
+	if _, seen := r.challenges[c]; seen {
+		return false
+	}
+	r.challenges[c] = now
+	return true
+}
+
+// addProof records an accepted NTProofStr; false if it was seen before.
+func (r *replayCache) addProof(p []byte, now time.Time) bool {
+	var k [16]byte
+	copy(k[:], p)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.purge(now)
+	if _, seen := r.proofs[k]; seen {
+		return false
+	}
+	r.proofs[k] = now
+	return true
+}

@@ -1,0 +1,51 @@
+// Package ntlm is the NTLM security package (MS-NLMP): an NTLMv2 client and
+// acceptor in pure Go, with the MIC over all three messages, key exchange
+// (KEY_EXCH), extended session security, channel bindings
+// (MsvAvChannelBindings) and message signing and sealing.
+//
+// The package is a sans-I/O mechanism for the engine (package mechs): every
+// Step runs on the caller's goroutine and returns a token and a status; NTLM
+// never asks for network I/O.
+//
+// # Credentials
+//
+// New returns the package ("NTLM"). AcquireCredentials takes, as AuthData:
+//
+//   - *secctx.AuthIdentity with User, Domain and Password (an initiator). The
+//     User may also be written "user@domain" or "DOMAIN\user" (in the
+//     AuthIdentity or as the principal), with Domain empty.
+//   - *NTHash: a user, domain and NT hash (MD4 of the UTF-16LE password)
+//     instead of a password.
+//   - nil with a principal for an initiator: the password is looked up in the
+//     users file named by NTLM_USER_FILE (gss-ntlmssp's convention, one
+//     DOMAIN:user:password a line), or in the store given by WithUserStore.
+//   - UserStore (an acceptor): the users the acceptor verifies against. Without
+//     one, an inbound credential uses the store given by WithUserStore, or
+//     else the file named by NTLM_USER_FILE.
+//
+// Derived keys (the NT hash and NTOWFv2) are computed once per credential,
+// with the HMAC-MD5 inner and outer states, not once per handshake.
+//
+// # Security defaults
+//
+// Only NTLMv2 is spoken and accepted. NTLMv1 and LM responses are refused
+// with a clear status (SEC_E_LOGON_DENIED on the acceptor) unless
+// WithNTLMv1 is given to New. The acceptor checks the NTLMv2 proof, the MIC
+// whenever the client's MsvAvFlags announce one, the client timestamp
+// against a window (WithMaxClockSkew), channel bindings when the caller
+// supplies them (a SECBUFFER_CHANNEL_BINDINGS input; absent or all-zero
+// client bindings are accepted only with ASC_REQ_ALLOW_MISSING_BINDINGS),
+// and refuses a replayed AUTHENTICATE message and a reused server
+// challenge.
+//
+// # Per-message protection
+//
+// After the handshake, MakeSignature, VerifySignature, EncryptMessage and
+// DecryptMessage use the MS-NLMP 3.4 keys and RC4 states of a
+// connection-oriented context. The MessageSeqNo argument is ignored, as
+// Windows ignores it for connection-oriented NTLM: each direction keeps its
+// own sequence number, and a signature carrying another gives
+// SEC_E_OUT_OF_SEQUENCE. SPNEGO's mechListMIC is computed with MakeSignature
+// and VerifySignature and so uses (and advances) the same sequence numbers,
+// as gss-ntlmssp and Windows expect.
+package ntlm

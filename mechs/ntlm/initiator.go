@@ -1,0 +1,305 @@
+package ntlm
+
+import (
+	"crypto/md5"
+	"encoding/binary"
+	"io"
+
+	secctx "github.com/asyncsspi/asyncsspi/context"
+	"github.com/asyncsspi/asyncsspi/mechs"
+	"github.com/asyncsspi/asyncsspi/status"
+)
+
+// clientFlags are the flags an initiator asks for (MS-NLMP 3.1.5.1.1):
+// Unicode, NTLM with extended session security, 128- and 56-bit keys, key
+// exchange and signing always (SPNEGO's mechListMIC and the MIC need a
+// session key), sealing when confidentiality is asked for.
+func (c *Context) clientFlags() uint32 {
+	f := negotiateUnicode | negotiateOEM | requestTarget | negotiateNTLM |
+		negotiateAlwaysSign | negotiateExtendedSessionSecurity | negotiateVersion |
+		negotiate128 | negotiate56 | negotiateKeyExch | negotiateSign
+	if c.iscReq&secctx.ISC_REQ_CONFIDENTIALITY != 0 {
+		f |= negotiateSeal
+	}
+	if c.iscReq&secctx.ISC_REQ_IDENTIFY != 0 {
+		f |= negotiateIdentify
+	}
+	if c.cred.anonymous || c.iscReq&secctx.ISC_REQ_NULL_SESSION != 0 {
+		f |= negotiateAnonymous
+	}
+	return f
+}
+
+func (c *Context) initiatorStep(in *mechs.StepInput) mechs.StepResult {
+	switch c.state {
+	case stateStart, stateDone:
+		// First leg, or a re-authentication after success.
+		m := negotiateMessage{flags: c.clientFlags(), version: c.cred.pkg.version}
+		m.encode(c.negBuf[:])
+		c.negotiate = c.negBuf[:]
+		c.state = stateSentNegotiate
+		if c.start.IsZero() {
+			c.start = c.cred.pkg.now()
+		}
+		return mechs.StepResult{Status: status.SEC_I_CONTINUE_NEEDED, Token: append([]byte(nil), c.negBuf[:]...)}
+	case stateSentNegotiate:
+		return c.authenticate(in)
+	}
+	return fail(status.SEC_E_INVALID_HANDLE, "context failed")
+}
+
+// authenticate answers a CHALLENGE (MS-NLMP 3.1.5.1.2) with an
+// AUTHENTICATE message encoded straight into one buffer.
+func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
+	if len(in.Token) == 0 {
+		return fail(status.SEC_E_INVALID_TOKEN, "no CHALLENGE message")
+	}
+	chal, err := parseChallenge(in.Token)
+	if err != nil {
+		return failToken(err)
+	}
+	p := c.cred.pkg
+	cf := c.clientFlags()
+	flags := chal.flags&(cf|negotiateTargetInfo) | cf&requestTarget | negotiateVersion
+	unicode := flags&negotiateUnicode != 0
+	if unicode {
+		flags &^= negotiateOEM
+	} else if flags&negotiateOEM == 0 {
+		return fail(status.SEC_E_INVALID_TOKEN, "CHALLENGE offers neither Unicode nor OEM")
+	}
+	c.serverChal = chal.serverChallenge
+	c.chalFlags = chal.flags
+	anonymous := cf&negotiateAnonymous != 0
+	v1 := !anonymous && p.allowV1 && chal.targetInfo == nil
+	if v1 && c.cred.ntHash == ([16]byte{}) {
+		return fail(status.SEC_E_NO_CREDENTIALS, "no key")
+	}
+	if !anonymous && !c.cred.hasKey {
+		return fail(status.SEC_E_NO_CREDENTIALS, "credential has no key")
+	}
+	if _, err := io.ReadFull(p.rand, c.clientChal[:]); err != nil {
+		return fail(status.SEC_E_INTERNAL_ERROR, "no randomness: "+err.Error())
+	}
+
+	user, domain, ws := c.cred.user, c.cred.domain, p.computer
+	if anonymous {
+		user, domain = "", ""
+	}
+	strLen := func(s string) int {
+		if unicode {
+			return utf16Len(s)
+		}
+		return len(s)
+	}
+	putStr := func(b []byte, s string) {
+		if unicode {
+			putUTF16(b, s)
+		} else {
+			copy(b, s)
+		}
+	}
+
+	// The NTLMv2 client challenge's AV pairs (MS-NLMP 3.1.5.1.2): the
+	// server's, then MsvAvFlags when a MIC follows, the channel bindings
+	// hash when the caller gave bindings, and the target name.
+	ts, hasTS := chal.targetInfo.timestamp()
+	keyExch := flags&negotiateKeyExch != 0 && flags&(negotiateSign|negotiateSeal) != 0
+	mic := !anonymous && !v1 && hasTS
+	var avLen int
+	if !v1 && !anonymous {
+		avLen = chal.targetInfo.lenWithout(avFlags, avChannelBindings, avTargetName) + 4
+		if mic {
+			avLen += 8
+		}
+		if in.Bindings != nil {
+			avLen += 20
+		}
+		if c.target != "" {
+			avLen += 4 + utf16Len(c.target)
+		}
+	}
+	lmLen, ntLen := ntlmv1ResponseSize, 16+ntlmv2ClientFixed+avLen+4
+	switch {
+	case anonymous:
+		lmLen, ntLen = 1, 0
+		keyExch = false
+	case v1:
+		ntLen = ntlmv1ResponseSize
+	}
+	keyLen := 0
+	if keyExch {
+		keyLen = 16
+	}
+	lay := layoutAuthenticate(lmLen, ntLen, strLen(domain), strLen(user), strLen(ws), keyLen, mic)
+	b := make([]byte, lay.total)
+	lay.putHeader(b, flags, p.version)
+	putStr(lay.domain.in(b), domain)
+	putStr(lay.user.in(b), user)
+	putStr(lay.workstation.in(b), ws)
+
+	switch {
+	case anonymous:
+		// MS-NLMP 3.1.5.1.2: LmChallengeResponse Z(1), no NT response, no
+		// session key.
+		c.hasKey = false
+	case v1:
+		c.ntlmv1Responses(lay.lm.in(b), lay.nt.in(b), flags)
+	default:
+		nt := lay.nt.in(b)
+		temp := nt[16:]
+		temp[0], temp[1] = 1, 1
+		if !hasTS {
+			ts = filetime(p.now())
+		}
+		binary.LittleEndian.PutUint64(temp[8:], ts)
+		copy(temp[16:24], c.clientChal[:])
+		av := chal.targetInfo.appendWithout(temp[ntlmv2ClientFixed:ntlmv2ClientFixed], avFlags, avChannelBindings, avTargetName)
+		if mic {
+			var fl [4]byte
+			binary.LittleEndian.PutUint32(fl[:], avFlagMIC)
+			av = appendAVPair(av, avFlags, fl[:])
+		}
+		if in.Bindings != nil {
+			h := in.Bindings.Hash()
+			av = appendAVPair(av, avChannelBindings, h[:])
+		}
+		if c.target != "" {
+			av = appendAVString(av, avTargetName, c.target)
+		}
+		appendAVEOL(av)
+		// NTProofStr = HMAC_MD5(ResponseKeyNT, ServerChallenge || temp),
+		// under the credential's precomputed NTOWFv2 states.
+		x := &c.x
+		x.begin(&c.cred.respKey)
+		x.write(c.serverChal[:])
+		x.write(temp)
+		copy(nt[:16], x.end(&c.cred.respKey)[:])
+		// LmChallengeResponse: Z(24) when the server sent a timestamp,
+		// else HMAC_MD5(ResponseKeyLM, ServerChallenge || ClientChallenge)
+		// || ClientChallenge.
+		lm := lay.lm.in(b)
+		if !hasTS {
+			x.begin(&c.cred.respKey)
+			x.write(c.serverChal[:])
+			x.write(c.clientChal[:])
+			copy(lm[:16], x.end(&c.cred.respKey)[:])
+			copy(lm[16:], c.clientChal[:])
+		}
+		// SessionBaseKey = HMAC_MD5(ResponseKeyNT, NTProofStr); for
+		// NTLMv2 it is also the KeyExchangeKey.
+		x.begin(&c.cred.respKey)
+		x.write(nt[:16])
+		c.baseKey = *x.end(&c.cred.respKey)
+		c.hasKey = true
+	}
+	if c.hasKey {
+		if keyExch {
+			if _, err := io.ReadFull(p.rand, c.sessionKey[:]); err != nil {
+				return fail(status.SEC_E_INTERNAL_ERROR, "no randomness: "+err.Error())
+			}
+			c.kx.reset(c.baseKey[:])
+			c.kx.xor(lay.encKey.in(b), c.sessionKey[:])
+		} else {
+			c.sessionKey = c.baseKey
+		}
+	}
+	if mic {
+		// MIC = HMAC_MD5(ExportedSessionKey, NEGOTIATE || CHALLENGE ||
+		// AUTHENTICATE with the MIC zeroed), MS-NLMP 3.1.5.1.2.
+		x := &c.x
+		x.beginRaw(c.sessionKey[:])
+		x.write(c.negotiate)
+		x.write(in.Token)
+		x.write(b)
+		copy(b[micOffset:micOffset+16], x.endRaw()[:])
+	}
+	c.flags = flags
+	c.micSent = mic
+	c.user, c.domain, c.workstation = user, domain, ws
+	c.retFlags = uint64(c.iscRet(flags, anonymous))
+	c.finish()
+	return mechs.StepResult{Status: status.SEC_E_OK, Token: b, Flags: c.retFlags}
+}
+
+// iscRet maps the negotiated flags to ISC_RET_* bits.
+func (c *Context) iscRet(flags uint32, anonymous bool) secctx.ISCRet {
+	r := secctx.ISC_RET_CONNECTION
+	req := c.iscReq
+	if flags&negotiateSign != 0 {
+		if req&secctx.ISC_REQ_INTEGRITY != 0 {
+			r |= secctx.ISC_RET_INTEGRITY
+		}
+		if req&secctx.ISC_REQ_REPLAY_DETECT != 0 {
+			r |= secctx.ISC_RET_REPLAY_DETECT
+		}
+		if req&secctx.ISC_REQ_SEQUENCE_DETECT != 0 {
+			r |= secctx.ISC_RET_SEQUENCE_DETECT
+		}
+	}
+	if flags&negotiateSeal != 0 && req&secctx.ISC_REQ_CONFIDENTIALITY != 0 {
+		r |= secctx.ISC_RET_CONFIDENTIALITY
+	}
+	if flags&negotiateIdentify != 0 {
+		r |= secctx.ISC_RET_IDENTIFY
+	}
+	if anonymous {
+		r |= secctx.ISC_RET_NULL_SESSION
+	}
+	if req&secctx.ISC_REQ_ALLOCATE_MEMORY != 0 {
+		r |= secctx.ISC_RET_ALLOCATED_MEMORY
+	}
+	return r
+}
+
+// ntlmv1Responses computes NTLMv1 responses (MS-NLMP 3.3.1), only ever
+// with WithNTLMv1: DESL of the server challenge, or with extended session
+// security of MD5(ServerChallenge || ClientChallenge)[0..7], and the
+// session keys (KXKEY, 3.4.5.1).
+func (c *Context) ntlmv1Responses(lm, nt []byte, flags uint32) {
+	cr := c.cred
+	baseKey := md4(cr.ntHash[:]) // SessionBaseKey = MD4(NTOWFv1)
+	if flags&negotiateExtendedSessionSecurity != 0 {
+		var buf [16]byte
+		copy(buf[:8], c.serverChal[:])
+		copy(buf[8:], c.clientChal[:])
+		h := md5.Sum(buf[:])
+		r := desl(cr.ntHash[:], h[:8])
+		copy(nt, r[:])
+		clear(lm)
+		copy(lm, c.clientChal[:])
+		c.baseKey = c.x.hmacOnce(baseKey[:], c.serverChal[:], lm[:8])
+	} else {
+		r := desl(cr.ntHash[:], c.serverChal[:])
+		copy(nt, r[:])
+		if cr.hasLM {
+			r = desl(cr.lmHash[:], c.serverChal[:])
+		}
+		copy(lm, r[:])
+		c.baseKey = baseKey
+	}
+	c.hasKey = true
+}
+
+// lenWithout is the encoded length of the list without its MsvAvEOL and
+// without the pairs in drop.
+func (l avPairs) lenWithout(drop ...uint16) int {
+	n := 0
+	for off := 0; off+4 <= len(l); {
+		pid := binary.LittleEndian.Uint16(l[off:])
+		m := int(binary.LittleEndian.Uint16(l[off+2:]))
+		if pid == avEOL {
+			break
+		}
+		keep := true
+		for _, d := range drop {
+			if pid == d {
+				keep = false
+			}
+		}
+		if keep {
+			n += 4 + m
+		}
+		off += 4 + m
+	}
+	return n
+}

@@ -1,0 +1,80 @@
+package ntlm
+
+import "encoding/binary"
+
+// negotiateMessage is NEGOTIATE_MESSAGE, MS-NLMP 2.2.1.1.
+//
+//	0  Signature "NTLMSSP\0"
+//	8  MessageType 1
+//	12 NegotiateFlags
+//	16 DomainNameFields
+//	24 WorkstationFields
+//	32 Version (present when NTLMSSP_NEGOTIATE_VERSION is set)
+//	40 Payload
+type negotiateMessage struct {
+	flags       uint32
+	domain      []byte // OEM, only with NTLMSSP_NEGOTIATE_OEM_DOMAIN_SUPPLIED
+	workstation []byte // OEM, only with NTLMSSP_NEGOTIATE_OEM_WORKSTATION_SUPPLIED
+	version     version
+}
+
+const (
+	negotiateFixed        = 32
+	negotiateFixedVersion = 40
+)
+
+// negotiateSize is the encoded length of m.
+func (m *negotiateMessage) size() int {
+	return negotiateFixedVersion + len(m.domain) + len(m.workstation)
+}
+
+// encode writes m into b (len(b) == m.size()). It always writes the
+// Version field: gss-ntlmssp refuses a NEGOTIATE shorter than 40 bytes.
+func (m *negotiateMessage) encode(b []byte) {
+	putHeader(b, typeNegotiate)
+	flags := m.flags | negotiateVersion
+	if len(m.domain) > 0 {
+		flags |= negotiateOEMDomainSupplied
+	}
+	if len(m.workstation) > 0 {
+		flags |= negotiateOEMWorkstationSupplied
+	}
+	binary.LittleEndian.PutUint32(b[12:], flags)
+	off := negotiateFixedVersion
+	putField(b, 16, off, len(m.domain))
+	copy(b[off:], m.domain)
+	off += len(m.domain)
+	putField(b, 24, off, len(m.workstation))
+	copy(b[off:], m.workstation)
+	copy(b[32:40], m.version[:])
+}
+
+// parseNegotiate decodes a NEGOTIATE_MESSAGE. The slices alias b.
+func parseNegotiate(b []byte) (negotiateMessage, error) {
+	var m negotiateMessage
+	if err := checkHeader(b, typeNegotiate, negotiateFixed); err != nil {
+		return m, err
+	}
+	m.flags = binary.LittleEndian.Uint32(b[12:])
+	fs := fieldSet{header: negotiateFixed}
+	if m.flags&negotiateVersion != 0 {
+		fs.header = negotiateFixedVersion
+		if len(b) < negotiateFixedVersion {
+			return m, incomplete(negotiateFixedVersion-len(b), "NEGOTIATE shorter than its Version field")
+		}
+		copy(m.version[:], b[32:40])
+	}
+	dom, ws := readField(b, 16), readField(b, 24)
+	fs.add(dom)
+	fs.add(ws)
+	if err := fs.check(len(b)); err != nil {
+		return m, err
+	}
+	if m.flags&negotiateOEMDomainSupplied != 0 {
+		m.domain = dom.bytes(b)
+	}
+	if m.flags&negotiateOEMWorkstationSupplied != 0 {
+		m.workstation = ws.bytes(b)
+	}
+	return m, nil
+}

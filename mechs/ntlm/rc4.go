@@ -1,0 +1,42 @@
+package ntlm
+
+// rc4 is the RC4 stream cipher held by value inside a context, so that
+// setting it up allocates nothing (crypto/rc4.NewCipher allocates a Cipher
+// each time). NTLM keys it with a 16-byte key per direction (MS-NLMP 3.4.3)
+// and once per AUTHENTICATE for the session-key exchange (3.1.5.1.2).
+type rc4 struct {
+	s    [256]uint8
+	i, j uint8
+}
+
+// reset keys the cipher (the RC4 key schedule). key must not be empty.
+func (c *rc4) reset(key []byte) {
+	for i := range c.s {
+		c.s[i] = uint8(i)
+	}
+	var j uint8
+	n := len(key)
+	for i := 0; i < 256; i++ {
+		j += c.s[i] + key[i%n]
+		c.s[i], c.s[j] = c.s[j], c.s[i]
+	}
+	c.i, c.j = 0, 0
+}
+
+// xor XORs the key stream into dst from src (which may be dst itself).
+func (c *rc4) xor(dst, src []byte) {
+	i, j := c.i, c.j
+	_ = dst[len(src)-1:]
+	for k, v := range src {
+		i++
+		x := c.s[i]
+		j += x
+		y := c.s[j]
+		c.s[i], c.s[j] = y, x
+		dst[k] = v ^ c.s[x+y]
+	}
+	c.i, c.j = i, j
+}
+
+// wipe clears the state.
+func (c *rc4) wipe() { *c = rc4{} }

@@ -1,0 +1,265 @@
+package ntlm
+
+import (
+	"crypto/subtle"
+	"encoding/binary"
+	"hash/crc32"
+	"sync"
+
+	secctx "github.com/asyncsspi/asyncsspi/context"
+	"github.com/asyncsspi/asyncsspi/status"
+)
+
+// signatureSize is the size of NTLMSSP_MESSAGE_SIGNATURE (MS-NLMP 2.2.2.9),
+// what MakeSignature and EncryptMessage write into the TOKEN buffer.
+const signatureSize = 16
+
+// direction is the message protection state of one direction of a
+// connection-oriented context (MS-NLMP 3.4): its signing key, its RC4
+// sealing handle and its sequence number.
+//
+// Locking: mu guards everything. The send side (MakeSignature,
+// EncryptMessage) uses one direction and the receive side (VerifySignature,
+// DecryptMessage) the other, so the two sides run concurrently, as Windows
+// allows; a second caller on the same side waits. The keys are derived on
+// first use, under mu, so a handshake that never protects a message does not
+// pay for the RC4 key schedules.
+type direction struct {
+	mu      sync.Mutex
+	flags   uint32 // the negotiated flags
+	ready   bool
+	seq     uint32
+	signRaw [16]byte // SIGNKEY, until ready
+	sealRaw [16]byte // SEALKEY, until ready
+	sealLen int
+	signKey hmacKey // precomputed HMAC-MD5 states of SIGNKEY
+	seal    rc4     // the sealing handle
+	x       *hasher
+	sig     [signatureSize]byte
+}
+
+// sessionSecurity is both directions plus the negotiated flags that decide
+// the signature format.
+type sessionSecurity struct {
+	send direction
+	recv direction
+}
+
+// init derives the four keys (MS-NLMP 3.4.5.2, 3.4.5.3) from the exported
+// session key; the RC4 handles and HMAC states are set up on first use.
+// It runs during Step, which the engine never runs concurrently with the
+// per-message calls.
+func (s *sessionSecurity) init(buf *keyScratch, sessionKey []byte, flags uint32, client bool) {
+	for _, d := range []*direction{&s.send, &s.recv} {
+		d.mu.Lock()
+		outbound := d == &s.send
+		// The client signs and seals with the client-to-server keys.
+		clientKeys := outbound == client
+		d.signRaw, _ = signKey(buf, sessionKey, flags, clientKeys)
+		d.sealRaw, d.sealLen = sealKey(buf, sessionKey, flags, clientKeys)
+		d.flags = flags
+		d.ready = false
+		d.seq = 0
+		d.mu.Unlock()
+	}
+}
+
+// prepare sets up the RC4 handle and HMAC key; mu is held.
+func (d *direction) prepare() {
+	flags := d.flags
+	if d.ready {
+		return
+	}
+	if d.x == nil {
+		d.x = newHasher()
+	}
+	d.seal.reset(d.sealRaw[:d.sealLen])
+	if flags&negotiateExtendedSessionSecurity != 0 {
+		d.x.setKey(&d.signKey, d.signRaw[:])
+	}
+	clear(d.sealRaw[:])
+	clear(d.signRaw[:])
+	d.ready = true
+}
+
+func (s *sessionSecurity) wipe() {
+	for _, d := range []*direction{&s.send, &s.recv} {
+		d.mu.Lock()
+		d.seal.wipe()
+		d.signKey = hmacKey{}
+		clear(d.sealRaw[:])
+		clear(d.signRaw[:])
+		d.ready = false
+		d.mu.Unlock()
+	}
+}
+
+// isSigned reports whether a buffer takes part in the signature, and
+// isSealed whether EncryptMessage encrypts it.
+func isSigned(b *secctx.Buffer) bool { return b.Type.Base() == secctx.SECBUFFER_DATA }
+func isSealed(b *secctx.Buffer) bool {
+	return b.Type.Base() == secctx.SECBUFFER_DATA && !b.Type.ReadOnly()
+}
+
+// computeSignature writes the signature of msg under d into d.sig,
+// advancing the RC4 handle (MS-NLMP 3.4.4). seq is the sequence number to
+// sign with. The sealing, if any, must already have consumed its key
+// stream (MS-NLMP 3.4.3: SEAL encrypts the message first).
+func (d *direction) computeSignature(flags uint32, msg []secctx.Buffer, seq uint32) {
+	sig := d.sig[:]
+	binary.LittleEndian.PutUint32(sig[0:], 1)
+	if flags&negotiateExtendedSessionSecurity != 0 {
+		// 3.4.4.2: HMAC_MD5(SigningKey, SeqNum || Message)[0..7], RC4'd
+		// with the sealing handle when KEY_EXCH was negotiated.
+		d.x.begin(&d.signKey)
+		d.x.writeUint32(seq)
+		for i := range msg {
+			if isSigned(&msg[i]) {
+				d.x.write(msg[i].Data)
+			}
+		}
+		sum := d.x.end(&d.signKey)
+		copy(sig[4:12], sum[:8])
+		if flags&negotiateKeyExch != 0 {
+			d.seal.xor(sig[4:12], sig[4:12])
+		}
+		binary.LittleEndian.PutUint32(sig[12:], seq)
+		return
+	}
+	// 3.4.4.1: RandomPad 0, Checksum CRC32(Message), SeqNum 0, all three
+	// RC4'd; then SeqNum XOR the sequence number and RandomPad zeroed.
+	var crc uint32
+	for i := range msg {
+		if isSigned(&msg[i]) {
+			crc = crc32.Update(crc, crc32.IEEETable, msg[i].Data)
+		}
+	}
+	clear(sig[4:])
+	binary.LittleEndian.PutUint32(sig[8:], crc)
+	d.seal.xor(sig[4:16], sig[4:16])
+	binary.LittleEndian.PutUint32(sig[12:], binary.LittleEndian.Uint32(sig[12:])^seq)
+	clear(sig[4:8])
+}
+
+func tokenBuffer(msg []secctx.Buffer) int { return secctx.Find(msg, secctx.SECBUFFER_TOKEN) }
+
+// protect is MakeSignature (seal false) and EncryptMessage (seal true).
+func (s *sessionSecurity) protect(msg []secctx.Buffer, seal bool) status.Code {
+	ti := tokenBuffer(msg)
+	if ti < 0 {
+		return status.SEC_E_INVALID_TOKEN
+	}
+	if cap(msg[ti].Data) < signatureSize {
+		return status.SEC_E_BUFFER_TOO_SMALL
+	}
+	d := &s.send
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.prepare()
+	flags := d.flags
+	seq := d.seq
+	if seal {
+		if flags&negotiateExtendedSessionSecurity != 0 {
+			// The HMAC is over the plaintext; the key stream is used for
+			// the message first, then for the checksum.
+			d.x.begin(&d.signKey)
+			d.x.writeUint32(seq)
+			for i := range msg {
+				if isSigned(&msg[i]) {
+					d.x.write(msg[i].Data)
+				}
+			}
+			sum := d.x.end(&d.signKey)
+			for i := range msg {
+				if isSealed(&msg[i]) && len(msg[i].Data) > 0 {
+					d.seal.xor(msg[i].Data, msg[i].Data)
+				}
+			}
+			sig := d.sig[:]
+			binary.LittleEndian.PutUint32(sig[0:], 1)
+			copy(sig[4:12], sum[:8])
+			if flags&negotiateKeyExch != 0 {
+				d.seal.xor(sig[4:12], sig[4:12])
+			}
+			binary.LittleEndian.PutUint32(sig[12:], seq)
+		} else {
+			var crc uint32
+			for i := range msg {
+				if isSigned(&msg[i]) {
+					crc = crc32.Update(crc, crc32.IEEETable, msg[i].Data)
+				}
+			}
+			for i := range msg {
+				if isSealed(&msg[i]) && len(msg[i].Data) > 0 {
+					d.seal.xor(msg[i].Data, msg[i].Data)
+				}
+			}
+			sig := d.sig[:]
+			binary.LittleEndian.PutUint32(sig[0:], 1)
+			clear(sig[4:])
+			binary.LittleEndian.PutUint32(sig[8:], crc)
+			d.seal.xor(sig[4:16], sig[4:16])
+			binary.LittleEndian.PutUint32(sig[12:], binary.LittleEndian.Uint32(sig[12:])^seq)
+			clear(sig[4:8])
+		}
+	} else {
+		d.computeSignature(flags, msg, seq)
+	}
+	d.seq++
+	msg[ti].Data = append(msg[ti].Data[:0], d.sig[:]...)
+	return status.SEC_E_OK
+}
+
+// check is VerifySignature (sealed false) and DecryptMessage (sealed true).
+//
+// A signature whose sequence number is not the next expected one gives
+// SEC_E_OUT_OF_SEQUENCE and changes nothing. Any other mismatch gives
+// SEC_E_MESSAGE_ALTERED; the sequence number and RC4 handle still advance,
+// as the sender's did, so that the next genuine message verifies.
+func (s *sessionSecurity) check(msg []secctx.Buffer, sealed bool) status.Code {
+	ti := tokenBuffer(msg)
+	if ti < 0 {
+		return status.SEC_E_INVALID_TOKEN
+	}
+	got := msg[ti].Data
+	if len(got) < signatureSize {
+		return status.SEC_E_INVALID_TOKEN
+	}
+	got = got[:signatureSize]
+	d := &s.recv
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.prepare()
+	flags := d.flags
+	seq := d.seq
+	ess := flags&negotiateExtendedSessionSecurity != 0
+	if binary.LittleEndian.Uint32(got) != 1 {
+		return status.SEC_E_MESSAGE_ALTERED
+	}
+	if ess && binary.LittleEndian.Uint32(got[12:]) != seq {
+		return status.SEC_E_OUT_OF_SEQUENCE
+	}
+	if sealed {
+		for i := range msg {
+			if isSealed(&msg[i]) && len(msg[i].Data) > 0 {
+				d.seal.xor(msg[i].Data, msg[i].Data)
+			}
+		}
+	}
+	d.computeSignature(flags, msg, seq)
+	d.seq++
+	if !ess {
+		// The sequence number is under RC4: compare it apart from the
+		// checksum to tell the two failures apart.
+		if subtle.ConstantTimeCompare(got[12:16], d.sig[12:16]) != 1 {
+			if subtle.ConstantTimeCompare(got[8:12], d.sig[8:12]) == 1 {
+				return status.SEC_E_OUT_OF_SEQUENCE
+			}
+			return status.SEC_E_MESSAGE_ALTERED
+		}
+	}
+	if subtle.ConstantTimeCompare(got, d.sig[:]) != 1 {
+		return status.SEC_E_MESSAGE_ALTERED
+	}
+	return status.SEC_E_OK
+}
