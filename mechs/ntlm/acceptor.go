@@ -308,4 +308,3 @@ func (c *Context) verifyV1(in *mechs.StepInput, auth *authenticateMessage, flags
 	}
 	return c.accepted(flags, user, domain, ws, u)
 }
-

@@ -35,9 +35,9 @@ type Context struct {
 	// Handshake scratch, owned by Step.
 	x          hasher
 	ks         keyScratch
-	kx         rc4      // RC4 for the session-key exchange
-	negotiate  []byte   // the NEGOTIATE message (for the MIC)
-	challenge  []byte   // the CHALLENGE message (acceptor: for the MIC)
+	kx         rc4    // RC4 for the session-key exchange
+	negotiate  []byte // the NEGOTIATE message (for the MIC)
+	challenge  []byte // the CHALLENGE message (acceptor: for the MIC)
 	negBuf     [negotiateFixedVersion]byte
 	serverChal [8]byte
 	clientChal [8]byte
