@@ -1,0 +1,399 @@
+package negotiate
+
+import (
+	"bytes"
+	"time"
+
+	secctx "github.com/asyncsspi/asyncsspi/context"
+	"github.com/asyncsspi/asyncsspi/mechs"
+	"github.com/asyncsspi/asyncsspi/status"
+)
+
+// acceptor is the server side (AcceptSecurityContext (Negotiate)).
+//
+// Legs, in protocol order:
+//
+//	start   the first token: a framed NegTokenInit (choose the first of
+//	        the client's mechanisms our credentials serve, use its
+//	        optimistic token if it is the client's first choice, or
+//	        answer with the choice alone), a raw NTLMSSP message or a
+//	        raw Kerberos token (direct: the sub-package's own tokens in
+//	        both directions, as Windows answers such clients), or no
+//	        token at all (speak first with a NegTokenInit2).
+//	mech    NegTokenResp legs carry the sub-tokens.
+//	mic     the mechListMIC exchange, when required.
+//	done    SEC_E_OK, possibly with a final token to send. A new first
+//	        token re-authenticates.
+type acceptor struct {
+	negContext
+	params mechs.AcceptorParams
+	subReq secctx.ASCReq
+
+	// Everything below is owned by Step.
+	phase    aphase
+	mechList []byte // DER of the client's MechTypeList, as received
+	cur      *subCred
+	curOID   []byte // OID content octets of the chosen mechanism
+	answered bool   // the first NegTokenResp (with supportedMech) was sent
+	subDone  bool
+	flags    uint64
+	expiry   time.Time
+	mic      micExchange
+
+	resume  func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult
+	ioToken []byte
+}
+
+type aphase uint8
+
+const (
+	aStart aphase = iota
+	aHinted
+	aMech
+	aDirect
+	aDone
+	aFailed
+)
+
+// ntlmSignature starts every NTLMSSP message (MS-NLMP 2.2.1).
+var ntlmSignature = []byte("NTLMSSP\x00")
+
+func newAcceptor(c *Credential, p mechs.AcceptorParams) *acceptor {
+	req := p.Req
+	req |= secctx.ASC_REQ_INTEGRITY
+	return &acceptor{
+		negContext: negContext{cred: c, state: secctx.SECPKG_NEGOTIATION_IN_PROGRESS},
+		params:     p,
+		subReq:     req,
+	}
+}
+
+// Step runs one AcceptSecurityContext (Negotiate) leg.
+func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
+	if c.isClosed() {
+		return failf(status.SEC_E_INVALID_HANDLE, "context deleted")
+	}
+	if c.resume != nil {
+		sub, _, _ := c.current()
+		resume := c.resume
+		c.resume = nil
+		return resume(in, sub.Step(subInput(in, c.ioToken)))
+	}
+	switch c.phase {
+	case aStart, aHinted, aDone:
+		return c.first(in)
+	case aMech:
+		return c.reply(in)
+	case aDirect:
+		sub, _, _ := c.current()
+		return c.directStepped(in, sub.Step(subInput(in, in.Token)), in.Token)
+	}
+	return failf(status.SEC_E_INVALID_HANDLE, "context failed")
+}
+
+func (c *acceptor) fail(r mechs.StepResult, token []byte) mechs.StepResult {
+	c.phase = aFailed
+	c.resume = nil
+	c.dropSub()
+	if r.Err == nil {
+		r.Err = status.New(r.Status, pkgName, nil)
+	}
+	r.IO = nil
+	r.Token = token
+	return r
+}
+
+// rejectToken is the NegTokenResp reject an acceptor sends with a failure
+// (RFC 4178 section 4.2.2), with the mechanism's error token if any.
+func (c *acceptor) rejectToken(errTok []byte) []byte {
+	var mech []byte
+	if !c.answered {
+		mech = c.curOID
+	}
+	if len(errTok) == 0 {
+		errTok = nil
+	}
+	return marshalResp(Reject, mech, errTok, nil)
+}
+
+func (c *acceptor) tokenError(err error) mechs.StepResult {
+	if status.CodeOf(err) == status.SEC_E_INCOMPLETE_MESSAGE {
+		return failResult(err)
+	}
+	return c.fail(failResult(err), nil)
+}
+
+func (c *acceptor) reset() {
+	c.mechList, c.cur, c.curOID = nil, nil, nil
+	c.answered, c.subDone, c.flags, c.expiry = false, false, 0, time.Time{}
+	c.mic.reset()
+}
+
+// first handles a context's first token.
+func (c *acceptor) first(in *mechs.StepInput) mechs.StepResult {
+	tok := in.Token
+	if len(tok) == 0 {
+		if c.phase != aStart {
+			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "no token"), nil)
+		}
+		return c.speakFirst()
+	}
+	if bytes.HasPrefix(tok, ntlmSignature) || (len(tok) < len(ntlmSignature) && bytes.HasPrefix(ntlmSignature, tok)) {
+		if len(tok) < len(ntlmSignature) {
+			return failResult(incomplete(len(ntlmSignature)-len(tok), "NTLMSSP message truncated"))
+		}
+		sc := c.cred.subFor(mechs.OIDNTLMSSP)
+		if sc == nil {
+			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "raw NTLMSSP token, and NTLM is not available"), nil)
+		}
+		return c.direct(in, sc, mechs.OIDNTLMSSP)
+	}
+	if tok[0] != tagApplication0 {
+		return c.fail(failf(status.SEC_E_INVALID_TOKEN, "first token is neither a framed GSS token nor an NTLMSSP message"), nil)
+	}
+	it, err := parseInitialToken(tok)
+	if err != nil {
+		return c.tokenError(err)
+	}
+	if !isSPNEGO(it.mechOID) {
+		// A raw mechanism token (a krb5 AP-REQ framed with the
+		// Kerberos OID, RFC 4121 section 4.1).
+		sc := c.cred.subForDER(it.mechOID)
+		if sc == nil {
+			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "first token is for a mechanism this credential does not serve"), nil)
+		}
+		o, _ := oidString(it.mechOID)
+		return c.direct(in, sc, o)
+	}
+	init, err := parseNegTokenInitInner(it.inner)
+	if err != nil {
+		return c.tokenError(err)
+	}
+	return c.negTokenInit(in, init)
+}
+
+// speakFirst answers an empty first input with a NegTokenInit2 listing
+// the acceptor's mechanisms (MS-SPNG 3.2.5.2).
+func (c *acceptor) speakFirst() mechs.StepResult {
+	c.phase = aHinted
+	return mechs.StepResult{
+		Status: status.SEC_I_CONTINUE_NEEDED,
+		Token:  marshalInit(c.cred.fullList, nil, nil, true, HintName),
+	}
+}
+
+// direct hands a raw first token to the sub-package it belongs to; the
+// whole exchange then uses that package's own tokens.
+func (c *acceptor) direct(in *mechs.StepInput, sc *subCred, oid string) mechs.StepResult {
+	c.reset()
+	ctx, err := sc.cred.NewAcceptor(mechs.AcceptorParams{Req: c.subReq})
+	if err != nil {
+		return c.fail(failResult(err), nil)
+	}
+	if !c.setSub(ctx, sc.sub, secctx.SECPKG_NEGOTIATION_DIRECT) {
+		return failf(status.SEC_E_INVALID_HANDLE, "context deleted")
+	}
+	c.cur, c.curOID = sc, oidDEROf(sc, oid)
+	c.phase = aDirect
+	return c.directStepped(in, ctx.Step(subInput(in, in.Token)), in.Token)
+}
+
+func (c *acceptor) directStepped(in *mechs.StepInput, res mechs.StepResult, token []byte) mechs.StepResult {
+	if res.IO != nil {
+		c.ioToken = append([]byte(nil), token...)
+		c.resume = func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult {
+			return c.directStepped(in, res, c.ioToken)
+		}
+		return mechs.StepResult{IO: res.IO}
+	}
+	if res.Status == status.SEC_E_INCOMPLETE_MESSAGE {
+		return res
+	}
+	if res.Status.IsError() {
+		c.phase = aFailed
+		c.dropSub()
+		return res
+	}
+	if res.Status == status.SEC_E_OK {
+		c.flags, c.expiry = res.Flags, res.Expiry
+		c.phase = aDone
+		c.complete()
+	}
+	return res
+}
+
+// negTokenInit chooses the mechanism (RFC 4178 section 3.2 step 2).
+func (c *acceptor) negTokenInit(in *mechs.StepInput, init *NegTokenInit) mechs.StepResult {
+	c.reset()
+	if len(init.MechTypes) == 0 {
+		return c.fail(failf(status.SEC_E_INVALID_TOKEN, "NegTokenInit without mechTypes"), nil)
+	}
+	c.mechList = append(c.mechList[:0], init.mechTypesDER...)
+	var sc *subCred
+	idx := -1
+	for i, o := range init.MechTypes {
+		if sc = c.cred.subFor(o); sc != nil {
+			idx = i
+			break
+		}
+	}
+	if sc == nil {
+		return c.fail(failf(status.SEC_E_LOGON_DENIED, "no mechanism in common with the initiator"), marshalResp(Reject, nil, nil, nil))
+	}
+	// The MIC exchange is required unless we chose the initiator's first
+	// choice (RFC 4178 section 5); we then send request-mic.
+	firstChoice := idx == 0
+	c.mic.required = !firstChoice
+	c.cur, c.curOID = sc, oidDEROf(sc, init.MechTypes[idx])
+	ctx, err := sc.cred.NewAcceptor(mechs.AcceptorParams{Req: c.subReq})
+	if err != nil {
+		return c.fail(failResult(err), c.rejectToken(nil))
+	}
+	if !c.setSub(ctx, sc.sub, secctx.SECPKG_NEGOTIATION_IN_PROGRESS) {
+		return failf(status.SEC_E_INVALID_HANDLE, "context deleted")
+	}
+	c.phase = aMech
+	if firstChoice && len(init.MechToken) > 0 {
+		return c.mechStepped(in, init.MechListMIC, ctx.Step(subInput(in, init.MechToken)), init.MechToken)
+	}
+	// No usable optimistic token: name the choice and wait for the
+	// initiator's first token of that mechanism.
+	state := AcceptIncomplete
+	if c.mic.required {
+		state = RequestMIC
+	}
+	c.answered = true
+	return mechs.StepResult{Status: status.SEC_I_CONTINUE_NEEDED, Token: marshalResp(state, c.curOID, nil, nil)}
+}
+
+// reply handles a NegTokenResp from the initiator.
+func (c *acceptor) reply(in *mechs.StepInput) mechs.StepResult {
+	var resp NegTokenResp
+	if err := parseNegTokenResp(in.Token, &resp); err != nil {
+		return c.tokenError(err)
+	}
+	if resp.NegState == Reject {
+		return c.fail(failf(status.SEC_E_LOGON_DENIED, "the initiator rejected the negotiation"), nil)
+	}
+	if resp.SupportedMech != "" {
+		return c.fail(failf(status.SEC_E_INVALID_TOKEN, "supportedMech from the initiator"), c.rejectToken(nil))
+	}
+	if !c.subDone {
+		if resp.ResponseToken == nil {
+			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "initiator sent no mechanism token"), c.rejectToken(nil))
+		}
+		sub, _, _ := c.current()
+		return c.mechStepped(in, resp.MechListMIC, sub.Step(subInput(in, resp.ResponseToken)), resp.ResponseToken)
+	}
+	if len(resp.ResponseToken) > 0 {
+		return c.fail(failf(status.SEC_E_INVALID_TOKEN, "initiator sent a mechanism token after the mechanism completed"), c.rejectToken(nil))
+	}
+	return c.finish(nil, resp.MechListMIC, false)
+}
+
+func (c *acceptor) mechStepped(in *mechs.StepInput, micIn []byte, res mechs.StepResult, token []byte) mechs.StepResult {
+	if res.IO != nil {
+		c.ioToken = append([]byte(nil), token...)
+		mic := cloneOrNil(micIn)
+		c.resume = func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult {
+			return c.mechStepped(in, mic, res, c.ioToken)
+		}
+		return mechs.StepResult{IO: res.IO}
+	}
+	if res.Status.IsError() {
+		if res.Err == nil {
+			res.Err = status.New(res.Status, c.cur.sub.name, nil)
+		}
+		return c.fail(res, c.rejectToken(res.Token))
+	}
+	c.flags, c.expiry = res.Flags, res.Expiry
+	switch res.Status {
+	case status.SEC_I_CONTINUE_NEEDED:
+		if micIn != nil {
+			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "mechListMIC before the mechanism completed"), c.rejectToken(nil))
+		}
+		return mechs.StepResult{
+			Status: status.SEC_I_CONTINUE_NEEDED,
+			Token:  c.resp(AcceptIncomplete, orEmpty(res.Token), nil),
+			Flags:  res.Flags,
+			Expiry: res.Expiry,
+		}
+	case status.SEC_E_OK:
+		c.subDone = true
+		return c.finish(res.Token, micIn, true)
+	}
+	return c.fail(failf(status.SEC_E_INTERNAL_ERROR, "sub-package returned "+res.Status.String()), c.rejectToken(nil))
+}
+
+func orEmpty(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// resp builds the next NegTokenResp; the first one names the mechanism
+// and, when the MIC exchange is required, says request-mic.
+func (c *acceptor) resp(state NegState, token, mic []byte) []byte {
+	var mech []byte
+	if !c.answered {
+		mech = c.curOID
+		if state == AcceptIncomplete && c.mic.required {
+			state = RequestMIC
+		}
+		c.answered = true
+	}
+	return marshalResp(state, mech, token, mic)
+}
+
+// finish runs once the sub-context is complete (RFC 4178 section 5).
+// mechTok is the sub-context's final token, if it produced one now;
+// fromMech says the initiator's token carried the last mechanism token.
+func (c *acceptor) finish(mechTok, micIn []byte, fromMech bool) mechs.StepResult {
+	sub, _, _ := c.current()
+	integrity := c.flags&uint64(secctx.ASC_RET_INTEGRITY) != 0
+	if mechWantsMIC(sub) {
+		c.mic.required = true
+	}
+	sending := len(mechTok) > 0
+	if micIn != nil {
+		if c.mic.received {
+			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "second mechListMIC"), c.rejectToken(nil))
+		}
+		if err := verifyMechListMIC(sub, c.mechList, micIn); err != nil {
+			return c.fail(failResult(err), c.rejectToken(nil))
+		}
+		c.mic.received, c.mic.required = true, true
+	} else if c.mic.required && integrity && !sending && !c.mic.received {
+		// The initiator sent the last token (its final mechanism
+		// token, or its answer to our MIC) without the MIC it owes.
+		return c.fail(failf(status.SEC_E_DOWNGRADE_DETECTED, "initiator sent no mechListMIC although the negotiation requires one"), c.rejectToken(nil))
+	}
+	var micOut []byte
+	if integrity && c.mic.required && !c.mic.sent {
+		m, err := makeMechListMIC(sub, c.mechList)
+		if err != nil {
+			return c.fail(failResult(err), c.rejectToken(nil))
+		}
+		micOut = m
+		c.mic.sent = true
+	}
+	var tok []byte
+	if sending {
+		tok = mechTok
+	}
+	if c.mic.required && integrity && !(c.mic.sent && c.mic.received) {
+		// Our MIC goes with the final mechanism token; the initiator's
+		// comes back.
+		return mechs.StepResult{Status: status.SEC_I_CONTINUE_NEEDED, Token: c.resp(AcceptIncomplete, tok, micOut), Flags: c.flags, Expiry: c.expiry}
+	}
+	var out []byte
+	if tok != nil || micOut != nil || fromMech || !c.answered {
+		// The initiator waits for the verdict on its last mechanism
+		// token; after its closing MIC it waits for nothing.
+		out = c.resp(AcceptCompleted, tok, micOut)
+	}
+	c.phase = aDone
+	c.complete()
+	return mechs.StepResult{Status: status.SEC_E_OK, Token: out, Flags: c.flags, Expiry: c.expiry}
+}

@@ -1,0 +1,236 @@
+package negotiate
+
+import (
+	"sync"
+	"sync/atomic"
+
+	secctx "github.com/asyncsspi/asyncsspi/context"
+	"github.com/asyncsspi/asyncsspi/mechs"
+	"github.com/asyncsspi/asyncsspi/status"
+)
+
+// negContext is what the initiator and the acceptor share: the chosen
+// sub-context, what QueryAttribute reports, and the per-message calls,
+// which go to the sub-context once the handshake is complete.
+//
+// Locking: Step is never concurrent with itself (the engine's rule), so
+// the Step-only state of initiator and acceptor needs no lock. mu guards
+// the fields QueryAttribute and Close read or change while a Step may run
+// (sub, chosen, state, closed); Step takes it only to change them. The
+// established sub-context is published with an atomic pointer when the
+// handshake completes: the per-message calls load it without a lock, and
+// the store happens before the Step that completed returns, so before the
+// caller can call them.
+type negContext struct {
+	cred *Credential
+
+	mu     sync.Mutex
+	sub    mechs.SecurityContext // the current sub-context, nil before one is made
+	chosen *subPackage           // its package
+	state  secctx.NegotiationState
+	closed bool
+
+	established atomic.Pointer[established]
+}
+
+type established struct {
+	ctx mechs.SecurityContext
+	pkg *subPackage
+}
+
+// setSub installs a new current sub-context, closing the one it replaces
+// unless that one is the established context (a re-authentication keeps
+// serving messages with the old context until the new one completes). It
+// reports false, closing ctx, when the context was closed meanwhile.
+func (c *negContext) setSub(ctx mechs.SecurityContext, pkg *subPackage, state secctx.NegotiationState) bool {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		if ctx != nil {
+			ctx.Close()
+		}
+		return false
+	}
+	old := c.sub
+	c.sub, c.chosen, c.state = ctx, pkg, state
+	c.mu.Unlock()
+	if old != nil && old != ctx && !c.isEstablished(old) {
+		old.Close()
+	}
+	return true
+}
+
+func (c *negContext) isEstablished(ctx mechs.SecurityContext) bool {
+	e := c.established.Load()
+	return e != nil && e.ctx == ctx
+}
+
+func (c *negContext) setState(s secctx.NegotiationState) {
+	c.mu.Lock()
+	c.state = s
+	c.mu.Unlock()
+}
+
+func (c *negContext) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// complete publishes the current sub-context for the per-message calls.
+func (c *negContext) complete() {
+	c.mu.Lock()
+	c.state = secctx.SECPKG_NEGOTIATION_COMPLETE
+	e := &established{ctx: c.sub, pkg: c.chosen}
+	c.mu.Unlock()
+	if old := c.established.Swap(e); old != nil && old.ctx != e.ctx {
+		old.ctx.Close()
+	}
+}
+
+// dropSub closes the current sub-context (a failed or discarded one).
+func (c *negContext) dropSub() {
+	c.mu.Lock()
+	old := c.sub
+	c.sub, c.chosen = nil, nil
+	c.mu.Unlock()
+	if old != nil && !c.isEstablished(old) {
+		old.Close()
+	}
+}
+
+func (c *negContext) current() (mechs.SecurityContext, *subPackage, secctx.NegotiationState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sub, c.chosen, c.state
+}
+
+// QueryAttribute answers SECPKG_ATTR_NEGOTIATION_INFO (the chosen package,
+// "Kerberos" or "NTLM", and the negotiation state, also while the
+// handshake is in progress) and SECPKG_ATTR_PACKAGE_INFO (the package in
+// use, Negotiate's own info before one is chosen); every other attribute
+// comes from the sub-context (SEC_E_UNSUPPORTED_FUNCTION before there is
+// one).
+func (c *negContext) QueryAttribute(attr secctx.Attribute) (any, status.Code) {
+	sub, pkg, state := c.current()
+	if e := c.established.Load(); e != nil && (sub == nil || state == secctx.SECPKG_NEGOTIATION_COMPLETE) {
+		sub, pkg = e.ctx, e.pkg
+	}
+	switch attr {
+	case secctx.SECPKG_ATTR_NEGOTIATION_INFO:
+		info := c.cred.pkg.info
+		if pkg != nil {
+			info = pkg.pkg.Info()
+		}
+		return secctx.NegotiationInfo{Package: info, State: state}, status.SEC_E_OK
+	case secctx.SECPKG_ATTR_PACKAGE_INFO:
+		if pkg != nil {
+			return pkg.pkg.Info(), status.SEC_E_OK
+		}
+		return c.cred.pkg.info, status.SEC_E_OK
+	}
+	if sub == nil {
+		return nil, status.SEC_E_UNSUPPORTED_FUNCTION
+	}
+	return sub.QueryAttribute(attr)
+}
+
+// MakeSignature signs with the established sub-context.
+func (c *negContext) MakeSignature(qop uint32, msg []secctx.Buffer, seq uint32) status.Code {
+	e := c.established.Load()
+	if e == nil {
+		return status.SEC_E_INVALID_HANDLE
+	}
+	return e.ctx.MakeSignature(qop, msg, seq)
+}
+
+// VerifySignature verifies with the established sub-context.
+func (c *negContext) VerifySignature(msg []secctx.Buffer, seq uint32) (uint32, status.Code) {
+	e := c.established.Load()
+	if e == nil {
+		return 0, status.SEC_E_INVALID_HANDLE
+	}
+	return e.ctx.VerifySignature(msg, seq)
+}
+
+// EncryptMessage seals with the established sub-context.
+func (c *negContext) EncryptMessage(qop uint32, msg []secctx.Buffer, seq uint32) status.Code {
+	e := c.established.Load()
+	if e == nil {
+		return status.SEC_E_INVALID_HANDLE
+	}
+	return e.ctx.EncryptMessage(qop, msg, seq)
+}
+
+// DecryptMessage unseals with the established sub-context.
+func (c *negContext) DecryptMessage(msg []secctx.Buffer, seq uint32) (uint32, status.Code) {
+	e := c.established.Load()
+	if e == nil {
+		return 0, status.SEC_E_INVALID_HANDLE
+	}
+	return e.ctx.DecryptMessage(msg, seq)
+}
+
+// Close deletes the context and every sub-context it holds.
+func (c *negContext) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	sub := c.sub
+	c.sub = nil
+	c.mu.Unlock()
+	e := c.established.Load()
+	if sub != nil && (e == nil || e.ctx != sub) {
+		sub.Close()
+	}
+	if e != nil {
+		e.ctx.Close()
+	}
+}
+
+// subInput builds a sub-context's StepInput: its token, the caller's
+// channel bindings, and the caller's buffers with the TOKEN buffer's data
+// replaced by the sub-token (a copy of the slice of buffers; only made
+// when the caller passed buffers).
+func subInput(in *mechs.StepInput, token []byte) *mechs.StepInput {
+	s := &mechs.StepInput{Token: token, Bindings: in.Bindings, IOReply: in.IOReply, IOErr: in.IOErr}
+	if len(in.Buffers) > 0 {
+		s.Buffers = append([]secctx.Buffer(nil), in.Buffers...)
+		if i := secctx.Find(s.Buffers, secctx.SECBUFFER_TOKEN); i >= 0 {
+			s.Buffers[i].Data = token
+		}
+	}
+	return s
+}
+
+// canFallBack reports whether a sub-package's failure to start means it
+// cannot serve this target, so that Negotiate tries the next one (Windows
+// falls back from Kerberos to NTLM for a target that is no SPN, an
+// unreachable KDC, or an SPN the KDC does not know). Other failures (a
+// wrong password, clock skew) end the exchange.
+func canFallBack(code status.Code) bool {
+	switch code {
+	case status.SEC_E_TARGET_UNKNOWN,
+		status.SEC_E_NO_AUTHENTICATING_AUTHORITY,
+		status.SEC_E_KDC_UNABLE_TO_REFER,
+		status.SEC_E_NO_CREDENTIALS,
+		status.SEC_E_UNKNOWN_CREDENTIALS,
+		status.SEC_E_SECPKG_NOT_FOUND,
+		status.SEC_E_UNSUPPORTED_FUNCTION:
+		return true
+	}
+	return false
+}
+
+// failResult turns an error into a failed leg, keeping its code.
+func failResult(err error) mechs.StepResult {
+	code := status.CodeOf(err)
+	return mechs.StepResult{Status: code, Err: err, Missing: Missing(err)}
+}
+
+func failf(code status.Code, msg string) mechs.StepResult {
+	return failResult(status.Errorf(code, pkgName, msg))
+}

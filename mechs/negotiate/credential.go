@@ -1,0 +1,158 @@
+package negotiate
+
+import (
+	"errors"
+	"time"
+
+	secctx "github.com/asyncsspi/asyncsspi/context"
+	"github.com/asyncsspi/asyncsspi/mechs"
+)
+
+// subCred is one sub-package's credential inside a Negotiate credential.
+type subCred struct {
+	sub  *subPackage
+	cred mechs.Credential
+}
+
+// Credential is a Negotiate credential: the sub-credentials acquired with
+// the same request, in preference order. It is immutable after
+// AcquireCredentials; the sub-credentials are safe for concurrent use, so
+// it is too.
+type Credential struct {
+	pkg         *Package
+	use         secctx.CredentialUse
+	packageList string
+	subs        []subCred
+	// fullList is the DER MechTypeList of every sub-package held.
+	fullList []byte
+}
+
+// subFor returns the sub-credential negotiated under a dotted OID.
+func (c *Credential) subFor(oid string) *subCred {
+	for i := range c.subs {
+		for _, o := range c.subs[i].sub.oids {
+			if o == oid {
+				return &c.subs[i]
+			}
+		}
+	}
+	return nil
+}
+
+// subForDER returns the sub-credential negotiated under an OID given as
+// DER content octets.
+func (c *Credential) subForDER(oid []byte) *subCred {
+	for i := range c.subs {
+		for _, o := range c.subs[i].sub.oidDER {
+			if string(o) == string(oid) {
+				return &c.subs[i]
+			}
+		}
+	}
+	return nil
+}
+
+// subNamed returns the sub-credential of the named package.
+func (c *Credential) subNamed(name string) *subCred {
+	for i := range c.subs {
+		if equalFold(c.subs[i].sub.name, name) {
+			return &c.subs[i]
+		}
+	}
+	return nil
+}
+
+// Package returns "Negotiate".
+func (c *Credential) Package() string { return pkgName }
+
+// Use returns the use the credential was acquired for.
+func (c *Credential) Use() secctx.CredentialUse { return c.use }
+
+// Principal is the most preferred sub-credential's principal.
+func (c *Credential) Principal() string { return c.subs[0].cred.Principal() }
+
+// Expiry is the earliest expiry among the sub-credentials (zero when none
+// expires).
+func (c *Credential) Expiry() time.Time {
+	var e time.Time
+	for _, s := range c.subs {
+		if x := s.cred.Expiry(); !x.IsZero() && (e.IsZero() || x.Before(e)) {
+			e = x
+		}
+	}
+	return e
+}
+
+// Packages returns the names of the sub-packages the credential holds, in
+// preference order.
+func (c *Credential) Packages() []string {
+	names := make([]string, len(c.subs))
+	for i, s := range c.subs {
+		names[i] = s.sub.name
+	}
+	return names
+}
+
+// SubCredential returns the credential of the named sub-package, if held.
+func (c *Credential) SubCredential(pkg string) (mechs.Credential, bool) {
+	for _, s := range c.subs {
+		if equalFold(s.sub.name, pkg) {
+			return s.cred, true
+		}
+	}
+	return nil, false
+}
+
+// NewInitiator starts an InitializeSecurityContext (Negotiate) context. No
+// sub-context is made until the first Step; the sub-credentials check
+// their own use then.
+func (c *Credential) NewInitiator(p mechs.InitiatorParams) (mechs.SecurityContext, error) {
+	return newInitiator(c, p), nil
+}
+
+// NewAcceptor starts an AcceptSecurityContext (Negotiate) context.
+func (c *Credential) NewAcceptor(p mechs.AcceptorParams) (mechs.SecurityContext, error) {
+	return newAcceptor(c, p), nil
+}
+
+// Close closes every sub-credential.
+func (c *Credential) Close() error {
+	var errs []error
+	for _, s := range c.subs {
+		if err := s.cred.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// mechListFrom returns the DER MechTypeList of offered, the OIDs of the
+// candidates cands. The list of all the credential's sub-packages, the
+// usual case, is computed once.
+func (c *Credential) mechListFrom(cands []*subCred, offered []string) []byte {
+	if len(cands) == len(c.subs) && c.fullList != nil {
+		return c.fullList
+	}
+	// The OIDs were validated by NewWithOptions, so this cannot fail.
+	l, _ := encodeMechTypeList(offered)
+	return l
+}

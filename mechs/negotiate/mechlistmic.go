@@ -1,0 +1,81 @@
+package negotiate
+
+import (
+	"errors"
+
+	secctx "github.com/asyncsspi/asyncsspi/context"
+	"github.com/asyncsspi/asyncsspi/mechs"
+	"github.com/asyncsspi/asyncsspi/status"
+)
+
+// RFC 4178 section 5: the mechListMIC is the chosen mechanism's GetMIC
+// (here MakeSignature, QOP 0) over the DER of the MechTypeList the
+// initiator sent, and is checked with VerifySignature. A mismatch means
+// the list was tampered with: SEC_E_DOWNGRADE_DETECTED.
+
+// defaultSignatureSize is the TOKEN buffer offered to MakeSignature when
+// the sub-context does not report SECPKG_ATTR_SIZES (NTLM signatures are
+// 16 bytes, Kerberos MIC tokens 28 with AES).
+const defaultSignatureSize = 64
+
+// makeMechListMIC signs list with ctx.
+func makeMechListMIC(ctx mechs.SecurityContext, list []byte) ([]byte, error) {
+	size := defaultSignatureSize
+	if v, st := ctx.QueryAttribute(secctx.SECPKG_ATTR_SIZES); st == status.SEC_E_OK {
+		if s, ok := v.(secctx.Sizes); ok && s.MaxSignature > 0 && s.MaxSignature < 1<<16 {
+			size = int(s.MaxSignature)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		sig := make([]byte, size)
+		msg := []secctx.Buffer{
+			{Type: secctx.SECBUFFER_DATA | secctx.SECBUFFER_READONLY, Data: list},
+			{Type: secctx.SECBUFFER_TOKEN, Data: sig},
+		}
+		st := ctx.MakeSignature(0, msg, 0)
+		if st == status.SEC_E_BUFFER_TOO_SMALL && attempt == 0 {
+			size = 4096
+			continue
+		}
+		if st != status.SEC_E_OK {
+			return nil, status.New(st, pkgName, errors.New("mechListMIC: the chosen mechanism cannot sign"))
+		}
+		if r, ok := ctx.(RC4StateResetter); ok {
+			r.ResetRC4State(true)
+		}
+		return msg[1].Data, nil
+	}
+}
+
+// verifyMechListMIC checks the peer's mechListMIC over list.
+func verifyMechListMIC(ctx mechs.SecurityContext, list, mic []byte) error {
+	msg := []secctx.Buffer{
+		{Type: secctx.SECBUFFER_DATA | secctx.SECBUFFER_READONLY, Data: list},
+		{Type: secctx.SECBUFFER_TOKEN, Data: mic},
+	}
+	if _, st := ctx.VerifySignature(msg, 0); st != status.SEC_E_OK {
+		return status.New(status.SEC_E_DOWNGRADE_DETECTED, pkgName,
+			errors.New("mechListMIC does not match the mechanism list ("+st.String()+"): the negotiation was tampered with"))
+	}
+	if r, ok := ctx.(RC4StateResetter); ok {
+		r.ResetRC4State(false)
+	}
+	return nil
+}
+
+// micExchange is the mechListMIC bookkeeping both sides keep (RFC 4178
+// section 5, in the form MIT's SPNEGO also uses): required once either
+// side knows the chosen mechanism was not both sides' first choice, or the
+// acceptor sent request-mic, or the mechanism asks for it, or a MIC was
+// received (who gets a MIC must send one).
+type micExchange struct {
+	required, sent, received bool
+}
+
+func (m *micExchange) reset() { *m = micExchange{} }
+
+// mechWantsMIC asks the sub-context whether it needs the MIC exchange.
+func mechWantsMIC(ctx mechs.SecurityContext) bool {
+	r, ok := ctx.(MechListMICRequirer)
+	return ok && r.RequiresMechListMIC()
+}

@@ -1,0 +1,284 @@
+// Package negotiate is the Negotiate security package: SPNEGO (RFC 4178)
+// with Microsoft's extensions (MS-SPNG) over the sub-packages it is given,
+// as Windows' Negotiate package composes Kerberos and NTLM.
+//
+// negotiate.New(kerberosPkg, ntlmPkg) makes a package whose initiator
+// offers Kerberos (under the Microsoft and the standard OID) and then NTLM,
+// sends an optimistic token for the first mechanism that can serve, and
+// falls back to the next one inside the same exchange when a mechanism
+// cannot serve the target (no SPN, no KDC, an SPN the KDC does not know).
+// A credential can exclude packages with secctx.AuthIdentity.PackageList
+// ("!ntlm"), so that fallback can be forbidden. The acceptor chooses from
+// the client's list by its own credentials and also takes raw NTLMSSP and
+// raw Kerberos tokens, as real clients send them under "Negotiate".
+//
+// The mechanism list is protected by mechListMIC (RFC 4178 section 5): it
+// is computed with the chosen sub-context's MakeSignature over the DER of
+// the MechTypeList, exchanged whenever the chosen mechanism was not both
+// sides' first choice (and whenever the peer asks or sends one), and a
+// mismatch or a missing MIC fails the exchange with
+// SEC_E_DOWNGRADE_DETECTED.
+//
+// The package is a sans-I/O state machine like its sub-packages: a
+// sub-context's request for network I/O (a Kerberos KDC exchange) is
+// passed up unchanged in StepResult.IO, and its outcome handed back to the
+// same sub-context on the next Step.
+package negotiate
+
+import (
+	"strings"
+
+	secctx "github.com/asyncsspi/asyncsspi/context"
+	"github.com/asyncsspi/asyncsspi/mechs"
+	"github.com/asyncsspi/asyncsspi/status"
+)
+
+// pkgName is the SSPI package name.
+const pkgName = "Negotiate"
+
+// PackageName is the SSPI package name, "Negotiate".
+const PackageName = pkgName
+
+// RPCID is RPC_C_AUTHN_GSS_NEGOTIATE, SecPkgInfo.wRPCID of Negotiate.
+const RPCID = 9
+
+// negotiateOverhead is what SPNEGO adds to a sub-package's largest token
+// (Windows reports cbMaxToken 48256 for Negotiate over Kerberos' 48000).
+const negotiateOverhead = 256
+
+// MechOIDs may be implemented by a sub-package (a mechs.Package) to name
+// the mechanism OIDs it is negotiated under, most preferred first. A
+// package without it is looked up by name: "Kerberos" is offered as
+// mechs.OIDMSKerberos then mechs.OIDKerberos (Windows' order) and "NTLM"
+// as mechs.OIDNTLMSSP; WithMechOIDs overrides both.
+type MechOIDs interface {
+	OIDs() []string
+}
+
+// MechListMICRequirer may be implemented by a sub-package's security
+// context that needs the mechListMIC exchange whatever the negotiation
+// found: NTLM whose AUTHENTICATE message carries a MIC (MS-NLMP
+// 3.1.5.1.2 / 3.2.5.1.2, the flag gss-ntlmssp reports to MIT's SPNEGO).
+// It is consulted once the sub-context is complete.
+type MechListMICRequirer interface {
+	RequiresMechListMIC() bool
+}
+
+// RC4StateResetter may be implemented by an NTLM security context: after
+// producing (outbound) or verifying (inbound) the mechListMIC, Negotiate
+// calls ResetRC4State so that the RC4 sealing handle of that direction is
+// back in the state it had before the MIC, as MS-SPNG section 3.3.5.1
+// requires for NTLM and Windows and gss-ntlmssp do. The sequence number
+// is not reset.
+type RC4StateResetter interface {
+	ResetRC4State(outbound bool)
+}
+
+// Option configures New.
+type Option func(*config)
+
+type config struct {
+	oids        map[string][]string // lower-cased package name -> OIDs
+	mitKerberos bool
+}
+
+// WithMechOIDs sets the OIDs the named sub-package is offered and
+// recognised under, most preferred first (overriding MechOIDs and the
+// built-in table).
+func WithMechOIDs(pkg string, oids ...string) Option {
+	return func(c *config) {
+		if c.oids == nil {
+			c.oids = map[string][]string{}
+		}
+		c.oids[strings.ToLower(pkg)] = append([]string(nil), oids...)
+	}
+}
+
+// WithStandardKerberosOIDFirst offers Kerberos as mechs.OIDKerberos before
+// mechs.OIDMSKerberos, as MIT does, instead of Windows' order. Both are
+// accepted from peers either way.
+func WithStandardKerberosOIDFirst() Option {
+	return func(c *config) { c.mitKerberos = true }
+}
+
+// subPackage is one negotiable sub-package and its OIDs.
+type subPackage struct {
+	pkg  mechs.Package
+	name string
+	oids []string
+	// oidDER[i] is oids[i] in DER content octets.
+	oidDER [][]byte
+}
+
+// Package is the Negotiate package. It is immutable after New and safe for
+// concurrent use.
+type Package struct {
+	subs []subPackage
+	info secctx.PackageInfo
+}
+
+// New returns the Negotiate package over subs, in preference order: the
+// initiator offers them in this order, and the acceptor uses this order
+// only for tokens that name no order of their own. A sub-package whose OIDs
+// are unknown (no MechOIDs, no WithMechOIDs, not "Kerberos" or "NTLM"),
+// a nil one and a nested "Negotiate" are left out.
+func New(subs ...mechs.Package) *Package {
+	return NewWithOptions(subs, nil...)
+}
+
+// NewWithOptions is New with options.
+func NewWithOptions(subs []mechs.Package, opts ...Option) *Package {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	p := &Package{}
+	var caps secctx.Capability
+	var maxToken uint32
+	for _, sp := range subs {
+		if sp == nil || strings.EqualFold(sp.Name(), pkgName) {
+			continue
+		}
+		oids := cfg.oidsFor(sp)
+		s := subPackage{pkg: sp, name: sp.Name()}
+		for _, o := range oids {
+			c, ok := oidContent(o)
+			if !ok {
+				continue
+			}
+			s.oids = append(s.oids, o)
+			s.oidDER = append(s.oidDER, c)
+		}
+		if len(s.oids) == 0 {
+			continue
+		}
+		p.subs = append(p.subs, s)
+		info := sp.Info()
+		caps |= info.Capabilities
+		maxToken = max(maxToken, info.MaxToken)
+	}
+	p.info = secctx.PackageInfo{
+		Capabilities: caps | secctx.SECPKG_FLAG_NEGOTIABLE | secctx.SECPKG_FLAG_GSS_COMPATIBLE,
+		Version:      1,
+		RPCID:        RPCID,
+		MaxToken:     maxToken + negotiateOverhead,
+		Name:         pkgName,
+		Comment:      "Microsoft Package Negotiator",
+	}
+	return p
+}
+
+func (c *config) oidsFor(sp mechs.Package) []string {
+	if o, ok := c.oids[strings.ToLower(sp.Name())]; ok {
+		return o
+	}
+	if m, ok := sp.(MechOIDs); ok {
+		return m.OIDs()
+	}
+	switch strings.ToLower(sp.Name()) {
+	case "kerberos":
+		if c.mitKerberos {
+			return []string{mechs.OIDKerberos, mechs.OIDMSKerberos}
+		}
+		return []string{mechs.OIDMSKerberos, mechs.OIDKerberos}
+	case "ntlm":
+		return []string{mechs.OIDNTLMSSP}
+	}
+	return nil
+}
+
+// Name returns "Negotiate".
+func (p *Package) Name() string { return pkgName }
+
+// Info describes the package.
+func (p *Package) Info() secctx.PackageInfo { return p.info }
+
+// SubPackages returns the names of the negotiable sub-packages, in
+// preference order.
+func (p *Package) SubPackages() []string {
+	names := make([]string, len(p.subs))
+	for i, s := range p.subs {
+		names[i] = s.name
+	}
+	return names
+}
+
+// AuthData may be given as AcquireCredentialsHandle's pAuthData when the
+// sub-packages need different data (a keytab for Kerberos, a user store
+// for NTLM). Otherwise the request's AuthData goes to every sub-package
+// as it is.
+type AuthData struct {
+	// PackageList restricts the sub-packages as
+	// secctx.AuthIdentity.PackageList does ("!ntlm", "Kerberos").
+	PackageList string
+	// ByPackage maps a sub-package name (case-insensitive) to its
+	// AuthData.
+	ByPackage map[string]any
+	// Default is the AuthData of sub-packages not in ByPackage.
+	Default any
+}
+
+func (a *AuthData) forPackage(name string) any {
+	for k, v := range a.ByPackage {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return a.Default
+}
+
+// AcquireCredentials acquires a credential of every allowed sub-package
+// with the same request (AcquireCredentialsHandle (Negotiate)). Packages
+// the PackageList excludes are not asked; packages that fail are left
+// out. It fails only when no sub-package gives a credential, with the
+// most preferred package's error.
+func (p *Package) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credential, error) {
+	list := ""
+	var split *AuthData
+	switch a := req.AuthData.(type) {
+	case *secctx.AuthIdentity:
+		if a != nil {
+			list = a.PackageList
+		}
+	case secctx.AuthIdentity:
+		list = a.PackageList
+	case *AuthData:
+		if a != nil {
+			list, split = a.PackageList, a
+		}
+	}
+	c := &Credential{pkg: p, use: req.Use, packageList: list}
+	var firstErr error
+	for i := range p.subs {
+		s := &p.subs[i]
+		if !secctx.PackageAllowed(list, s.name) {
+			continue
+		}
+		sreq := req
+		if split != nil {
+			sreq.AuthData = split.forPackage(s.name)
+		}
+		sc, err := s.pkg.AcquireCredentials(sreq)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		c.subs = append(c.subs, subCred{sub: s, cred: sc})
+	}
+	if len(c.subs) == 0 {
+		if firstErr == nil {
+			firstErr = status.Errorf(status.SEC_E_NO_CREDENTIALS, pkgName, "no sub-package is allowed by the package list "+quoteList(list))
+		}
+		return nil, firstErr
+	}
+	var all []string
+	for _, s := range c.subs {
+		all = append(all, s.sub.oids...)
+	}
+	c.fullList, _ = encodeMechTypeList(all)
+	return c, nil
+}
+
+func quoteList(l string) string { return "\"" + l + "\"" }
