@@ -113,6 +113,14 @@ func WithMaxConnsPerKDC(n int) TransportOption {
 	}
 }
 
+// WithDialer replaces how connections to a KDC are opened (network is
+// "udp" or "tcp"). The default is a net.Dialer. A dialed "udp" connection
+// must keep datagram boundaries: one Write is one request, one Read one
+// reply.
+func WithDialer(dial func(ctx context.Context, network, addr string) (net.Conn, error)) TransportOption {
+	return func(t *Transport) { t.dial = dial }
+}
+
 // WithObserver registers f to be called after every Exchange with the
 // realm, the request, and the reply or error (diagnostics, request counting
 // in tests). f runs on the caller's goroutine and must not block.
@@ -139,7 +147,7 @@ type Transport struct {
 	udpLimit    int
 	udpLimitSet bool
 	maxConns    int
-	dialer      net.Dialer
+	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
 	observe     func(realm string, req, reply []byte, err error)
 
 	// closeCtx is cancelled by Close; every Exchange derives from it.
@@ -176,6 +184,10 @@ func NewTransport(opts ...TransportOption) *Transport {
 	}
 	for _, o := range opts {
 		o(t)
+	}
+	if t.dial == nil {
+		var d net.Dialer
+		t.dial = d.DialContext
 	}
 	t.closeCtx, t.cancel = context.WithCancel(context.Background())
 	return t
@@ -413,7 +425,7 @@ func (g *deadlineGuard) setReadDeadline(d time.Time) bool {
 // ignored. After udpSendsBeforeTCP unanswered sends it gives up so that the
 // caller tries TCP.
 func (t *Transport) udpExchange(ctx context.Context, addr string, req []byte) ([]byte, error) {
-	conn, err := t.dialer.DialContext(ctx, "udp", addr)
+	conn, err := t.dial(ctx, "udp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -532,7 +544,7 @@ func (t *Transport) tcpExchange(ctx context.Context, addr string, req []byte) ([
 		reused := conn != nil
 		if conn == nil {
 			var err error
-			conn, err = t.dialer.DialContext(ctx, "tcp", addr)
+			conn, err = t.dial(ctx, "tcp", addr)
 			if err != nil {
 				return nil, err
 			}

@@ -1,0 +1,204 @@
+package kdc
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"sync"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/asyncsspi/asyncsspi/status"
+)
+
+// pipeKDCs are in-memory KDCs reached through WithDialer over net.Pipe, so
+// that the transport's timing runs on synctest's fake clock: a stagger of
+// one second takes exactly one (fake) second. An address without a
+// behaviour refuses connections.
+type pipeKDCs struct {
+	mu      sync.Mutex
+	behave  map[string]func(network string, req []byte) []byte
+	arrived map[string][]time.Time // request arrival times per address+network
+}
+
+func newPipeKDCs() *pipeKDCs {
+	return &pipeKDCs{behave: map[string]func(string, []byte) []byte{}, arrived: map[string][]time.Time{}}
+}
+
+func (p *pipeKDCs) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	p.mu.Lock()
+	b, ok := p.behave[addr]
+	p.mu.Unlock()
+	if !ok {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: syscall.ECONNREFUSED}
+	}
+	client, server := net.Pipe()
+	go p.serve(network, addr, server, b)
+	return client, nil
+}
+
+func (p *pipeKDCs) serve(network, addr string, c net.Conn, b func(string, []byte) []byte) {
+	defer c.Close()
+	buf := make([]byte, 65535)
+	for {
+		var req []byte
+		if network == "udp" {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			req = buf[:n]
+		} else {
+			var err error
+			if req, err = ReadFrame(c, maxReply); err != nil {
+				return
+			}
+		}
+		p.mu.Lock()
+		p.arrived[addr+"/"+network] = append(p.arrived[addr+"/"+network], time.Now())
+		p.mu.Unlock()
+		rep := b(network, req)
+		if rep == nil {
+			continue
+		}
+		if network == "tcp" {
+			rep = AppendFrame(nil, rep)
+		}
+		if _, err := c.Write(rep); err != nil {
+			return
+		}
+	}
+}
+
+func (p *pipeKDCs) set(addr string, f func(network string, req []byte) []byte) {
+	p.mu.Lock()
+	p.behave[addr] = f
+	p.mu.Unlock()
+}
+
+func (p *pipeKDCs) times(key string) []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Time(nil), p.arrived[key]...)
+}
+
+func silentKDC(string, []byte) []byte { return nil }
+
+func answerOn(network string, rep []byte) func(string, []byte) []byte {
+	return func(n string, _ []byte) []byte {
+		if n == network {
+			return rep
+		}
+		return nil
+	}
+}
+
+func TestSynctestStaggerTiming(t *testing.T) {
+	want := krbErrorBytes(t, 6)
+	synctest.Test(t, func(t *testing.T) {
+		p := newPipeKDCs()
+		p.set("kdc1:88", silentKDC)
+		p.set("kdc2:88", silentKDC)
+		p.set("kdc3:88", answerOn("udp", want))
+		tr := NewTransport(WithDialer(p.dial), WithKDCs("R", "kdc1", "kdc2", "kdc3"), WithStagger(time.Second), WithTimeout(time.Minute))
+		defer tr.Close()
+		start := time.Now()
+		got, err := tr.Exchange(context.Background(), "R", testReq)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%x, %v", got, err)
+		}
+		if el := time.Since(start); el != 2*time.Second {
+			t.Fatalf("third KDC answered after %v, want exactly 2 staggers (2s)", el)
+		}
+		// KDC 1 kept listening and was re-sent to at 1s; KDC 2 got its
+		// first datagram at 1s (and a retransmission at 2s).
+		if n := len(p.times("kdc1:88/udp")); n != 2 {
+			t.Fatalf("kdc1 got %d datagrams by 2s, want 2 (0s, 1s)", n)
+		}
+		if ts := p.times("kdc2:88/udp"); len(ts) == 0 || ts[0].Sub(start) != time.Second {
+			t.Fatalf("kdc2 datagrams at %v", ts)
+		}
+	})
+}
+
+func TestSynctestSilentUDPRetransmitsThenTCP(t *testing.T) {
+	want := krbErrorBytes(t, 6)
+	synctest.Test(t, func(t *testing.T) {
+		p := newPipeKDCs()
+		p.set("kdc1:88", answerOn("tcp", want))
+		tr := NewTransport(WithDialer(p.dial), WithKDCs("R", "kdc1"), WithStagger(time.Second), WithTimeout(time.Minute))
+		defer tr.Close()
+		start := time.Now()
+		got, err := tr.Exchange(context.Background(), "R", testReq)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%x, %v", got, err)
+		}
+		var at []time.Duration
+		for _, ts := range p.times("kdc1:88/udp") {
+			at = append(at, ts.Sub(start))
+		}
+		if len(at) != 3 || at[0] != 0 || at[1] != time.Second || at[2] != 3*time.Second {
+			t.Fatalf("UDP sends at %v, want [0s 1s 3s]", at)
+		}
+		if el := time.Since(start); el != 7*time.Second {
+			t.Fatalf("TCP answer after %v, want 7s (1s+2s+4s of UDP silence)", el)
+		}
+	})
+}
+
+func TestSynctestTimeoutIsExact(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPipeKDCs()
+		p.set("kdc1:88", silentKDC)
+		p.set("kdc2:88", silentKDC)
+		tr := NewTransport(WithDialer(p.dial), WithKDCs("R", "kdc1", "kdc2"), WithStagger(time.Second), WithTimeout(5*time.Second))
+		defer tr.Close()
+		start := time.Now()
+		_, err := tr.Exchange(context.Background(), "R", testReq)
+		if status.CodeOf(err) != status.SEC_E_NO_AUTHENTICATING_AUTHORITY {
+			t.Fatalf("%v", err)
+		}
+		if el := time.Since(start); el != 5*time.Second {
+			t.Fatalf("timed out after %v, want 5s", el)
+		}
+	})
+}
+
+func TestSynctestRefusedHandsOverAtOnce(t *testing.T) {
+	want := krbErrorBytes(t, 6)
+	synctest.Test(t, func(t *testing.T) {
+		p := newPipeKDCs()
+		p.set("kdc2:88", answerOn("udp", want))
+		tr := NewTransport(WithDialer(p.dial), WithKDCs("R", "kdc1", "kdc2"), WithStagger(time.Hour), WithTimeout(2*time.Hour))
+		defer tr.Close()
+		start := time.Now()
+		got, err := tr.Exchange(context.Background(), "R", testReq)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%x, %v", got, err)
+		}
+		if el := time.Since(start); el != 0 {
+			t.Fatalf("hand-over took %v, want none", el)
+		}
+	})
+}
+
+func TestSynctestCallerDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPipeKDCs()
+		p.set("kdc1:88", silentKDC)
+		tr := NewTransport(WithDialer(p.dial), WithKDCs("R", "kdc1"), WithUDPPreferenceLimit(1), WithTimeout(time.Hour))
+		defer tr.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := tr.Exchange(ctx, "R", testReq)
+		if status.CodeOf(err) != status.SEC_E_NO_AUTHENTICATING_AUTHORITY {
+			t.Fatalf("%v", err)
+		}
+		if el := time.Since(start); el != 1500*time.Millisecond {
+			t.Fatalf("TCP exchange ended after %v, want the caller's 1.5s", el)
+		}
+	})
+}
