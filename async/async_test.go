@@ -27,7 +27,11 @@ type fixture struct {
 
 func newFixture(t testing.TB, script fakemech.Script, opts ...async.Option) *fixture {
 	t.Helper()
-	pkg := fakemech.New(fakemech.WithScript(script))
+	return newFixtureFromPackage(t, fakemech.New(fakemech.WithScript(script)), opts...)
+}
+
+func newFixtureFromPackage(t testing.TB, pkg *fakemech.Package, opts ...async.Option) *fixture {
+	t.Helper()
 	e := async.New(mechs.NewSet(pkg), opts...)
 	cred, _, err := e.AcquireCredentialsHandle("alice", fakemech.Name, secctx.SECPKG_CRED_BOTH, nil)
 	if err != nil {
