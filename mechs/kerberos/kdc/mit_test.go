@@ -1,0 +1,347 @@
+package kdc
+
+import (
+	"os"
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asyncsspi/asyncsspi/status"
+	"github.com/jcmturner/gokrb5/v8/credentials"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/types"
+)
+
+// These tests run the client against a real MIT KDC that the test starts.
+
+const spnHTTP = "HTTP/localhost"
+
+type mitSetup struct {
+	realm      *mitRealm
+	httpKeytab *keytab.Keytab
+}
+
+func setupMIT(t *testing.T) *mitSetup {
+	t.Helper()
+	r := startMITRealm(t)
+	s := &mitSetup{realm: r}
+	r.AddUser(t, "alice", "alice-pw", "+requires_preauth")
+	kt, err := keytab.Load(r.AddService(t, spnHTTP))
+	must(t, err)
+	s.httpKeytab = kt
+	return s
+}
+
+func (s *mitSetup) client(t *testing.T, cfg ClientConfig) *Client {
+	t.Helper()
+	if cfg.Config == nil {
+		cfg.Config = s.realm.Conf
+	}
+	if cfg.Realm == "" {
+		cfg.Realm = s.realm.Realm
+	}
+	c, err := NewClient(cfg)
+	must(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// checkServiceTicket proves a ticket real: it decrypts with the service's
+// keytab and names the client.
+func (s *mitSetup) checkServiceTicket(t *testing.T, tkt *Ticket, client string) {
+	t.Helper()
+	sname := types.NewPrincipalName(2, spnHTTP)
+	if err := tkt.Ticket.DecryptEncPart(s.httpKeytab, &sname); err != nil {
+		t.Fatalf("service ticket does not decrypt with the HTTP keytab: %v", err)
+	}
+	if got := tkt.Ticket.DecryptedEncPart.CName.PrincipalNameString(); got != client {
+		t.Fatalf("ticket client %q, want %q", got, client)
+	}
+	if k := tkt.Ticket.DecryptedEncPart.Key; k.KeyType != tkt.SessionKey.KeyType || !bytes.Equal(k.KeyValue, tkt.SessionKey.KeyValue) {
+		t.Fatal("session key in the ticket differs from the one the KDC gave the client")
+	}
+}
+
+func TestMITPasswordLogin(t *testing.T) {
+	s := setupMIT(t)
+	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw"})
+	ctx := context.Background()
+	must(t, c.Login(ctx))
+	tkt, err := c.ServiceTicket(ctx, spnHTTP)
+	must(t, err)
+	s.checkServiceTicket(t, tkt, "alice")
+	if got, ok := c.CachedServiceTicket(spnHTTP); !ok || got != tkt {
+		t.Fatal("ticket not cached")
+	}
+	// Pre-auth took two AS-REQs (the first answered PREAUTH_REQUIRED).
+	if n := s.realm.CountRequests(t, "AS_REQ", "alice@"); n != 2 {
+		t.Fatalf("%d AS_REQs, want 2", n)
+	}
+	// A second login reuses the learnt ETYPE-INFO2: one AS-REQ.
+	must(t, c.Login(ctx))
+	if n := s.realm.CountRequests(t, "AS_REQ", "alice@"); n != 3 {
+		t.Fatalf("%d AS_REQs after a second login, want 3", n)
+	}
+}
+
+func TestMITKeytabLogin(t *testing.T) {
+	s := setupMIT(t)
+	kt, err := keytab.Load(s.realm.AddService(t, "svc-client"))
+	must(t, err)
+	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "svc-client"), Keytab: kt})
+	tkt, err := c.ServiceTicket(context.Background(), spnHTTP)
+	must(t, err)
+	s.checkServiceTicket(t, tkt, "svc-client")
+}
+
+func TestMITCCache(t *testing.T) {
+	s := setupMIT(t)
+	cc, err := credentials.LoadCCache(s.realm.Kinit(t, "alice", "alice-pw"))
+	must(t, err)
+	c := s.client(t, ClientConfig{CCache: cc})
+	if p, _ := c.Principal(); p.PrincipalNameString() != "alice" {
+		t.Fatalf("principal from the ccache: %v", p)
+	}
+	must(t, c.Login(context.Background())) // checks the TGT, no I/O
+	before := s.realm.CountRequests(t, "AS_REQ", "")
+	tkt, err := c.ServiceTicket(context.Background(), spnHTTP)
+	must(t, err)
+	s.checkServiceTicket(t, tkt, "alice")
+	if n := s.realm.CountRequests(t, "AS_REQ", ""); n != before {
+		t.Fatal("a client with a ccache TGT sent an AS_REQ")
+	}
+}
+
+func TestMITWrongPassword(t *testing.T) {
+	s := setupMIT(t)
+	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "wrong"})
+	err := c.Login(context.Background())
+	if status.CodeOf(err) != status.SEC_E_LOGON_DENIED {
+		t.Fatalf("%v, want SEC_E_LOGON_DENIED", err)
+	}
+	var ke *KDCError
+	if !errors.As(err, &ke) || ke.Code() != 24 {
+		t.Fatalf("cause %v, want KDC_ERR_PREAUTH_FAILED", err)
+	}
+	// Without required pre-auth the KDC answers, and the reply does not
+	// decrypt: also SEC_E_LOGON_DENIED.
+	s.realm.AddUser(t, "bob", "bob-pw")
+	c2 := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "bob"), Password: "wrong"})
+	if err := c2.Login(context.Background()); status.CodeOf(err) != status.SEC_E_LOGON_DENIED {
+		t.Fatalf("no-preauth principal, wrong password: %v", err)
+	}
+	c3 := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "nobody"), Password: "x"})
+	if err := c3.Login(context.Background()); status.CodeOf(err) != status.SEC_E_LOGON_DENIED {
+		t.Fatalf("unknown client: %v", err)
+	}
+}
+
+func TestMITUnknownSPN(t *testing.T) {
+	s := setupMIT(t)
+	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw"})
+	_, err := c.ServiceTicket(context.Background(), "HTTP/no-such-host")
+	if status.CodeOf(err) != status.SEC_E_TARGET_UNKNOWN {
+		t.Fatalf("%v, want SEC_E_TARGET_UNKNOWN", err)
+	}
+}
+
+func TestMITClockSkew(t *testing.T) {
+	s := setupMIT(t)
+	skewed := func() time.Time { return time.Now().Add(time.Hour) }
+	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw", Now: skewed})
+	if err := c.Login(context.Background()); status.CodeOf(err) != status.SEC_E_TIME_SKEW {
+		t.Fatalf("%v, want SEC_E_TIME_SKEW", err)
+	}
+}
+
+// AES-SHA2 (RFC 8009, etypes 19 and 20): principals with only those keys
+// log in; the AS-REP is encrypted in their key.
+func TestMITAESSHA2(t *testing.T) {
+	s := setupMIT(t)
+	for _, tc := range []struct {
+		user  string
+		etype int32
+		enc   string
+	}{
+		{"sha384", etypeAES256SHA2, "aes256-cts-hmac-sha384-192:normal"},
+		{"sha256", etypeAES128SHA2, "aes128-cts-hmac-sha256-128:normal"},
+	} {
+		s.realm.AddUser(t, tc.user, tc.user+"-pw", "+requires_preauth", "-e", tc.enc)
+		var repEtype atomic.Int32
+		tr := NewTransport(WithConfig(s.realm.Conf), WithObserver(func(_ string, _, reply []byte, err error) {
+			if r, perr := ParseReply(reply); err == nil && perr == nil && r.AS != nil {
+				repEtype.Store(r.AS.EncPart.EType)
+			}
+		}))
+		c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, tc.user), Password: tc.user + "-pw", Transport: tr})
+		tkt, err := c.ServiceTicket(context.Background(), spnHTTP)
+		must(t, err)
+		s.checkServiceTicket(t, tkt, tc.user)
+		if got := repEtype.Load(); got != tc.etype {
+			t.Fatalf("%s: AS-REP in etype %d, want %d", tc.user, got, tc.etype)
+		}
+		c.Close()
+		tr.Close()
+	}
+}
+
+// RC4 is neither requested nor accepted unless enabled.
+func TestMITRC4OnlyWhenEnabled(t *testing.T) {
+	s := setupMIT(t)
+	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw"})
+	if containsEtype(c.Etypes(), etypeRC4) {
+		t.Fatal("RC4 requested by default")
+	}
+	c2 := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw", AllowRC4: true})
+	if !containsEtype(c2.Etypes(), etypeRC4) {
+		t.Fatal("RC4 not requested when allowed")
+	}
+}
+
+// A first KDC that never answers costs one stagger, not a timeout.
+func TestMITFailoverFromDeadKDC(t *testing.T) {
+	s := setupMIT(t)
+	silent := newFakeKDC(t, nil, nil)
+	tr := NewTransport(WithKDCs(s.realm.Realm, silent.addr, s.realm.Addr), WithStagger(100*time.Millisecond), WithTimeout(30*time.Second))
+	defer tr.Close()
+	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw", Transport: tr})
+	start := time.Now()
+	tkt, err := c.ServiceTicket(context.Background(), spnHTTP)
+	el := time.Since(start)
+	must(t, err)
+	s.checkServiceTicket(t, tkt, "alice")
+	// Three exchanges (AS, AS with pre-auth, TGS), each waiting out one
+	// 100 ms stagger at most.
+	if el > 3*time.Second {
+		t.Fatalf("took %v with a dead first KDC", el)
+	}
+	if silent.udpReqs.Load() == 0 {
+		t.Fatal("the dead KDC was never tried")
+	}
+	t.Logf("3 exchanges with a dead first KDC (stagger 100ms): %v", el)
+}
+
+// 10,000 concurrent first requests for one SPN: exactly one TGS-REQ reaches
+// the KDC and every caller gets the ticket.
+func TestMITConcurrentServiceTicketsShareOneTGS(t *testing.T) {
+	s := setupMIT(t)
+	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw"})
+	const n = 10000
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	tickets := make([]*Ticket, n)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tkt, err := c.ServiceTicket(context.Background(), spnHTTP)
+			if err != nil {
+				failures.Add(1)
+				return
+			}
+			tickets[i] = tkt
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if f := failures.Load(); f != 0 {
+		t.Fatalf("%d of %d calls failed", f, n)
+	}
+	if got := s.realm.CountRequests(t, "TGS_REQ", "for HTTP/localhost@"); got != 1 {
+		t.Fatalf("%d TGS_REQs at the KDC for %d concurrent calls, want 1", got, n)
+	}
+	if got := s.realm.CountRequests(t, "AS_REQ", "alice@"); got != 2 {
+		t.Fatalf("%d AS_REQs, want 2 (one PREAUTH_REQUIRED round)", got)
+	}
+	for _, tkt := range tickets {
+		if tkt != tickets[0] {
+			t.Fatal("callers got different tickets")
+		}
+	}
+	s.checkServiceTicket(t, tickets[0], "alice")
+	t.Logf("%d concurrent ServiceTicket calls: 1 TGS_REQ, 2 AS_REQ, 0 failures, %v", n, el)
+}
+
+// Tickets are replaced on the first request after they fall due, without a
+// background goroutine; a renewable TGT is renewed (TGS with RENEW), not
+// re-obtained with the password.
+func TestMITRenewal(t *testing.T) {
+	s := setupMIT(t)
+	conf := *s.realm.Conf
+	conf.LibDefaults.TicketLifetime = time.Minute
+	conf.LibDefaults.RenewLifetime = time.Hour
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	c := s.client(t, ClientConfig{
+		Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw",
+		Config: &conf, Now: now, RenewBefore: 20 * time.Second,
+	})
+	ctx := context.Background()
+	t1, err := c.ServiceTicket(ctx, spnHTTP)
+	must(t, err)
+	if d := t1.EndTime.Sub(t1.AuthTime); d > time.Minute+time.Second {
+		t.Fatalf("ticket lifetime %v, asked 1m", d)
+	}
+	tgt1, err := c.TGT(ctx)
+	must(t, err)
+	if !tgt1.HasFlag(flagRenewable) {
+		t.Fatal("TGT not renewable")
+	}
+	t2, err := c.ServiceTicket(ctx, spnHTTP)
+	must(t, err)
+	if t2 != t1 {
+		t.Fatal("fresh ticket not served from the cache")
+	}
+	// 45 s later (within the KDC's 5 min skew): both the TGT and the
+	// service ticket are due (20 s before their 1 min end).
+	offset.Store(int64(45 * time.Second))
+	t3, err := c.ServiceTicket(ctx, spnHTTP)
+	must(t, err)
+	if t3 == t1 {
+		b, _ := os.ReadFile(s.realm.logPath)
+		t.Fatalf("due service ticket not replaced; KDC log:\n%s", b)
+	}
+	s.checkServiceTicket(t, t3, "alice")
+	if got := s.realm.CountRequests(t, "TGS_REQ", "for HTTP/localhost@"); got != 2 {
+		t.Fatalf("%d TGS_REQs for the service, want 2", got)
+	}
+	if got := s.realm.CountRequests(t, "TGS_REQ", "for krbtgt/"); got != 1 {
+		t.Fatalf("%d TGT renewals, want 1", got)
+	}
+	if got := s.realm.CountRequests(t, "AS_REQ", "alice@"); got != 2 {
+		t.Fatalf("%d AS_REQs, want 2 (the TGT was renewed, not re-obtained)", got)
+	}
+}
+
+func TestMITForwardableTGT(t *testing.T) {
+	s := setupMIT(t)
+	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw"})
+	f, err := c.ForwardableTGT(context.Background())
+	must(t, err)
+	if !f.HasFlag(flagForwarded) || !isTGS(f.Server, s.realm.Realm) {
+		t.Fatalf("forwarded TGT: server %v flags %x", f.Server, f.Flags.Bytes)
+	}
+	// A principal the KDC will not give forwardable tickets.
+	s.realm.AddUser(t, "noforward", "nf-pw", "-allow_forwardable")
+	c2 := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "noforward"), Password: "nf-pw"})
+	if _, err := c2.ForwardableTGT(context.Background()); !errors.Is(err, ErrNotForwardable) {
+		t.Fatalf("%v, want ErrNotForwardable", err)
+	}
+}
+
+// Over TCP only (udp_preference_limit = 1), as a KDC reached through a
+// firewall that drops UDP would be.
+func TestMITOverTCP(t *testing.T) {
+	s := setupMIT(t)
+	tr := NewTransport(WithConfig(s.realm.Conf), WithUDPPreferenceLimit(1))
+	defer tr.Close()
+	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw", Transport: tr})
+	tkt, err := c.ServiceTicket(context.Background(), spnHTTP)
+	must(t, err)
+	s.checkServiceTicket(t, tkt, "alice")
+}
