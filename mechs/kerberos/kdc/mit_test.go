@@ -1,10 +1,10 @@
 package kdc
 
 import (
-	"os"
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
