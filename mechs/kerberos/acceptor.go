@@ -25,6 +25,7 @@ type acceptorKeys struct {
 	principals map[string]bool // "svc/host@REALM" in the keytab
 	keys       sync.Map        // keyID -> *key
 	rc         *replayCache
+	tickets    *ticketCache
 }
 
 type keyID struct {
@@ -34,7 +35,8 @@ type keyID struct {
 }
 
 func newAcceptorKeys(kt *keytab.Keytab, only string, p *Package) (*acceptorKeys, error) {
-	a := &acceptorKeys{pkg: p, kt: kt, principals: make(map[string]bool), rc: newReplayCache(p.rcShards, p.rcPerShard)}
+	a := &acceptorKeys{pkg: p, kt: kt, principals: make(map[string]bool), rc: newReplayCache(p.rcShards, p.rcPerShard),
+		tickets: newTicketCache()}
 	for _, e := range kt.Entries {
 		a.principals[strings.Join(e.Principal.Components, "/")+"@"+e.Principal.Realm] = true
 	}
@@ -144,26 +146,36 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 	if err != nil {
 		return c.fail(status.SEC_E_INVALID_TOKEN, err)
 	}
-	sk, code, err := a.lookup(r.ticket.sname, r.ticket.realm, r.ticket.enc)
-	if err != nil {
-		return c.fail(code, err)
-	}
-	tp, err := sk.decrypt(usageTicket, r.ticket.enc.cipher)
-	if err != nil {
-		// KRB_AP_ERR_MODIFIED (RFC 4120 3.2.3): not encrypted in our key.
-		return c.fail(status.FromKerberos(41), err)
-	}
-	etp, err := parseEncTicketPart(tp)
-	if err != nil {
-		return c.fail(status.SEC_E_INVALID_TOKEN, err)
-	}
-	if etp.keyEtype == etypeRC4HMAC && !a.pkg.allowRC4 {
-		return c.fail(status.SEC_E_KDC_UNKNOWN_ETYPE, errRC4NotWanted)
-	}
-	sess, err := newKey(etp.keyEtype, etp.keyValue)
-	clear(tp)
-	if err != nil {
-		return c.fail(status.SEC_E_KDC_UNKNOWN_ETYPE, err)
+	name := r.ticket.sname.String() + "@" + r.ticket.realm
+	var etp *encTicketPart
+	var sess *key
+	if ot, ok := a.tickets.get(name, r.ticket.enc); ok {
+		etp, sess = ot.etp, ot.sess
+	} else {
+		sk, code, err := a.lookup(r.ticket.sname, r.ticket.realm, r.ticket.enc)
+		if err != nil {
+			return c.fail(code, err)
+		}
+		tp, err := sk.decrypt(usageTicket, r.ticket.enc.cipher)
+		if err != nil {
+			// KRB_AP_ERR_MODIFIED (RFC 4120 3.2.3): not encrypted in our key.
+			return c.fail(status.FromKerberos(41), err)
+		}
+		if etp, err = parseEncTicketPart(tp); err != nil {
+			return c.fail(status.SEC_E_INVALID_TOKEN, err)
+		}
+		if etp.keyEtype == etypeRC4HMAC && !a.pkg.allowRC4 {
+			return c.fail(status.SEC_E_KDC_UNKNOWN_ETYPE, errRC4NotWanted)
+		}
+		sess, err = newKey(etp.keyEtype, etp.keyValue)
+		if err != nil {
+			return c.fail(status.SEC_E_KDC_UNKNOWN_ETYPE, err)
+		}
+		etp.keyValue = nil // tp is wiped: the key lives on in sess
+		etp.authzData = nil
+		etp.cname.parts = append([]string(nil), etp.cname.parts...)
+		clear(tp)
+		a.tickets.put(name, r.ticket.enc, etp, sess)
 	}
 	if r.auth.etype != sess.etype {
 		return c.fail(status.SEC_E_INVALID_TOKEN, errors.New("kerberos: authenticator enctype differs from the session key's"))
@@ -255,7 +267,7 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 	ret |= secctx.ASCRet(c.req) & (secctx.ASC_RET_CONNECTION | secctx.ASC_RET_ALLOCATED_MEMORY | secctx.ASC_RET_EXTENDED_ERROR)
 	initSeq := uint64(auth.seq)
 	client := auth.cname.String() + "@" + auth.crealm
-	server := r.ticket.sname.String() + "@" + r.ticket.realm
+	server := name
 
 	mutual := r.options&apOptionMutualRequired != 0 || cs.flags&gssMutualFlag != 0
 	if !mutual {
@@ -358,3 +370,76 @@ var (
 	_ mechs.Credential      = (*credential)(nil)
 	_ mechs.Package         = (*Package)(nil)
 )
+
+// ticketCache remembers recently verified tickets (their decrypted part
+// and session key with its derived key schedules), keyed by the ticket's
+// ciphertext, so that a client presenting the same ticket on many
+// connections costs one ticket decryption and one key derivation, not
+// one per AP-REQ. The authenticator is still decrypted and checked on
+// every AP-REQ. A hit requires the whole ciphertext to be equal, so only
+// the very ticket that verified can hit. Bounded: when a shard is full it
+// is emptied.
+type ticketCache struct {
+	shards [16]ticketShard
+}
+
+type ticketShard struct {
+	mu sync.Mutex
+	m  map[string]*openTicket
+}
+
+type openTicket struct {
+	etp  *encTicketPart
+	sess *key
+}
+
+const ticketCachePerShard = 256
+
+func newTicketCache() *ticketCache {
+	c := &ticketCache{}
+	for i := range c.shards {
+		c.shards[i].m = make(map[string]*openTicket)
+	}
+	return c
+}
+
+func (c *ticketCache) shard(ed encryptedData) *ticketShard {
+	n := len(ed.cipher)
+	return &c.shards[int(ed.cipher[n-1])%len(c.shards)]
+}
+
+func ticketCacheKey(name string, ed encryptedData) string {
+	return name + "\x00" + string(rune(ed.etype)) + string(rune(ed.kvno)) + "\x00" + string(ed.cipher)
+}
+
+func (c *ticketCache) get(name string, ed encryptedData) (*openTicket, bool) {
+	if len(ed.cipher) == 0 {
+		return nil, false
+	}
+	sh := c.shard(ed)
+	// The lookup with a converted []byte key does not allocate.
+	k := make([]byte, 0, len(name)+len(ed.cipher)+16)
+	k = append(k, name...)
+	k = append(k, 0)
+	k = append(k, string(rune(ed.etype))...)
+	k = append(k, string(rune(ed.kvno))...)
+	k = append(k, 0)
+	k = append(k, ed.cipher...)
+	sh.mu.Lock()
+	ot, ok := sh.m[string(k)]
+	sh.mu.Unlock()
+	return ot, ok
+}
+
+func (c *ticketCache) put(name string, ed encryptedData, etp *encTicketPart, sess *key) {
+	if len(ed.cipher) == 0 {
+		return
+	}
+	sh := c.shard(ed)
+	sh.mu.Lock()
+	if len(sh.m) >= ticketCachePerShard {
+		clear(sh.m)
+	}
+	sh.m[ticketCacheKey(name, ed)] = &openTicket{etp: etp, sess: sess}
+	sh.mu.Unlock()
+}

@@ -70,6 +70,7 @@ type key struct {
 	hfn   func() hash.Hash
 
 	derived [maxUsage]atomic.Pointer[usageKey]
+	base    atomic.Pointer[cipher.Block] // AES with the protocol key itself, for DK
 }
 
 // usageKey holds what one key usage derives (RFC 3961 section 5.3):
@@ -143,7 +144,7 @@ func (k *key) usage(u uint32) (*usageKey, error) {
 			if k.sha2 {
 				return kdfHMACSHA2(k.hfn, k.value, label[:], derivedBits(k.etype, c)), nil
 			}
-			return k.e.DeriveKey(k.value, label[:])
+			return k.deriveSHA1(label)
 		}
 		ke, err := derive(derivationEncryption)
 		if err != nil {
@@ -413,4 +414,73 @@ func kdfHMACSHA2(hfn func() hash.Hash, key, label []byte, bits int) []byte {
 	binary.BigEndian.PutUint32(w[:], uint32(bits))
 	h.Write(w[:])
 	return h.Sum(nil)[:bits/8]
+}
+
+// deriveKeySHA1 is RFC 3961 section 5.1's DK for the RFC 3962 enctypes:
+// DR(key, constant) = AES(key, n-fold(constant)) iterated until the key
+// length is reached (one block for AES-128, two for AES-256), and
+// random-to-key is the identity.
+func (k *key) deriveSHA1(label [5]byte) ([]byte, error) {
+	bp := k.base.Load()
+	if bp == nil {
+		b, err := aes.NewCipher(k.value)
+		if err != nil {
+			return nil, err
+		}
+		bp = &b
+		k.base.Store(bp)
+	}
+	b := *bp
+	folded := nfold5(label)
+	out := make([]byte, len(k.value))
+	b.Encrypt(out[:aesBlock], folded[:])
+	for i := aesBlock; i < len(out); i += aesBlock {
+		b.Encrypt(out[i:i+aesBlock], out[i-aesBlock:i])
+	}
+	return out, nil
+}
+
+// nfold5 is RFC 3961 section 5.1's n-fold of a 5-byte usage constant to
+// 128 bits. The input is replicated to lcm(40, 128) = 640 bits, each
+// copy rotated right by 13 bits more than the one before; copies are
+// 40 bits, so copy k is simply the bytes [5k, 5k+5). The five 128-bit
+// chunks are then added with ones'-complement (end-around carry)
+// addition.
+func nfold5(in [5]byte) [aesBlock]byte {
+	const bits = 40
+	const mask = 1<<bits - 1
+	var v uint64
+	for _, c := range in {
+		v = v<<8 | uint64(c)
+	}
+	var buf [80]byte
+	for k := 0; k < 16; k++ {
+		r := uint(13*k) % bits
+		x := v
+		if r != 0 {
+			x = (v>>r | v<<(bits-r)) & mask
+		}
+		for j := 4; j >= 0; j-- {
+			buf[5*k+j] = byte(x)
+			x >>= 8
+		}
+	}
+	var sum [aesBlock]byte
+	for chunk := 0; chunk < 5; chunk++ {
+		c := buf[aesBlock*chunk : aesBlock*(chunk+1)]
+		carry := 0
+		for i := aesBlock - 1; i >= 0; i-- {
+			t := int(sum[i]) + int(c[i]) + carry
+			sum[i] = byte(t)
+			carry = t >> 8
+		}
+		for carry != 0 { // end-around carry
+			for i := aesBlock - 1; i >= 0 && carry != 0; i-- {
+				t := int(sum[i]) + carry
+				sum[i] = byte(t)
+				carry = t >> 8
+			}
+		}
+	}
+	return sum
 }

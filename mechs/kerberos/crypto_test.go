@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	krbcrypto "github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/crypto/rfc3961"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
 
@@ -102,4 +103,25 @@ func unhex(t testing.TB, s string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestNfoldAndDK checks n-fold and DK against gokrb5's implementations.
+func TestNfoldAndDK(t *testing.T) {
+	for u := uint32(0); u < 40; u++ {
+		for _, c := range []byte{0xAA, 0x55, 0x99} {
+			label := [5]byte{byte(u >> 24), byte(u >> 16), byte(u >> 8), byte(u), c}
+			got := nfold5(label)
+			if want := rfc3961.Nfold(label[:], 128); !bytes.Equal(got[:], want) {
+				t.Fatalf("nfold %x: %x want %x", label, got, want)
+			}
+			for _, et := range []int32{etypeAES128SHA1, etypeAES256SHA1} {
+				k, _ := randomKey(et)
+				dk, _ := k.deriveSHA1(label)
+				want, _ := k.e.DeriveKey(k.value, label[:])
+				if !bytes.Equal(dk, want) {
+					t.Fatalf("DK etype %d: %x want %x", et, dk, want)
+				}
+			}
+		}
+	}
 }

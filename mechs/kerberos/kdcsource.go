@@ -101,3 +101,56 @@ func (s *kdcSource) forwardedTGT(ctx context.Context) (*svcTicket, error) {
 }
 
 func (s *kdcSource) close() error { return s.c.Close() }
+
+// ServiceTickets is the AuthData for an outbound credential that holds
+// service tickets obtained elsewhere (from another Client, a ticket cache
+// read by the caller, or a test KDC) and never talks to a KDC: a target
+// with no ticket among them fails with SEC_E_TARGET_UNKNOWN, and
+// delegation is not offered. Tickets are matched by their server name
+// ("service/host", with or without "@REALM").
+type ServiceTickets struct {
+	Tickets []*kdc.Ticket
+}
+
+// staticSource serves a fixed set of tickets.
+type staticSource struct {
+	byName map[string]*svcTicket
+}
+
+func newStaticSource(st *ServiceTickets) (*staticSource, string, error) {
+	s := &staticSource{byName: make(map[string]*svcTicket)}
+	conv := newKDCSource(nil)
+	realm := ""
+	for _, t := range st.Tickets {
+		if t == nil {
+			continue
+		}
+		c, err := conv.convert("", t)
+		if err != nil {
+			return nil, "", err
+		}
+		name := c.server.String()
+		s.byName[name] = c
+		s.byName[name+"@"+c.srealm] = c
+		realm = c.crealm
+	}
+	if len(s.byName) == 0 {
+		return nil, "", status.Errorf(status.SEC_E_NO_CREDENTIALS, Name, "no tickets")
+	}
+	return s, realm, nil
+}
+
+func (s *staticSource) cached(spn string) (*svcTicket, bool) {
+	t, ok := s.byName[spn]
+	return t, ok
+}
+
+func (s *staticSource) fetch(_ context.Context, spn string) (*svcTicket, error) {
+	if t, ok := s.byName[spn]; ok {
+		return t, nil
+	}
+	return nil, status.Errorf(status.SEC_E_TARGET_UNKNOWN, Name, "no ticket for "+quote(spn)+" in the credential")
+}
+
+func (s *staticSource) forwardedTGT(context.Context) (*svcTicket, error) { return nil, nil }
+func (s *staticSource) close() error                                      { return nil }

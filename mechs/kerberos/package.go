@@ -17,8 +17,9 @@
 //
 //   - outbound: a *secctx.AuthIdentity{User, Domain (the realm), Password}
 //     for a password login; a *Keytab with the client's keys (Principal
-//     names the client, "user@REALM"); a *CCache; or nil for the ticket
-//     cache named by KRB5CCNAME.
+//     names the client, "user@REALM"); a *CCache; *ServiceTickets, tickets
+//     obtained elsewhere, with no KDC; or nil for the ticket cache named
+//     by KRB5CCNAME.
 //   - inbound: a *Keytab, or nil for the keytab named by KRB5_KTNAME
 //     (default /etc/krb5.keytab). Principal, when set, restricts the
 //     acceptor to that service principal ("HTTP/host" or
@@ -217,6 +218,21 @@ func (c *credential) acquireOutbound(req mechs.CredentialRequest) error {
 			}
 		}
 		kc.CCache = cc
+	case *ServiceTickets:
+		src, r, err := newStaticSource(ad)
+		if err != nil {
+			return err
+		}
+		c.src, c.realm = src, r
+		if c.principal == "" {
+			for _, t := range ad.Tickets {
+				if t != nil {
+					c.principal = t.Client.PrincipalNameString() + "@" + t.CRealm
+					break
+				}
+			}
+		}
+		return nil
 	case nil:
 		cc, err := kdc.LoadCCache()
 		if err != nil {
