@@ -153,4 +153,4 @@ func (s *staticSource) fetch(_ context.Context, spn string) (*svcTicket, error) 
 }
 
 func (s *staticSource) forwardedTGT(context.Context) (*svcTicket, error) { return nil, nil }
-func (s *staticSource) close() error                                      { return nil }
+func (s *staticSource) close() error                                     { return nil }
