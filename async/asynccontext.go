@@ -63,28 +63,23 @@ type AsyncContext struct {
 	ioCancel context.CancelFunc // set while the leg's I/O runs
 
 	// The leg, owned as described above.
-	kind      legKind
-	pkgName   string
-	ent       *ctxEntry             // the security context of a later leg
-	cred      *credEntry            // the credential of a first leg
-	sc        mechs.SecurityContext // the new context of a first leg
-	in        mechs.StepInput       // Step's input, kept across I/O
-	target    string                // ISC pszTargetName
-	iscReq    secctx.ISCReq         // ISC fContextReq
-	ascReq    secctx.ASCReq         // ASC fContextReq
-	principal string                // ACH pszPrincipal
-	use       secctx.CredentialUse  // ACH fCredentialUse
-	authData  any                   // ACH pAuthData
-	delH      secctx.CtxtHandle     // DeleteSecurityContextAsync's handle
-	freeH     secctx.CredHandle     // FreeCredentialsHandleAsync's handle
-	io        *mechs.IORequest      // the I/O the leg waits on
-	ioReply   any                   // set by the I/O side
-	ioErr     error                 // set by the I/O side
-	res       mechs.StepResult      // the result being completed
-	outCtx    secctx.CtxtHandle     // output: phNewContext
-	outCred   secctx.CredHandle     // output: phCredential
-	outErr    error                 // output: the *status.Error of a failure
-	outStatus status.Code           // output: the final status (also in st)
+	kind     legKind
+	pkgName  string
+	ent      *ctxEntry             // the security context of a later leg
+	cred     *credEntry            // the credential of a first leg
+	sc       mechs.SecurityContext // the new context of a first leg
+	in       mechs.StepInput       // Step's input, kept across I/O
+	target   string                // ISC pszTargetName, or ACH pszPrincipal
+	iscReq   secctx.ISCReq         // ISC fContextReq
+	ascReq   secctx.ASCReq         // ASC fContextReq
+	use      secctx.CredentialUse  // ACH fCredentialUse
+	authData any                   // ACH pAuthData
+	delH     secctx.CtxtHandle     // DeleteSecurityContextAsync's handle
+	freeH    secctx.CredHandle     // FreeCredentialsHandleAsync's handle
+	io       *mechs.IORequest      // the I/O the leg waits on
+	res      mechs.StepResult      // the result being completed
+	outCtx   secctx.CtxtHandle     // output: phNewContext
+	outCred  secctx.CredHandle     // output: phCredential
 }
 
 // encode maps a status to the word stored in st.
@@ -126,11 +121,11 @@ func (ac *AsyncContext) Reinit() error {
 func (ac *AsyncContext) resetOutputsLocked() {
 	ac.kind, ac.pkgName, ac.ent, ac.cred, ac.sc = 0, "", nil, nil, nil
 	ac.in = mechs.StepInput{}
-	ac.target, ac.principal, ac.authData = "", "", nil
+	ac.target, ac.authData = "", nil
 	ac.iscReq, ac.ascReq, ac.use, ac.delH, ac.freeH = 0, 0, 0, 0, 0
-	ac.io, ac.ioReply, ac.ioErr = nil, nil, nil
+	ac.io = nil
 	ac.res = mechs.StepResult{}
-	ac.outCtx, ac.outCred, ac.outErr, ac.outStatus = 0, 0, nil, 0
+	ac.outCtx, ac.outCred = 0, 0
 }
 
 // SetNotifyCallback registers the function called once when the call
@@ -259,7 +254,7 @@ func (ac *AsyncContext) Extra() int { return ac.res.Extra }
 
 // Err returns nil after a successful call and a *status.Error (with the
 // final status as Code and the cause) after a failed one.
-func (ac *AsyncContext) Err() error { return ac.outErr }
+func (ac *AsyncContext) Err() error { return ac.res.Err }
 
 // CompletionQueue collects completed async contexts for an event loop that
 // holds many at once. Waiting on Ready and calling Drain costs in proportion

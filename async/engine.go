@@ -422,7 +422,7 @@ func (e *Engine) AcquireCredentialsHandleAsync(ac *AsyncContext, principal, pkg 
 	if _, st := e.begin(ac); st != status.SEC_E_OK {
 		return st
 	}
-	ac.kind, ac.principal, ac.pkgName, ac.use, ac.authData = legAcquire, principal, pkg, use, authData
+	ac.kind, ac.target, ac.pkgName, ac.use, ac.authData = legAcquire, principal, pkg, use, authData
 	return e.submit(ac)
 }
 
@@ -504,7 +504,7 @@ func (t *ioTask) Cancel() {
 func (e *Engine) runLeg(ac *AsyncContext) {
 	switch ac.kind {
 	case legAcquire:
-		h, r := e.acquire(ac.principal, ac.pkgName, ac.use, ac.authData)
+		h, r := e.acquire(ac.target, ac.pkgName, ac.use, ac.authData)
 		ac.outCred = h
 		e.complete(ac, r)
 		return
@@ -706,7 +706,6 @@ func (e *Engine) complete(ac *AsyncContext, r mechs.StepResult) {
 	r.IO = nil
 	ac.mu.Lock()
 	ac.res = r
-	ac.outStatus, ac.outErr = r.Status, r.Err
 	ac.in = mechs.StepInput{}
 	ac.ent, ac.cred, ac.sc, ac.authData = nil, nil, nil, nil
 	ac.active = false
