@@ -564,7 +564,7 @@ func (e *Engine) runIO(ac *AsyncContext) {
 	if ac.abort.Load() != abortNone {
 		cancel()
 	}
-	reply, err, panicked := safeDo(ac.io, ctx)
+	reply, panicked, err := safeDo(ctx, ac.io)
 	ac.mu.Lock()
 	ac.ioCancel = nil
 	ac.mu.Unlock()
@@ -630,14 +630,14 @@ func safeStep(sc mechs.SecurityContext, in *mechs.StepInput, pkg string) (r mech
 }
 
 // safeDo performs an I/O request, turning a panic into an error.
-func safeDo(io *mechs.IORequest, ctx context.Context) (reply any, err error, panicked bool) {
+func safeDo(ctx context.Context, io *mechs.IORequest) (reply any, panicked bool, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			reply, err, panicked = nil, fmt.Errorf("%w: I/O for %q: %v", ErrMechanismPanic, io.Realm, p), true
+			reply, panicked, err = nil, true, fmt.Errorf("%w: I/O for %q: %v", ErrMechanismPanic, io.Realm, p)
 		}
 	}()
 	reply, err = io.Do(ctx)
-	return reply, err, false
+	return reply, false, err
 }
 
 func safeClose(sc mechs.SecurityContext) {

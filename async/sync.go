@@ -134,7 +134,7 @@ func (e *Engine) handshakeSync(ctx context.Context, initiator bool, cred secctx.
 			r = engineResult(status.SEC_E_INTERNAL_ERROR, errors.New("async: I/O request without Do"))
 			break
 		}
-		reply, err, panicked, stop := e.syncIO(ctx, ent, r.IO)
+		reply, panicked, stop, err := e.syncIO(ctx, ent, r.IO)
 		if stop != nil {
 			r = *stop
 			break
@@ -155,7 +155,7 @@ func (e *Engine) handshakeSync(ctx context.Context, initiator bool, cred secctx.
 // syncIO performs a synchronous leg's I/O inline, under ctx, the engine's
 // I/O timeout, the engine's Close, and the deletion of the leg's context.
 // stop is non-nil when the leg must end instead of stepping on.
-func (e *Engine) syncIO(ctx context.Context, ent *ctxEntry, io *mechs.IORequest) (reply any, err error, panicked bool, stop *mechs.StepResult) {
+func (e *Engine) syncIO(ctx context.Context, ent *ctxEntry, io *mechs.IORequest) (reply any, panicked bool, stop *mechs.StepResult, err error) {
 	ioCtx, cancel := context.WithTimeout(ctx, e.cfg.ioTimeout)
 	defer cancel()
 	unhook := context.AfterFunc(e.base, cancel)
@@ -169,7 +169,7 @@ func (e *Engine) syncIO(ctx context.Context, ent *ctxEntry, io *mechs.IORequest)
 			cancel()
 		}
 	}
-	reply, err, panicked = safeDo(io, ioCtx)
+	reply, panicked, err = safeDo(ioCtx, io)
 	if ent != nil {
 		ent.mu.Lock()
 		ent.syncCancel = nil
@@ -177,18 +177,18 @@ func (e *Engine) syncIO(ctx context.Context, ent *ctxEntry, io *mechs.IORequest)
 		ent.mu.Unlock()
 		if deleted {
 			r := engineResult(StatusContextDeleted, ErrContextDeleted)
-			return nil, nil, false, &r
+			return nil, false, &r, nil
 		}
 	}
 	switch {
 	case e.closing():
 		r := engineResult(StatusClosed, ErrClosed)
-		return nil, nil, false, &r
+		return nil, false, &r, nil
 	case ctx.Err() != nil:
 		r := engineResult(StatusCancelled, ctx.Err())
-		return nil, nil, false, &r
+		return nil, false, &r, nil
 	}
-	return reply, err, panicked, nil
+	return reply, panicked, nil, err
 }
 
 // DeleteSecurityContext deletes a security context (DeleteSecurityContext).
