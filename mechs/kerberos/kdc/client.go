@@ -37,6 +37,9 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
+// maxSPNSpellings bounds the cache keyed by the caller's SPN strings.
+const maxSPNSpellings = 4096
+
 // DefaultRenewBefore is how long before a ticket's end time it is replaced,
 // when ClientConfig.RenewBefore is zero.
 const DefaultRenewBefore = 5 * time.Minute
@@ -145,15 +148,16 @@ type Client struct {
 	cancel   context.CancelFunc
 	flights  singleflight.Group
 
-	// mu guards closed, tgt, fwdTGT, tickets and hint. ops counts running
+	// mu guards closed, tgt, fwdTGT, tickets, bySPN and hint. ops counts running
 	// operations; its Add happens under mu while !closed, so Close's Wait
 	// (after it sets closed under mu) sees every Add.
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	closed  bool
 	tgt     *Ticket
 	fwdTGT  *Ticket
-	tickets map[string]*Ticket
-	hint    etypeInfo // the ETYPE-INFO2 learnt from the KDC, for the next AS-REQ
+	tickets map[string]*Ticket // by canonical "svc/host@REALM"
+	bySPN   map[string]*Ticket // by the caller's spelling, for a lookup without parsing
+	hint    etypeInfo          // the ETYPE-INFO2 learnt from the KDC, for the next AS-REQ
 	ops     sync.WaitGroup
 }
 
@@ -190,6 +194,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		renewBefore: cfg.RenewBefore,
 		skew:        conf.LibDefaults.Clockskew,
 		tickets:     make(map[string]*Ticket),
+		bySPN:       make(map[string]*Ticket),
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -469,13 +474,19 @@ func (c *Client) refreshTGT(ctx context.Context) (*Ticket, error) {
 // CachedServiceTicket returns the cached ticket for spn if it is valid and
 // not yet due for renewal. It does no I/O.
 func (c *Client) CachedServiceTicket(spn string) (*Ticket, bool) {
-	sname, realm, err := c.ParseSPN(spn)
-	if err != nil {
-		return nil, false
+	c.mu.RLock()
+	t := c.bySPN[spn]
+	c.mu.RUnlock()
+	if t == nil {
+		// Another spelling of a cached principal (e.g. with "@REALM").
+		sname, realm, err := c.ParseSPN(spn)
+		if err != nil {
+			return nil, false
+		}
+		c.mu.RLock()
+		t = c.tickets[spnKey(sname, realm)]
+		c.mu.RUnlock()
 	}
-	c.mu.Lock()
-	t := c.tickets[spnKey(sname, realm)]
-	c.mu.Unlock()
 	if t == nil || !c.fresh(t) {
 		return nil, false
 	}
@@ -487,23 +498,24 @@ func (c *Client) CachedServiceTicket(spn string) (*Ticket, bool) {
 // from the cache when one is valid and not due for renewal, else from a TGS
 // exchange (after an AS exchange if there is no TGT yet). Concurrent callers
 // for one SPN share one TGS exchange. If a due ticket cannot be replaced but
-// is still valid, it is returned.
+// is still valid, it is returned. The returned Ticket is shared with other
+// callers: treat it as read-only.
 func (c *Client) ServiceTicket(ctx context.Context, spn string) (*Ticket, error) {
+	if t, ok := c.CachedServiceTicket(spn); ok {
+		return t, nil
+	}
 	sname, realm, err := c.ParseSPN(spn)
 	if err != nil {
 		return nil, err
 	}
 	key := spnKey(sname, realm)
-	c.mu.Lock()
+	c.mu.RLock()
 	cached := c.tickets[key]
-	c.mu.Unlock()
-	if cached != nil && c.fresh(cached) {
-		return cached, nil
-	}
+	c.mu.RUnlock()
 	t, err := c.shared(ctx, key, func(ctx context.Context) (*Ticket, error) {
-		c.mu.Lock()
+		c.mu.RLock()
 		cur := c.tickets[key]
-		c.mu.Unlock()
+		c.mu.RUnlock()
 		if cur != nil && c.fresh(cur) {
 			return cur, nil
 		}
@@ -521,7 +533,14 @@ func (c *Client) ServiceTicket(ctx context.Context, spn string) (*Ticket, error)
 		return t, nil
 	})
 	if err != nil && cached != nil && cached.Valid(c.now(), c.skew) && status.CodeOf(err) != status.SEC_E_NO_CREDENTIALS {
-		return cached, nil
+		t, err = cached, nil
+	}
+	if err == nil {
+		c.mu.Lock()
+		if len(c.bySPN) < maxSPNSpellings || c.bySPN[spn] != nil {
+			c.bySPN[spn] = t
+		}
+		c.mu.Unlock()
 	}
 	return t, err
 }

@@ -171,3 +171,48 @@ func TestParseSPNRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestCachedServiceTicketAllocs(t *testing.T) {
+	t0 := time.Now()
+	c, err := NewClient(ClientConfig{Principal: types.NewPrincipalName(1, "a"), Realm: "R", Password: "x", Config: config.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tkt := &Ticket{Server: types.NewPrincipalName(2, "HTTP/h"), SRealm: "R", StartTime: t0, EndTime: t0.Add(time.Hour)}
+	c.mu.Lock()
+	c.tickets[spnKey(tkt.Server, "R")] = tkt
+	c.bySPN["HTTP/h"] = tkt
+	c.mu.Unlock()
+	if got, ok := c.CachedServiceTicket("HTTP/h@R"); !ok || got != tkt {
+		t.Fatal("other spelling not found")
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if _, ok := c.CachedServiceTicket("HTTP/h"); !ok {
+			t.Fatal("miss")
+		}
+	}); n != 0 {
+		t.Fatalf("CachedServiceTicket allocates %v times", n)
+	}
+}
+
+func BenchmarkCachedServiceTicket(b *testing.B) {
+	t0 := time.Now()
+	c, err := NewClient(ClientConfig{Principal: types.NewPrincipalName(1, "a"), Realm: "R", Password: "x", Config: config.New()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	tkt := &Ticket{Server: types.NewPrincipalName(2, "HTTP/h"), SRealm: "R", StartTime: t0, EndTime: t0.Add(time.Hour)}
+	c.mu.Lock()
+	c.bySPN["HTTP/h"] = tkt
+	c.mu.Unlock()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.ServiceTicket(context.Background(), "HTTP/h"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -585,23 +585,12 @@ func roundTripTCP(ctx context.Context, conn net.Conn, req []byte) (reply []byte,
 	if d, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(d)
 	}
-	cancelled := false
-	var mu sync.Mutex
-	stop := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		cancelled = true
-		conn.SetDeadline(time.Unix(1, 0))
-		mu.Unlock()
-	})
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer func() {
-		if !stop() {
-			// The AfterFunc ran (or is running): wait for it, and do not
-			// hand back a connection whose deadline it poisoned.
-			mu.Lock()
-			if cancelled && err == nil {
-				err = ctxCause(ctx)
-			}
-			mu.Unlock()
+		if !stop() && err == nil {
+			// The AfterFunc ran or is running: its deadline may land on
+			// conn at any moment, so do not hand conn back for reuse.
+			reply, err = nil, ctxCause(ctx)
 		}
 		if err == nil {
 			conn.SetDeadline(time.Time{})
