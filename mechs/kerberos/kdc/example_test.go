@@ -2,9 +2,12 @@ package kdc_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/asyncsspi/asyncsspi/mechs/kerberos/kdc"
+	"github.com/asyncsspi/asyncsspi/status"
 	"github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
@@ -66,4 +69,27 @@ func ExampleReadFrame() {
 	// Output:
 	// 00 00 00 02 7e 00
 	// 7e 00 <nil>
+}
+
+// Every failure carries its SSPI status; here no KDC answers (nothing
+// listens on port 1 of the loopback address).
+func ExampleClient_ServiceTicket() {
+	tr := kdc.NewTransport(kdc.WithKDCs("EXAMPLE.ORG", "127.0.0.1:1"), kdc.WithTimeout(5*time.Second))
+	defer tr.Close()
+	c, err := kdc.NewClient(kdc.ClientConfig{
+		Principal: types.NewPrincipalName(1, "alice"),
+		Realm:     "EXAMPLE.ORG",
+		Password:  "secret",
+		Config:    config.New(),
+		Transport: tr,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	_, err = c.ServiceTicket(context.Background(), "HTTP/www.example.org")
+	fmt.Println(status.CodeOf(err))
+	// Output:
+	// SEC_E_NO_AUTHENTICATING_AUTHORITY
 }
