@@ -271,33 +271,44 @@ func (e *Engine) begin(ac *AsyncContext) (uint64, status.Code) {
 		e.leave()
 		return 0, StatusBusy
 	}
+	// The previous call's outputs and status stay readable until submit;
+	// a call refused before then leaves them as they were.
 	ac.active = true
 	ac.seq++
 	ac.abort.Store(abortNone)
 	ac.done = nil
-	ac.resetOutputsLocked()
 	return ac.seq, status.SEC_E_OK
 }
 
-// abandon undoes begin for a call refused before it was queued; ac reads
-// StatusIdle afterwards.
-func (e *Engine) abandon(ac *AsyncContext) {
+// abandon undoes begin for a call refused before it was queued. With
+// wiped, submit had already cleared the previous outputs, and ac reads
+// StatusIdle; otherwise it reads what it read before the call.
+func (e *Engine) abandon(ac *AsyncContext, wiped bool) {
 	ac.mu.Lock()
 	ac.active = false
-	ac.resetOutputsLocked()
-	d := ac.done
-	ac.st.Store(encode(StatusIdle))
-	ac.mu.Unlock()
-	if d != nil {
-		close(d)
+	if ac.done == nil {
+		// Done always returns a closed channel when no call is pending.
+		ac.done = make(chan struct{})
+		close(ac.done)
+	} else {
+		close(ac.done) // made by Done during the refused call
 	}
+	if wiped {
+		ac.resetOutputsLocked()
+		ac.st.Store(encode(StatusIdle))
+	}
+	ac.mu.Unlock()
 	e.inflight.Add(-1)
 	e.leave()
 }
 
-// submit publishes SEC_I_ASYNC_CALL_PENDING and queues the leg.
+// submit clears the previous call's outputs, publishes
+// SEC_I_ASYNC_CALL_PENDING, and queues the leg whose fields the caller has
+// set.
 func (e *Engine) submit(ac *AsyncContext) status.Code {
 	ac.mu.Lock()
+	ac.res = mechs.StepResult{}
+	ac.outCtx, ac.outCred = 0, 0
 	ac.st.Store(encode(status.SEC_I_ASYNC_CALL_PENDING))
 	ac.mu.Unlock()
 	// The channel send inside TrySubmit orders every leg field written
@@ -311,7 +322,7 @@ func (e *Engine) submit(ac *AsyncContext) status.Code {
 	if ent := ac.ent; ent != nil {
 		e.releaseEntry(ent)
 	}
-	e.abandon(ac)
+	e.abandon(ac, true)
 	if errors.Is(err, queue.ErrFull) {
 		return StatusQueueFull
 	}
@@ -402,7 +413,7 @@ func (e *Engine) queueHandshake(ac *AsyncContext, kind legKind, cred secctx.Cred
 	}
 	if ent != nil {
 		if st := ent.claim(ac, seq); st != status.SEC_E_OK {
-			e.abandon(ac)
+			e.abandon(ac, false)
 			return st
 		}
 		ac.pkgName = ent.pkg

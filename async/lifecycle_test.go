@@ -139,6 +139,20 @@ func TestWaitWithDeadlineAndBusy(t *testing.T) {
 			t.Fatalf("leg after the previous completed: %v", st)
 		}
 		other.Wait(context.Background())
+		// A refused call leaves the previous result readable.
+		f.e.InitializeSecurityContextAsync(ac, 0, h, "io", 0, nil)
+		if st := f.e.InitializeSecurityContextAsync(other, 0, h, "io", 0, nil); st != async.StatusBusy {
+			t.Fatalf("busy handle: %v", st)
+		}
+		if other.Status() != status.SEC_I_CONTINUE_NEEDED || string(other.Token()) != "after-io" || other.ContextHandle() != h {
+			t.Fatalf("refused call changed the previous result: %v %q", other.Status(), other.Token())
+		}
+		select {
+		case <-other.Done():
+		default:
+			t.Fatal("Done of a context with nothing pending is not closed")
+		}
+		ac.Wait(context.Background())
 	})
 }
 
