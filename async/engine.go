@@ -513,6 +513,10 @@ func (t *ioTask) Cancel() {
 // runLeg runs on a CPU worker, which owns the leg until it completes it or
 // hands it to the I/O queue.
 func (e *Engine) runLeg(ac *AsyncContext) {
+	if reason := ac.abort.Load(); reason != abortNone {
+		e.complete(ac, abortResult(reason))
+		return
+	}
 	switch ac.kind {
 	case legAcquire:
 		h, r := e.acquire(ac.target, ac.pkgName, ac.use, ac.authData)
@@ -526,10 +530,6 @@ func (e *Engine) runLeg(ac *AsyncContext) {
 	case legFree:
 		st := e.FreeCredentialsHandle(ac.freeH)
 		e.complete(ac, codeResult(st))
-		return
-	}
-	if reason := ac.abort.Load(); reason != abortNone {
-		e.complete(ac, abortResult(reason))
 		return
 	}
 	sc := ac.sc
