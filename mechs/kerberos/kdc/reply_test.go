@@ -194,6 +194,15 @@ func FuzzReply(f *testing.F) {
 	}
 	c := seedClient(f, "bob", "bobpw")
 	req := seedASReq(f, "as-req-bob-aes256-sha1.der")
+	tgt := &Ticket{
+		Client: types.NewPrincipalName(1, "bob"), CRealm: seedRealm,
+		Server: types.NewPrincipalName(2, "krbtgt/"+seedRealm), SRealm: seedRealm,
+		SessionKey: types.EncryptionKey{KeyType: etypeAES256SHA1, KeyValue: make([]byte, 32)},
+	}
+	tgsReq, err := c.newTGSReq(tgt, types.NewPrincipalName(2, "HTTP/localhost"), seedRealm, 0)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if frame, err := ReadFrame(bytes.NewReader(data), maxReply); err == nil {
 			_, _ = ParseReply(frame)
@@ -213,5 +222,6 @@ func FuzzReply(f *testing.F) {
 		}
 		_, _, _ = c.asReply(data, req, false, false, nil)
 		_, _, _ = c.asReply(data, req, true, true, etypeInfo{{EType: etypeAES256SHA1, Salt: "DEV.TESTbob"}})
+		_, _ = c.tgsReply(data, tgsReq, tgt, tgsReq.ReqBody.SName, seedRealm)
 	})
 }
