@@ -61,8 +61,14 @@ type Ticket struct {
 }
 
 // HasFlag reports whether ticket flag bit (gokrb5's iana/flags numbering,
-// RFC 4120 section 5.3) is set.
-func (t *Ticket) HasFlag(bit int) bool { return types.IsFlagSet(&t.Flags, bit) }
+// RFC 4120 section 5.3: bit 0 is the most significant bit of the first
+// byte) is set. A flag beyond a short bit string is unset.
+func (t *Ticket) HasFlag(bit int) bool {
+	if bit < 0 || bit/8 >= len(t.Flags.Bytes) {
+		return false
+	}
+	return t.Flags.Bytes[bit/8]&(0x80>>(bit%8)) != 0
+}
 
 // Valid reports whether the ticket may be used at now: it has started
 // (allowing skew) and not ended.
