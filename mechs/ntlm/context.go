@@ -34,7 +34,6 @@ type Context struct {
 
 	// Handshake scratch, owned by Step.
 	x          hasher
-	ks         keyScratch
 	kx         rc4    // RC4 for the session-key exchange
 	negotiate  []byte // the NEGOTIATE message (for the MIC)
 	challenge  []byte // the CHALLENGE message (acceptor: for the MIC)
@@ -96,7 +95,7 @@ func (c *Context) Step(in *mechs.StepInput) mechs.StepResult {
 func (c *Context) finish() {
 	c.state = stateDone
 	if c.hasKey {
-		c.sec.init(&c.ks, c.sessionKey[:], c.flags, c.client)
+		c.sec.init(c.sessionKey[:], c.flags, c.client)
 	}
 	c.established.Store(c.hasKey)
 }

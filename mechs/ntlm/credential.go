@@ -123,35 +123,49 @@ func (c *Credential) NewAcceptor(p mechs.AcceptorParams) (mechs.SecurityContext,
 // replayCache remembers, for a while, the server challenges an acceptor
 // issued and the NTLMv2 proofs it accepted, so that a server challenge is
 // never issued twice and an AUTHENTICATE message is never accepted twice.
-// Entries expire after ttl (twice the clock-skew window: a proof older than
-// that fails the timestamp check anyway). Safe for concurrent use.
+//
+// Entries live in two generations of maps: a lookup checks both, an
+// insert goes into the current one, and every ttl (twice the clock-skew
+// window: a proof older than that fails the timestamp check anyway) the
+// current generation becomes the previous one and the oldest is dropped,
+// so every entry is remembered for at least ttl at O(1) cost. A generation
+// holding maxGeneration entries is rotated early, which bounds memory at
+// the price of a shorter memory under a flood of handshakes. Safe for
+// concurrent use.
 type replayCache struct {
-	mu         sync.Mutex
-	ttl        time.Duration
-	challenges map[[8]byte]time.Time
-	proofs     map[[16]byte]time.Time
-	lastPurge  time.Time
+	mu      sync.Mutex
+	ttl     time.Duration
+	rotated time.Time
+	cur     replayGeneration
+	prev    replayGeneration
+}
+
+type replayGeneration struct {
+	challenges map[[8]byte]struct{}
+	proofs     map[[16]byte]struct{}
+}
+
+// maxGeneration bounds one generation (about 40 MB for both maps full).
+const maxGeneration = 1 << 19
+
+func newGeneration() replayGeneration {
+	return replayGeneration{challenges: make(map[[8]byte]struct{}), proofs: make(map[[16]byte]struct{})}
 }
 
 func newReplayCache(ttl time.Duration) *replayCache {
-	return &replayCache{ttl: ttl, challenges: make(map[[8]byte]time.Time), proofs: make(map[[16]byte]time.Time)}
+	return &replayCache{ttl: ttl, cur: newGeneration(), prev: newGeneration()}
 }
 
-func (r *replayCache) purge(now time.Time) {
-	if now.Sub(r.lastPurge) < r.ttl/4 && len(r.challenges)+len(r.proofs) < 1<<16 {
+// rotate moves to a new generation when the current one is old or full;
+// mu is held.
+func (r *replayCache) rotate(now time.Time) {
+	if r.rotated.IsZero() {
+		r.rotated = now
+	}
+	if now.Sub(r.rotated) < r.ttl && len(r.cur.challenges) < maxGeneration && len(r.cur.proofs) < maxGeneration {
 		return
 	}
-	r.lastPurge = now
-	for k, t := range r.challenges {
-		if now.Sub(t) > r.ttl {
-			delete(r.challenges, k)
-		}
-	}
-	for k, t := range r.proofs {
-		if now.Sub(t) > r.ttl {
-			delete(r.proofs, k)
-		}
-	}
+	r.prev, r.cur, r.rotated = r.cur, newGeneration(), now
 }
 
 // addChallenge records a new server challenge; false if it was issued
@@ -159,11 +173,14 @@ func (r *replayCache) purge(now time.Time) {
 func (r *replayCache) addChallenge(c [8]byte, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.purge(now)
-	if _, seen := r.challenges[c]; seen {
+	r.rotate(now)
+	if _, seen := r.cur.challenges[c]; seen {
 		return false
 	}
-	r.challenges[c] = now
+	if _, seen := r.prev.challenges[c]; seen {
+		return false
+	}
+	r.cur.challenges[c] = struct{}{}
 	return true
 }
 
@@ -173,10 +190,13 @@ func (r *replayCache) addProof(p []byte, now time.Time) bool {
 	copy(k[:], p)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.purge(now)
-	if _, seen := r.proofs[k]; seen {
+	r.rotate(now)
+	if _, seen := r.cur.proofs[k]; seen {
 		return false
 	}
-	r.proofs[k] = now
+	if _, seen := r.prev.proofs[k]; seen {
+		return false
+	}
+	r.cur.proofs[k] = struct{}{}
 	return true
 }

@@ -29,9 +29,8 @@ type direction struct {
 	flags   uint32 // the negotiated flags
 	ready   bool
 	seq     uint32
-	signRaw [16]byte // SIGNKEY, until ready
-	sealRaw [16]byte // SEALKEY, until ready
-	sealLen int
+	key     [16]byte // ExportedSessionKey, until ready
+	client  bool     // whether this direction uses the client-to-server keys
 	signKey hmacKey // precomputed HMAC-MD5 states of SIGNKEY
 	seal    rc4     // the sealing handle
 	x       *hasher
@@ -45,18 +44,17 @@ type sessionSecurity struct {
 	recv direction
 }
 
-// init derives the four keys (MS-NLMP 3.4.5.2, 3.4.5.3) from the exported
-// session key; the RC4 handles and HMAC states are set up on first use.
-// It runs during Step, which the engine never runs concurrently with the
+// init records the exported session key; each direction derives its keys
+// (MS-NLMP 3.4.5.2, 3.4.5.3), RC4 handle and HMAC states on first use. It
+// runs during Step, which the engine never runs concurrently with the
 // per-message calls.
-func (s *sessionSecurity) init(buf *keyScratch, sessionKey []byte, flags uint32, client bool) {
+func (s *sessionSecurity) init(sessionKey []byte, flags uint32, client bool) {
 	for _, d := range []*direction{&s.send, &s.recv} {
 		d.mu.Lock()
 		outbound := d == &s.send
 		// The client signs and seals with the client-to-server keys.
-		clientKeys := outbound == client
-		d.signRaw, _ = signKey(buf, sessionKey, flags, clientKeys)
-		d.sealRaw, d.sealLen = sealKey(buf, sessionKey, flags, clientKeys)
+		d.client = outbound == client
+		copy(d.key[:], sessionKey)
 		d.flags = flags
 		d.ready = false
 		d.seq = 0
@@ -73,12 +71,17 @@ func (d *direction) prepare() {
 	if d.x == nil {
 		d.x = newHasher()
 	}
-	d.seal.reset(d.sealRaw[:d.sealLen])
+	var buf keyScratch
+	sk, n := sealKey(&buf, d.key[:], flags, d.client)
+	d.seal.reset(sk[:n])
 	if flags&negotiateExtendedSessionSecurity != 0 {
-		d.x.setKey(&d.signKey, d.signRaw[:])
+		gk, _ := signKey(&buf, d.key[:], flags, d.client)
+		d.x.setKey(&d.signKey, gk[:])
+		clear(gk[:])
 	}
-	clear(d.sealRaw[:])
-	clear(d.signRaw[:])
+	clear(sk[:])
+	clear(buf[:])
+	clear(d.key[:])
 	d.ready = true
 }
 
@@ -87,8 +90,7 @@ func (s *sessionSecurity) wipe() {
 		d.mu.Lock()
 		d.seal.wipe()
 		d.signKey = hmacKey{}
-		clear(d.sealRaw[:])
-		clear(d.signRaw[:])
+		clear(d.key[:])
 		d.ready = false
 		d.mu.Unlock()
 	}

@@ -300,8 +300,8 @@ func TestWrapVectors(t *testing.T) {
 				}
 			}
 			var client, server sessionSecurity
-			client.init(&ks, key, tc.flags, true)
-			server.init(&ks, key, tc.flags, false)
+			client.init(key, tc.flags, true)
+			server.init(key, tc.flags, false)
 			data := plaintext()
 			msg := []secctx.Buffer{{Type: secctx.SECBUFFER_TOKEN, Data: make([]byte, 0, 16)}, {Type: secctx.SECBUFFER_DATA, Data: data}}
 			if st := client.protect(msg, true); st != status.SEC_E_OK {
