@@ -154,7 +154,7 @@ func benchDrain(b *testing.B, pending int) {
 		}
 		return fakemech.Leg{Status: status.SEC_I_CONTINUE_NEEDED, Token: benchToken}
 	}
-	const batch = 64
+	const batch = 256
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
