@@ -418,6 +418,11 @@ func (c *Client) newTGSReq(tgt *Ticket, sname types.PrincipalName, realm string,
 		Cusec:  now.Nanosecond() / 1000,
 		CTime:  now.Truncate(time.Second),
 	}
+	if len(tgt.Ticket.SName.NameString) == 0 {
+		// gokrb5's NewAPReq reads the first name component to pick the
+		// authenticator key usage.
+		return messages.TGSReq{}, status.Errorf(status.SEC_E_NO_CREDENTIALS, mech, "kdc: the TGT has no server name")
+	}
 	ap, err := messages.NewAPReq(tgt.Ticket, tgt.SessionKey, auth)
 	if err != nil {
 		return messages.TGSReq{}, status.New(status.SEC_E_INTERNAL_ERROR, mech, err)

@@ -199,6 +199,7 @@ func FuzzReply(f *testing.F) {
 		Server: types.NewPrincipalName(2, "krbtgt/"+seedRealm), SRealm: seedRealm,
 		SessionKey: types.EncryptionKey{KeyType: etypeAES256SHA1, KeyValue: make([]byte, 32)},
 	}
+	tgt.Ticket.SName = tgt.Server
 	tgsReq, err := c.newTGSReq(tgt, types.NewPrincipalName(2, "HTTP/localhost"), seedRealm, 0)
 	if err != nil {
 		f.Fatal(err)
