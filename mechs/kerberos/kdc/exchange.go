@@ -266,7 +266,7 @@ func (c *Client) finishAS(rep *messages.ASRep, req messages.ASReq, hint etypeInf
 	if err != nil {
 		return nil, err
 	}
-	plain, err := crypto.DecryptEncPart(rep.EncPart, key, keyusage.AS_REP_ENCPART)
+	plain, err := decryptEncPart(rep.EncPart, key, keyusage.AS_REP_ENCPART)
 	if err != nil {
 		return nil, status.New(status.SEC_E_LOGON_DENIED, mech, fmt.Errorf("kdc: AS-REP does not decrypt with the client's key (wrong password or key): %w", err))
 	}
@@ -331,7 +331,7 @@ func (c *Client) tgsReply(rb []byte, req messages.TGSReq, tgt *Ticket, sname typ
 	r := rep.TGS
 	// The reply is encrypted in the TGT session key, key usage 8 (no
 	// subkey was sent), RFC 4120 section 5.4.2.
-	plain, err := crypto.DecryptEncPart(r.EncPart, tgt.SessionKey, keyusage.TGS_REP_ENCPART_SESSION_KEY)
+	plain, err := decryptEncPart(r.EncPart, tgt.SessionKey, keyusage.TGS_REP_ENCPART_SESSION_KEY)
 	if err != nil {
 		return nil, status.New(status.SEC_E_INVALID_TOKEN, mech, fmt.Errorf("kdc: TGS-REP does not decrypt with the TGT session key: %w", err))
 	}
@@ -437,4 +437,15 @@ func (c *Client) newTGSReq(tgt *Ticket, sname types.PrincipalName, realm string,
 		PAData:  types.PADataSequence{{PADataType: patype.PA_TGS_REQ, PADataValue: apb}},
 		ReqBody: body,
 	}}, nil
+}
+
+// decryptEncPart is crypto.DecryptEncPart with any panic inside gokrb5's
+// crypto on hostile input turned into an error.
+func decryptEncPart(ed types.EncryptedData, key types.EncryptionKey, usage uint32) (b []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			b, err = nil, fmt.Errorf("kdc: decryption failed: %v", p)
+		}
+	}()
+	return crypto.DecryptEncPart(ed, key, usage)
 }
