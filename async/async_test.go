@@ -242,3 +242,42 @@ func TestBadHandlesAndArguments(t *testing.T) {
 		t.Errorf("sync, malformed bindings: %v", err)
 	}
 }
+
+func TestAcceptIncompleteAndAcquireFailure(t *testing.T) {
+	f := newFixture(t, func(info fakemech.Info, _ int, in []byte) fakemech.Leg {
+		if len(in) < 4 {
+			return fakemech.Leg{Status: status.SEC_E_INCOMPLETE_MESSAGE, Missing: 4 - len(in)}
+		}
+		return fakemech.Leg{Status: status.SEC_E_OK, Token: []byte("accepted"), Extra: len(in) - 4}
+	})
+	defer f.e.Close()
+	ac := f.e.CreateAsyncContext()
+	short := []secctx.Buffer{{Type: secctx.SECBUFFER_TOKEN, Data: []byte("ab")}, {Type: secctx.SECBUFFER_EMPTY}}
+	if st := f.e.AcceptSecurityContextAsync(ac, f.cred, 0, short, secctx.ASC_REQ_CONFIDENTIALITY); st != status.SEC_E_OK {
+		t.Fatal(st)
+	}
+	if st := wait(t, ac); st != status.SEC_E_INCOMPLETE_MESSAGE || ac.Missing() != 2 || !ac.ContextHandle().IsZero() {
+		t.Fatalf("short token: %v missing %d handle %v", st, ac.Missing(), ac.ContextHandle())
+	}
+	long := []secctx.Buffer{{Type: secctx.SECBUFFER_TOKEN, Data: []byte("abcdef")}}
+	f.e.AcceptSecurityContextAsync(ac, f.cred, 0, long, 0)
+	if st := wait(t, ac); st != status.SEC_E_OK || ac.Extra() != 2 || string(ac.Token()) != "accepted" {
+		t.Fatalf("long token: %v extra %d", st, ac.Extra())
+	}
+	f.e.DeleteSecurityContext(ac.ContextHandle())
+	if len(f.e.Packages()) != 1 {
+		t.Fatal("Packages")
+	}
+
+	pkg := fakemech.New(fakemech.WithName("Broken"), fakemech.WithAcquireError(status.Errorf(status.SEC_E_NO_CREDENTIALS, "Broken", "no keytab")))
+	e := async.New(mechs.NewSet(pkg))
+	defer e.Close()
+	if _, _, err := e.AcquireCredentialsHandle("", "broken", secctx.SECPKG_CRED_INBOUND, nil); status.CodeOf(err) != status.SEC_E_NO_CREDENTIALS {
+		t.Fatalf("sync acquire: %v", err)
+	}
+	ac2 := e.CreateAsyncContext()
+	e.AcquireCredentialsHandleAsync(ac2, "", "Broken", secctx.SECPKG_CRED_INBOUND, nil)
+	if st := wait(t, ac2); st != status.SEC_E_NO_CREDENTIALS || !ac2.CredHandle().IsZero() {
+		t.Fatalf("async acquire: %v", st)
+	}
+}
