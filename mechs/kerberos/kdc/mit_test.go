@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/asyncsspi/asyncsspi/internal/testrealm"
 	"github.com/asyncsspi/asyncsspi/status"
+	"github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/credentials"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -18,37 +20,63 @@ import (
 
 // These tests run the client against a real MIT KDC that the test starts.
 
-const spnHTTP = "HTTP/localhost"
+const spnHTTP = testrealm.Service
 
 type mitSetup struct {
-	realm      *mitRealm
+	realm      *testrealm.Realm
+	conf       *config.Config
 	httpKeytab *keytab.Keytab
 }
 
-func setupMIT(t *testing.T) *mitSetup {
+// setupMIT starts a realm whose principals require pre-authentication, as
+// Active Directory's do; alice and HTTP/localhost exist.
+func setupMIT(t *testing.T, opts ...testrealm.Option) *mitSetup {
 	t.Helper()
-	r := startMITRealm(t)
-	s := &mitSetup{realm: r}
-	r.AddUser(t, "alice", "alice-pw", "+requires_preauth")
-	kt, err := keytab.Load(r.AddService(t, spnHTTP))
+	r := testrealm.Start(t, append([]testrealm.Option{testrealm.WithRequirePreauth()}, opts...)...)
+	if r == nil {
+		return nil // skipped
+	}
+	conf, err := LoadConfigFile(r.Krb5Conf)
 	must(t, err)
-	s.httpKeytab = kt
-	return s
+	kt, err := keytab.Load(r.ServiceKeytab)
+	must(t, err)
+	return &mitSetup{realm: r, conf: conf, httpKeytab: kt}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// count returns how many KDC log lines of kind ("AS_REQ", "TGS_REQ")
+// contain substr.
+func (s *mitSetup) count(kind, substr string) int {
+	n := 0
+	for _, line := range strings.Split(s.realm.Log(), "\n") {
+		if strings.Contains(line, "): "+kind+" ") && strings.Contains(line, substr) {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *mitSetup) client(t *testing.T, cfg ClientConfig) *Client {
 	t.Helper()
 	if cfg.Config == nil {
-		cfg.Config = s.realm.Conf
+		cfg.Config = s.conf
 	}
 	if cfg.Realm == "" {
-		cfg.Realm = s.realm.Realm
+		cfg.Realm = s.realm.Name
 	}
 	c, err := NewClient(cfg)
 	must(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+func alice() types.PrincipalName { return types.NewPrincipalName(1, testrealm.User) }
 
 // checkServiceTicket proves a ticket real: it decrypts with the service's
 // keytab and names the client.
@@ -68,7 +96,7 @@ func (s *mitSetup) checkServiceTicket(t *testing.T, tkt *Ticket, client string) 
 
 func TestMITPasswordLogin(t *testing.T) {
 	s := setupMIT(t)
-	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw"})
+	c := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password})
 	ctx := context.Background()
 	must(t, c.Login(ctx))
 	tkt, err := c.ServiceTicket(ctx, spnHTTP)
@@ -78,19 +106,20 @@ func TestMITPasswordLogin(t *testing.T) {
 		t.Fatal("ticket not cached")
 	}
 	// Pre-auth took two AS-REQs (the first answered PREAUTH_REQUIRED).
-	if n := s.realm.CountRequests(t, "AS_REQ", "alice@"); n != 2 {
+	if n := s.count("AS_REQ", "alice@"); n != 2 {
 		t.Fatalf("%d AS_REQs, want 2", n)
 	}
 	// A second login reuses the learnt ETYPE-INFO2: one AS-REQ.
 	must(t, c.Login(ctx))
-	if n := s.realm.CountRequests(t, "AS_REQ", "alice@"); n != 3 {
+	if n := s.count("AS_REQ", "alice@"); n != 3 {
 		t.Fatalf("%d AS_REQs after a second login, want 3", n)
 	}
 }
 
 func TestMITKeytabLogin(t *testing.T) {
 	s := setupMIT(t)
-	kt, err := keytab.Load(s.realm.AddService(t, "svc-client"))
+	s.realm.AddService(t, "svc-client")
+	kt, err := keytab.Load(s.realm.Keytab(t, "svc-client"))
 	must(t, err)
 	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "svc-client"), Keytab: kt})
 	tkt, err := c.ServiceTicket(context.Background(), spnHTTP)
@@ -100,25 +129,25 @@ func TestMITKeytabLogin(t *testing.T) {
 
 func TestMITCCache(t *testing.T) {
 	s := setupMIT(t)
-	cc, err := credentials.LoadCCache(s.realm.Kinit(t, "alice", "alice-pw"))
+	cc, err := credentials.LoadCCache(s.realm.Kinit(t, testrealm.User, testrealm.Password))
 	must(t, err)
 	c := s.client(t, ClientConfig{CCache: cc})
 	if p, _ := c.Principal(); p.PrincipalNameString() != "alice" {
 		t.Fatalf("principal from the ccache: %v", p)
 	}
 	must(t, c.Login(context.Background())) // checks the TGT, no I/O
-	before := s.realm.CountRequests(t, "AS_REQ", "")
+	before := s.realm.CountRequests("AS_REQ")
 	tkt, err := c.ServiceTicket(context.Background(), spnHTTP)
 	must(t, err)
 	s.checkServiceTicket(t, tkt, "alice")
-	if n := s.realm.CountRequests(t, "AS_REQ", ""); n != before {
+	if n := s.realm.CountRequests("AS_REQ"); n != before {
 		t.Fatal("a client with a ccache TGT sent an AS_REQ")
 	}
 }
 
 func TestMITWrongPassword(t *testing.T) {
 	s := setupMIT(t)
-	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "wrong"})
+	c := s.client(t, ClientConfig{Principal: alice(), Password: "wrong"})
 	err := c.Login(context.Background())
 	if status.CodeOf(err) != status.SEC_E_LOGON_DENIED {
 		t.Fatalf("%v, want SEC_E_LOGON_DENIED", err)
@@ -129,7 +158,7 @@ func TestMITWrongPassword(t *testing.T) {
 	}
 	// Without required pre-auth the KDC answers, and the reply does not
 	// decrypt: also SEC_E_LOGON_DENIED.
-	s.realm.AddUser(t, "bob", "bob-pw")
+	s.realm.Kadmin(t, "addprinc -requires_preauth -pw bob-pw bob")
 	c2 := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "bob"), Password: "wrong"})
 	if err := c2.Login(context.Background()); status.CodeOf(err) != status.SEC_E_LOGON_DENIED {
 		t.Fatalf("no-preauth principal, wrong password: %v", err)
@@ -142,7 +171,7 @@ func TestMITWrongPassword(t *testing.T) {
 
 func TestMITUnknownSPN(t *testing.T) {
 	s := setupMIT(t)
-	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw"})
+	c := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password})
 	_, err := c.ServiceTicket(context.Background(), "HTTP/no-such-host")
 	if status.CodeOf(err) != status.SEC_E_TARGET_UNKNOWN {
 		t.Fatalf("%v, want SEC_E_TARGET_UNKNOWN", err)
@@ -152,7 +181,7 @@ func TestMITUnknownSPN(t *testing.T) {
 func TestMITClockSkew(t *testing.T) {
 	s := setupMIT(t)
 	skewed := func() time.Time { return time.Now().Add(time.Hour) }
-	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw", Now: skewed})
+	c := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password, Now: skewed})
 	if err := c.Login(context.Background()); status.CodeOf(err) != status.SEC_E_TIME_SKEW {
 		t.Fatalf("%v, want SEC_E_TIME_SKEW", err)
 	}
@@ -170,9 +199,9 @@ func TestMITAESSHA2(t *testing.T) {
 		{"sha384", etypeAES256SHA2, "aes256-cts-hmac-sha384-192:normal"},
 		{"sha256", etypeAES128SHA2, "aes128-cts-hmac-sha256-128:normal"},
 	} {
-		s.realm.AddUser(t, tc.user, tc.user+"-pw", "+requires_preauth", "-e", tc.enc)
+		s.realm.Kadmin(t, "addprinc -e "+tc.enc+" -pw "+tc.user+"-pw "+tc.user)
 		var repEtype atomic.Int32
-		tr := NewTransport(WithConfig(s.realm.Conf), WithObserver(func(_ string, _, reply []byte, err error) {
+		tr := NewTransport(WithConfig(s.conf), WithObserver(func(_ string, _, reply []byte, err error) {
 			if r, perr := ParseReply(reply); err == nil && perr == nil && r.AS != nil {
 				repEtype.Store(r.AS.EncPart.EType)
 			}
@@ -192,44 +221,55 @@ func TestMITAESSHA2(t *testing.T) {
 // RC4 is neither requested nor accepted unless enabled.
 func TestMITRC4OnlyWhenEnabled(t *testing.T) {
 	s := setupMIT(t)
-	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw"})
+	c := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password})
 	if containsEtype(c.Etypes(), etypeRC4) {
 		t.Fatal("RC4 requested by default")
 	}
-	c2 := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw", AllowRC4: true})
+	c2 := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password, AllowRC4: true})
 	if !containsEtype(c2.Etypes(), etypeRC4) {
 		t.Fatal("RC4 not requested when allowed")
 	}
 }
 
-// A first KDC that never answers costs one stagger, not a timeout.
+// A first KDC (in krb5.conf order) that never answers costs one stagger,
+// not a timeout; one that refuses costs nothing. After the live KDC has
+// answered, it is asked first.
 func TestMITFailoverFromDeadKDC(t *testing.T) {
-	s := setupMIT(t)
-	silent := newFakeKDC(t, nil, nil)
-	tr := NewTransport(WithKDCs(s.realm.Realm, silent.addr, s.realm.Addr), WithStagger(100*time.Millisecond), WithTimeout(30*time.Second))
-	defer tr.Close()
-	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw", Transport: tr})
-	start := time.Now()
-	tkt, err := c.ServiceTicket(context.Background(), spnHTTP)
-	el := time.Since(start)
-	must(t, err)
-	s.checkServiceTicket(t, tkt, "alice")
-	// Three exchanges (AS, AS with pre-auth, TGS), each waiting out one
-	// 100 ms stagger at most.
-	if el > 3*time.Second {
-		t.Fatalf("took %v with a dead first KDC", el)
+	for _, tc := range []struct {
+		name string
+		addr func(testing.TB) string
+	}{{"silent", testrealm.SilentAddr}, {"closed", testrealm.ClosedAddr}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := setupMIT(t, testrealm.WithKDCsBefore(tc.addr(t)))
+			if got := len(NewTransport(WithConfig(s.conf)).KDCs(s.realm.Name)); got != 2 {
+				t.Fatalf("krb5.conf lists %d KDCs, want 2", got)
+			}
+			tr := NewTransport(WithConfig(s.conf), WithStagger(200*time.Millisecond), WithTimeout(30*time.Second))
+			defer tr.Close()
+			c := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password, Transport: tr})
+			start := time.Now()
+			tkt, err := c.ServiceTicket(context.Background(), spnHTTP)
+			el := time.Since(start)
+			must(t, err)
+			s.checkServiceTicket(t, tkt, "alice")
+			// Three exchanges (AS, AS with pre-auth, TGS); only the first
+			// can wait out the dead KDC.
+			if el > 3*time.Second {
+				t.Fatalf("took %v with a dead first KDC", el)
+			}
+			if tc.name == "silent" && el < 200*time.Millisecond {
+				t.Fatalf("took %v: the silent first KDC was not asked first", el)
+			}
+			t.Logf("AS+AS+TGS with a %s first KDC (stagger 200ms): %v", tc.name, el)
+		})
 	}
-	if silent.udpReqs.Load() == 0 {
-		t.Fatal("the dead KDC was never tried")
-	}
-	t.Logf("3 exchanges with a dead first KDC (stagger 100ms): %v", el)
 }
 
 // 10,000 concurrent first requests for one SPN: exactly one TGS-REQ reaches
 // the KDC and every caller gets the ticket.
 func TestMITConcurrentServiceTicketsShareOneTGS(t *testing.T) {
 	s := setupMIT(t)
-	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw"})
+	c := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password})
 	const n = 10000
 	var wg sync.WaitGroup
 	var failures atomic.Int64
@@ -252,10 +292,10 @@ func TestMITConcurrentServiceTicketsShareOneTGS(t *testing.T) {
 	if f := failures.Load(); f != 0 {
 		t.Fatalf("%d of %d calls failed", f, n)
 	}
-	if got := s.realm.CountRequests(t, "TGS_REQ", "for HTTP/localhost@"); got != 1 {
+	if got := s.count("TGS_REQ", "for HTTP/localhost@"); got != 1 {
 		t.Fatalf("%d TGS_REQs at the KDC for %d concurrent calls, want 1", got, n)
 	}
-	if got := s.realm.CountRequests(t, "AS_REQ", "alice@"); got != 2 {
+	if got := s.count("AS_REQ", "alice@"); got != 2 {
 		t.Fatalf("%d AS_REQs, want 2 (one PREAUTH_REQUIRED round)", got)
 	}
 	for _, tkt := range tickets {
@@ -271,15 +311,15 @@ func TestMITConcurrentServiceTicketsShareOneTGS(t *testing.T) {
 // background goroutine; a renewable TGT is renewed (TGS with RENEW), not
 // re-obtained with the password.
 func TestMITRenewal(t *testing.T) {
-	s := setupMIT(t)
-	conf := *s.realm.Conf
-	conf.LibDefaults.TicketLifetime = time.Minute
-	conf.LibDefaults.RenewLifetime = time.Hour
+	s := setupMIT(t, testrealm.WithTicketLifetime(time.Minute), testrealm.WithRenewableLifetime(time.Hour))
+	if s.conf.LibDefaults.TicketLifetime != time.Minute || s.conf.LibDefaults.RenewLifetime != time.Hour {
+		t.Fatalf("krb5.conf lifetimes read as %v / %v", s.conf.LibDefaults.TicketLifetime, s.conf.LibDefaults.RenewLifetime)
+	}
 	var offset atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	c := s.client(t, ClientConfig{
-		Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw",
-		Config: &conf, Now: now, RenewBefore: 20 * time.Second,
+		Principal: alice(), Password: testrealm.Password,
+		Now: now, RenewBefore: 20 * time.Second,
 	})
 	ctx := context.Background()
 	t1, err := c.ServiceTicket(ctx, spnHTTP)
@@ -303,31 +343,30 @@ func TestMITRenewal(t *testing.T) {
 	t3, err := c.ServiceTicket(ctx, spnHTTP)
 	must(t, err)
 	if t3 == t1 {
-		b, _ := os.ReadFile(s.realm.logPath)
-		t.Fatalf("due service ticket not replaced; KDC log:\n%s", b)
+		t.Fatal("due service ticket not replaced")
 	}
 	s.checkServiceTicket(t, t3, "alice")
-	if got := s.realm.CountRequests(t, "TGS_REQ", "for HTTP/localhost@"); got != 2 {
+	if got := s.count("TGS_REQ", "for HTTP/localhost@"); got != 2 {
 		t.Fatalf("%d TGS_REQs for the service, want 2", got)
 	}
-	if got := s.realm.CountRequests(t, "TGS_REQ", "for krbtgt/"); got != 1 {
+	if got := s.count("TGS_REQ", "for krbtgt/"); got != 1 {
 		t.Fatalf("%d TGT renewals, want 1", got)
 	}
-	if got := s.realm.CountRequests(t, "AS_REQ", "alice@"); got != 2 {
+	if got := s.count("AS_REQ", "alice@"); got != 2 {
 		t.Fatalf("%d AS_REQs, want 2 (the TGT was renewed, not re-obtained)", got)
 	}
 }
 
 func TestMITForwardableTGT(t *testing.T) {
 	s := setupMIT(t)
-	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw"})
+	c := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password})
 	f, err := c.ForwardableTGT(context.Background())
 	must(t, err)
-	if !f.HasFlag(flagForwarded) || !isTGS(f.Server, s.realm.Realm) {
+	if !f.HasFlag(flagForwarded) || !isTGS(f.Server, s.realm.Name) {
 		t.Fatalf("forwarded TGT: server %v flags %x", f.Server, f.Flags.Bytes)
 	}
 	// A principal the KDC will not give forwardable tickets.
-	s.realm.AddUser(t, "noforward", "nf-pw", "-allow_forwardable")
+	s.realm.Kadmin(t, "addprinc -allow_forwardable -pw nf-pw noforward")
 	c2 := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "noforward"), Password: "nf-pw"})
 	if _, err := c2.ForwardableTGT(context.Background()); !errors.Is(err, ErrNotForwardable) {
 		t.Fatalf("%v, want ErrNotForwardable", err)
@@ -338,9 +377,9 @@ func TestMITForwardableTGT(t *testing.T) {
 // firewall that drops UDP would be.
 func TestMITOverTCP(t *testing.T) {
 	s := setupMIT(t)
-	tr := NewTransport(WithConfig(s.realm.Conf), WithUDPPreferenceLimit(1))
+	tr := NewTransport(WithConfig(s.conf), WithUDPPreferenceLimit(1))
 	defer tr.Close()
-	c := s.client(t, ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Password: "alice-pw", Transport: tr})
+	c := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password, Transport: tr})
 	tkt, err := c.ServiceTicket(context.Background(), spnHTTP)
 	must(t, err)
 	s.checkServiceTicket(t, tkt, "alice")
