@@ -205,6 +205,11 @@ func TestInteropMITInitiatorOurAcceptor(t *testing.T) {
 	ccache := realm.Kinit(t, testrealm.User, testrealm.Password)
 	env := []string{"KRB5CCNAME=FILE:" + ccache}
 	cred := ourAcceptorCred(t, realm)
+	if kt, err := os.ReadFile(realm.ServiceKeytab); err == nil && os.Getenv("ASYNCSSPI_SAVE_TOKENS") == "1" {
+		// The service keys, so that fuzz seeds can open MIT's tickets
+		// and authenticators (a throwaway realm's keys: no secret).
+		os.WriteFile(filepath.Join("testdata", "mit_service.keytab"), kt, 0o644)
+	}
 	for _, mutual := range []bool{true, false} {
 		t.Run(map[bool]string{true: "mutual", false: "no-mutual"}[mutual], func(t *testing.T) {
 			fl := "rs"
