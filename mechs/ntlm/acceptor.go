@@ -226,8 +226,10 @@ func (c *Context) sessionKeyFromAuth(auth *authenticateMessage, flags uint32) (m
 		if len(auth.encKey) != 16 {
 			return fail(status.SEC_E_INVALID_TOKEN, "KEY_EXCH without a 16-byte EncryptedRandomSessionKey"), false
 		}
-		c.kx.reset(c.baseKey[:])
-		c.kx.xor(c.sessionKey[:], auth.encKey)
+		var kx rc4
+		kx.reset(c.baseKey[:])
+		kx.xor(c.sessionKey[:], auth.encKey)
+		kx.wipe()
 	} else {
 		c.sessionKey = c.baseKey
 	}

@@ -20,23 +20,32 @@ import (
 // read established, which Step sets (atomically, after the keys) only when
 // the handshake completes. The engine never runs Step concurrently with
 // them.
+//
+// Layout: every field holding a pointer comes first, so that the garbage
+// collector's view of this large object (its pointer prefix) stays small;
+// the key material and RC4 states after it are plain bytes.
 type Context struct {
-	mu     sync.Mutex
-	cred   *Credential
+	mu          sync.Mutex
+	cred        *Credential
+	target      string
+	negotiate   []byte // the NEGOTIATE message (for the MIC)
+	challenge   []byte // the CHALLENGE message (acceptor: for the MIC)
+	user        string // results, guarded by mu
+	domain      string
+	workstation string
+	start       time.Time
+	failure     mechs.StepResult // a dead acceptor's status, repeated
+	sendX       *hasher          // the send direction's MD5, owned under sec.send.mu
+	recvX       *hasher          // the receive direction's MD5, owned under sec.recv.mu
+	x           hasher           // the handshake's MD5 (its interfaces lead it)
+
 	client bool
-	target string
 	iscReq secctx.ISCReq
 	ascReq secctx.ASCReq
-
-	state   legState
-	failure mechs.StepResult // a dead acceptor's status, repeated
-	closed  bool
+	state  legState
+	closed bool
 
 	// Handshake scratch, owned by Step.
-	x          hasher
-	kx         rc4    // RC4 for the session-key exchange
-	negotiate  []byte // the NEGOTIATE message (for the MIC)
-	challenge  []byte // the CHALLENGE message (acceptor: for the MIC)
 	negBuf     [negotiateFixedVersion]byte
 	serverChal [8]byte
 	clientChal [8]byte
@@ -44,18 +53,19 @@ type Context struct {
 	chalFlags  uint32   // what the acceptor offered
 
 	// Results, guarded by mu.
-	flags       uint32 // negotiated NTLMSSP flags
-	retFlags    uint64
-	sessionKey  [16]byte // ExportedSessionKey
-	hasKey      bool
-	micSent     bool
-	user        string
-	domain      string
-	workstation string
-	start       time.Time
+	flags      uint32 // negotiated NTLMSSP flags
+	retFlags   uint64
+	sessionKey [16]byte // ExportedSessionKey
+	hasKey     bool
+	micSent    bool
 
+	// Message protection. sec is made on the first per-message call (or
+	// after a re-authentication, anew) from secKey and secFlags, which
+	// finish sets; making it takes mu, using it does not.
 	established atomic.Bool
-	sec         sessionSecurity
+	sec         atomic.Pointer[sessionSecurity]
+	secKey      [16]byte
+	secFlags    uint32
 }
 
 type legState uint8
@@ -94,10 +104,27 @@ func (c *Context) Step(in *mechs.StepInput) mechs.StepResult {
 // finish records a completed handshake.
 func (c *Context) finish() {
 	c.state = stateDone
-	if c.hasKey {
-		c.sec.init(c.sessionKey[:], c.flags, c.client)
+	c.secKey, c.secFlags = c.sessionKey, c.flags
+	if old := c.sec.Swap(nil); old != nil {
+		old.wipe()
 	}
 	c.established.Store(c.hasKey)
+}
+
+// session returns the message protection state, making it on first use.
+func (c *Context) session() *sessionSecurity {
+	if s := c.sec.Load(); s != nil {
+		return s
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.sec.Load(); s != nil {
+		return s
+	}
+	s := new(sessionSecurity)
+	s.init(c.secKey[:], c.secFlags, c.client)
+	c.sec.Store(s)
+	return s
 }
 
 func (c *Context) perMessageReady() status.Code {
@@ -117,7 +144,7 @@ func (c *Context) MakeSignature(qop uint32, msg []secctx.Buffer, seq uint32) sta
 	if qop != 0 {
 		return status.SEC_E_QOP_NOT_SUPPORTED
 	}
-	return c.sec.protect(msg, false)
+	return c.session().protect(&c.sendX, msg, false)
 }
 
 // VerifySignature checks a signature made by the peer's MakeSignature.
@@ -125,7 +152,7 @@ func (c *Context) VerifySignature(msg []secctx.Buffer, seq uint32) (uint32, stat
 	if st := c.perMessageReady(); st != status.SEC_E_OK {
 		return 0, st
 	}
-	return 0, c.sec.check(msg, false)
+	return 0, c.session().check(&c.recvX, msg, false)
 }
 
 // EncryptMessage seals the (writable) DATA buffers in place (MS-NLMP
@@ -140,9 +167,9 @@ func (c *Context) EncryptMessage(qop uint32, msg []secctx.Buffer, seq uint32) st
 		if c.negotiatedFlags()&negotiateSeal == 0 {
 			return status.SEC_E_UNSUPPORTED_FUNCTION
 		}
-		return c.sec.protect(msg, true)
+		return c.session().protect(&c.sendX, msg, true)
 	case secctx.SECQOP_WRAP_NO_ENCRYPT:
-		return c.sec.protect(msg, false)
+		return c.session().protect(&c.sendX, msg, false)
 	}
 	return status.SEC_E_QOP_NOT_SUPPORTED
 }
@@ -156,15 +183,14 @@ func (c *Context) DecryptMessage(msg []secctx.Buffer, seq uint32) (uint32, statu
 	if c.negotiatedFlags()&negotiateSeal == 0 {
 		return 0, status.SEC_E_UNSUPPORTED_FUNCTION
 	}
-	return 0, c.sec.check(msg, true)
+	return 0, c.session().check(&c.recvX, msg, true)
 }
 
-// negotiatedFlags reads the flags the send direction was set up with
-// (stable once established).
+// negotiatedFlags reads the flags message protection was set up with
+// (written by Step, which never runs concurrently with the per-message
+// calls).
 func (c *Context) negotiatedFlags() uint32 {
-	c.sec.send.mu.Lock()
-	defer c.sec.send.mu.Unlock()
-	return c.sec.send.flags
+	return c.secFlags
 }
 
 // MICPresent reports whether the AUTHENTICATE message carried a MIC: sent
@@ -257,10 +283,12 @@ func (c *Context) Close() {
 	}
 	c.closed = true
 	c.established.Store(false)
-	c.sec.wipe()
+	if s := c.sec.Load(); s != nil {
+		s.wipe()
+	}
 	clear(c.sessionKey[:])
+	clear(c.secKey[:])
 	clear(c.baseKey[:])
-	c.kx.wipe()
 }
 
 // filetime converts t to a FILETIME (100 ns ticks since 1601).

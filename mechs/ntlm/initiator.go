@@ -197,8 +197,10 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 			if _, err := io.ReadFull(p.rand, c.sessionKey[:]); err != nil {
 				return fail(status.SEC_E_INTERNAL_ERROR, "no randomness: "+err.Error())
 			}
-			c.kx.reset(c.baseKey[:])
-			c.kx.xor(lay.encKey.in(b), c.sessionKey[:])
+			var kx rc4
+			kx.reset(c.baseKey[:])
+			kx.xor(lay.encKey.in(b), c.sessionKey[:])
+			kx.wipe()
 		} else {
 			c.sessionKey = c.baseKey
 		}

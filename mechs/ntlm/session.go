@@ -31,9 +31,9 @@ type direction struct {
 	seq     uint32
 	key     [16]byte // ExportedSessionKey, until ready
 	client  bool     // whether this direction uses the client-to-server keys
-	signKey hmacKey // precomputed HMAC-MD5 states of SIGNKEY
-	seal    rc4     // the sealing handle
-	x       *hasher
+	signKey hmacKey  // precomputed HMAC-MD5 states of SIGNKEY
+	seal    rc4      // the sealing handle
+	x       *hasher  // the direction's MD5, set by prepare (its owner holds the pointer)
 	sig     [signatureSize]byte
 }
 
@@ -63,20 +63,20 @@ func (s *sessionSecurity) init(sessionKey []byte, flags uint32, client bool) {
 }
 
 // prepare sets up the RC4 handle and HMAC key; mu is held.
-func (d *direction) prepare() {
+func (d *direction) prepare(x **hasher) {
 	flags := d.flags
+	if *x == nil {
+		*x = newHasher()
+	}
 	if d.ready {
 		return
-	}
-	if d.x == nil {
-		d.x = newHasher()
 	}
 	var buf keyScratch
 	sk, n := sealKey(&buf, d.key[:], flags, d.client)
 	d.seal.reset(sk[:n])
 	if flags&negotiateExtendedSessionSecurity != 0 {
 		gk, _ := signKey(&buf, d.key[:], flags, d.client)
-		d.x.setKey(&d.signKey, gk[:])
+		(*x).setKey(&d.signKey, gk[:])
 		clear(gk[:])
 	}
 	clear(sk[:])
@@ -107,20 +107,20 @@ func isSealed(b *secctx.Buffer) bool {
 // advancing the RC4 handle (MS-NLMP 3.4.4). seq is the sequence number to
 // sign with. The sealing, if any, must already have consumed its key
 // stream (MS-NLMP 3.4.3: SEAL encrypts the message first).
-func (d *direction) computeSignature(flags uint32, msg []secctx.Buffer, seq uint32) {
+func (d *direction) computeSignature(hx *hasher, flags uint32, msg []secctx.Buffer, seq uint32) {
 	sig := d.sig[:]
 	binary.LittleEndian.PutUint32(sig[0:], 1)
 	if flags&negotiateExtendedSessionSecurity != 0 {
 		// 3.4.4.2: HMAC_MD5(SigningKey, SeqNum || Message)[0..7], RC4'd
 		// with the sealing handle when KEY_EXCH was negotiated.
-		d.x.begin(&d.signKey)
-		d.x.writeUint32(seq)
+		hx.begin(&d.signKey)
+		hx.writeUint32(seq)
 		for i := range msg {
 			if isSigned(&msg[i]) {
-				d.x.write(msg[i].Data)
+				hx.write(msg[i].Data)
 			}
 		}
-		sum := d.x.end(&d.signKey)
+		sum := hx.end(&d.signKey)
 		copy(sig[4:12], sum[:8])
 		if flags&negotiateKeyExch != 0 {
 			d.seal.xor(sig[4:12], sig[4:12])
@@ -146,7 +146,7 @@ func (d *direction) computeSignature(flags uint32, msg []secctx.Buffer, seq uint
 func tokenBuffer(msg []secctx.Buffer) int { return secctx.Find(msg, secctx.SECBUFFER_TOKEN) }
 
 // protect is MakeSignature (seal false) and EncryptMessage (seal true).
-func (s *sessionSecurity) protect(msg []secctx.Buffer, seal bool) status.Code {
+func (s *sessionSecurity) protect(x **hasher, msg []secctx.Buffer, seal bool) status.Code {
 	ti := tokenBuffer(msg)
 	if ti < 0 {
 		return status.SEC_E_INVALID_TOKEN
@@ -157,21 +157,22 @@ func (s *sessionSecurity) protect(msg []secctx.Buffer, seal bool) status.Code {
 	d := &s.send
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.prepare()
+	d.prepare(x)
 	flags := d.flags
+	hx := *x
 	seq := d.seq
 	if seal {
 		if flags&negotiateExtendedSessionSecurity != 0 {
 			// The HMAC is over the plaintext; the key stream is used for
 			// the message first, then for the checksum.
-			d.x.begin(&d.signKey)
-			d.x.writeUint32(seq)
+			hx.begin(&d.signKey)
+			hx.writeUint32(seq)
 			for i := range msg {
 				if isSigned(&msg[i]) {
-					d.x.write(msg[i].Data)
+					hx.write(msg[i].Data)
 				}
 			}
-			sum := d.x.end(&d.signKey)
+			sum := hx.end(&d.signKey)
 			for i := range msg {
 				if isSealed(&msg[i]) && len(msg[i].Data) > 0 {
 					d.seal.xor(msg[i].Data, msg[i].Data)
@@ -205,7 +206,7 @@ func (s *sessionSecurity) protect(msg []secctx.Buffer, seal bool) status.Code {
 			clear(sig[4:8])
 		}
 	} else {
-		d.computeSignature(flags, msg, seq)
+		d.computeSignature(*x, flags, msg, seq)
 	}
 	d.seq++
 	msg[ti].Data = append(msg[ti].Data[:0], d.sig[:]...)
@@ -218,7 +219,7 @@ func (s *sessionSecurity) protect(msg []secctx.Buffer, seal bool) status.Code {
 // SEC_E_OUT_OF_SEQUENCE and changes nothing. Any other mismatch gives
 // SEC_E_MESSAGE_ALTERED; the sequence number and RC4 handle still advance,
 // as the sender's did, so that the next genuine message verifies.
-func (s *sessionSecurity) check(msg []secctx.Buffer, sealed bool) status.Code {
+func (s *sessionSecurity) check(x **hasher, msg []secctx.Buffer, sealed bool) status.Code {
 	ti := tokenBuffer(msg)
 	if ti < 0 {
 		return status.SEC_E_INVALID_TOKEN
@@ -231,7 +232,7 @@ func (s *sessionSecurity) check(msg []secctx.Buffer, sealed bool) status.Code {
 	d := &s.recv
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.prepare()
+	d.prepare(x)
 	flags := d.flags
 	seq := d.seq
 	ess := flags&negotiateExtendedSessionSecurity != 0
@@ -248,7 +249,7 @@ func (s *sessionSecurity) check(msg []secctx.Buffer, sealed bool) status.Code {
 			}
 		}
 	}
-	d.computeSignature(flags, msg, seq)
+	d.computeSignature(*x, flags, msg, seq)
 	d.seq++
 	if !ess {
 		// The sequence number is under RC4: compare it apart from the

@@ -304,7 +304,7 @@ func TestWrapVectors(t *testing.T) {
 			server.init(key, tc.flags, false)
 			data := plaintext()
 			msg := []secctx.Buffer{{Type: secctx.SECBUFFER_TOKEN, Data: make([]byte, 0, 16)}, {Type: secctx.SECBUFFER_DATA, Data: data}}
-			if st := client.protect(msg, true); st != status.SEC_E_OK {
+			if st := client.protect(new(*hasher), msg, true); st != status.SEC_E_OK {
 				t.Fatal(st)
 			}
 			if !bytes.Equal(data, unhex(t, tc.sealed)) {
