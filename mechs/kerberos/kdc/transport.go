@@ -161,7 +161,8 @@ type Transport struct {
 	closed   bool
 	idle     map[string][]idleConn
 	slots    map[string]chan struct{}
-	noReuse  map[string]bool // KDCs seen closing a connection after a reply
+	noReuse  map[string]bool   // KDCs seen closing a connection after a reply
+	lastGood map[string]string // realm -> the KDC that answered last
 	inflight sync.WaitGroup
 }
 
@@ -181,6 +182,7 @@ func NewTransport(opts ...TransportOption) *Transport {
 		idle:     make(map[string][]idleConn),
 		slots:    make(map[string]chan struct{}),
 		noReuse:  make(map[string]bool),
+		lastGood: make(map[string]string),
 	}
 	for _, o := range opts {
 		o(t)
@@ -245,8 +247,27 @@ func withDefaultPort(a string) string {
 }
 
 type attemptResult struct {
+	addr  string
 	reply []byte
 	err   error
+}
+
+// order returns the KDCs of realm in the order an Exchange tries them: the
+// one that answered last first (so that a dead KDC listed first costs a
+// stagger once, not on every exchange), then the rest in configured order.
+func (t *Transport) order(realm string) []string {
+	addrs := t.KDCs(realm)
+	t.mu.Lock()
+	good := t.lastGood[realm]
+	t.mu.Unlock()
+	for i, a := range addrs {
+		if a == good && i > 0 {
+			copy(addrs[1:i+1], addrs[:i])
+			addrs[0] = good
+			break
+		}
+	}
+	return addrs
 }
 
 // Exchange sends req (a DER-encoded AS-REQ or TGS-REQ) to the KDCs of realm
@@ -255,9 +276,10 @@ type attemptResult struct {
 // retrying over TCP, and KDC_ERR_SVC_UNAVAILABLE, handled by trying the next
 // KDC, are consumed here).
 //
-// Failover (as MIT's sendto_kdc): the request goes to the first KDC; if no
-// answer comes within the stagger delay it also goes to the next, while
-// the earlier attempts keep listening; a KDC that fails outright (refused,
+// Failover (as MIT's sendto_kdc): the request goes to the first KDC (the
+// one that answered the previous exchange for the realm, else the first
+// configured); if no answer comes within the stagger delay it also goes to
+// the next, while the earlier attempts keep listening; a KDC that fails outright (refused,
 // unreachable) hands over at once. The first reply wins and the other
 // attempts are cancelled. The whole exchange is bounded by ctx and the
 // Transport's timeout. Failures are *status.Error with
@@ -280,7 +302,7 @@ func (t *Transport) exchange(ctx context.Context, realm string, req []byte) ([]b
 	t.mu.Unlock()
 	defer t.inflight.Done()
 
-	addrs := t.KDCs(realm)
+	addrs := t.order(realm)
 	if len(addrs) == 0 {
 		return nil, status.New(status.SEC_E_NO_AUTHENTICATING_AUTHORITY, mech, fmt.Errorf("%w %q", ErrNoKDC, realm))
 	}
@@ -308,7 +330,7 @@ func (t *Transport) exchange(ctx context.Context, realm string, req []byte) ([]b
 		go func() {
 			defer attempts.Done()
 			b, err := t.attempt(ctx, addr, req, useTCP)
-			results <- attemptResult{b, err}
+			results <- attemptResult{addr, b, err}
 		}()
 	}
 	start()
@@ -324,6 +346,9 @@ func (t *Transport) exchange(ctx context.Context, realm string, req []byte) ([]b
 		case r := <-results:
 			pending--
 			if r.err == nil {
+				t.mu.Lock()
+				t.lastGood[realm] = r.addr
+				t.mu.Unlock()
 				return r.reply, nil
 			}
 			lastErr = r.err

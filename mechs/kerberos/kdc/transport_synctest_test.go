@@ -202,3 +202,34 @@ func TestSynctestCallerDeadline(t *testing.T) {
 		}
 	})
 }
+
+// After a failover the KDC that answered is asked first, so a dead first
+// KDC costs one stagger once, not on every exchange.
+func TestSynctestLastGoodKDCFirst(t *testing.T) {
+	want := krbErrorBytes(t, 6)
+	synctest.Test(t, func(t *testing.T) {
+		p := newPipeKDCs()
+		p.set("kdc1:88", silentKDC)
+		p.set("kdc2:88", answerOn("udp", want))
+		tr := NewTransport(WithDialer(p.dial), WithKDCs("R", "kdc1", "kdc2"), WithStagger(time.Second), WithTimeout(time.Minute))
+		defer tr.Close()
+		var afterFirst int
+		for i, wantEl := range []time.Duration{time.Second, 0, 0} {
+			start := time.Now()
+			if _, err := tr.Exchange(context.Background(), "R", testReq); err != nil {
+				t.Fatal(err)
+			}
+			if el := time.Since(start); el != wantEl {
+				t.Fatalf("exchange %d took %v, want %v", i, el, wantEl)
+			}
+			if i == 0 {
+				synctest.Wait()
+				afterFirst = len(p.times("kdc1:88/udp"))
+			}
+		}
+		synctest.Wait()
+		if n := len(p.times("kdc1:88/udp")); n != afterFirst {
+			t.Fatalf("kdc1 was asked again (%d datagrams after the first exchange, %d in all)", afterFirst, n)
+		}
+	})
+}
