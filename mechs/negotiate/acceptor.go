@@ -77,7 +77,7 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 		sub, _, _ := c.current()
 		resume := c.resume
 		c.resume = nil
-		return resume(in, sub.Step(subInput(in, c.ioToken)))
+		return resume(in, sub.Step(c.subInput(in, c.ioToken)))
 	}
 	switch c.phase {
 	case aStart, aHinted, aDone:
@@ -86,7 +86,7 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 		return c.reply(in)
 	case aDirect:
 		sub, _, _ := c.current()
-		return c.directStepped(in, sub.Step(subInput(in, in.Token)), in.Token)
+		return c.directStepped(in, sub.Step(c.subInput(in, in.Token)), in.Token)
 	}
 	return failf(status.SEC_E_INVALID_HANDLE, "context failed")
 }
@@ -195,7 +195,7 @@ func (c *acceptor) direct(in *mechs.StepInput, sc *subCred, oid string) mechs.St
 	}
 	c.cur, c.curOID = sc, oidDEROf(sc, oid)
 	c.phase = aDirect
-	return c.directStepped(in, ctx.Step(subInput(in, in.Token)), in.Token)
+	return c.directStepped(in, ctx.Step(c.subInput(in, in.Token)), in.Token)
 }
 
 func (c *acceptor) directStepped(in *mechs.StepInput, res mechs.StepResult, token []byte) mechs.StepResult {
@@ -254,7 +254,7 @@ func (c *acceptor) negTokenInit(in *mechs.StepInput, init *NegTokenInit) mechs.S
 	}
 	c.phase = aMech
 	if firstChoice && len(init.MechToken) > 0 {
-		return c.mechStepped(in, init.MechListMIC, ctx.Step(subInput(in, init.MechToken)), init.MechToken)
+		return c.mechStepped(in, init.MechListMIC, ctx.Step(c.subInput(in, init.MechToken)), init.MechToken)
 	}
 	// No usable optimistic token: name the choice and wait for the
 	// initiator's first token of that mechanism.
@@ -283,7 +283,7 @@ func (c *acceptor) reply(in *mechs.StepInput) mechs.StepResult {
 			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "initiator sent no mechanism token"), c.rejectToken(nil))
 		}
 		sub, _, _ := c.current()
-		return c.mechStepped(in, resp.MechListMIC, sub.Step(subInput(in, resp.ResponseToken)), resp.ResponseToken)
+		return c.mechStepped(in, resp.MechListMIC, sub.Step(c.subInput(in, resp.ResponseToken)), resp.ResponseToken)
 	}
 	if len(resp.ResponseToken) > 0 {
 		return c.fail(failf(status.SEC_E_INVALID_TOKEN, "initiator sent a mechanism token after the mechanism completed"), c.rejectToken(nil))
@@ -360,7 +360,7 @@ func (c *acceptor) finish(mechTok, micIn []byte, fromMech bool) mechs.StepResult
 		if c.mic.received {
 			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "second mechListMIC"), c.rejectToken(nil))
 		}
-		if err := verifyMechListMIC(sub, c.mechList, micIn); err != nil {
+		if err := c.verifyMechListMIC(sub, c.mechList, micIn); err != nil {
 			return c.fail(failResult(err), c.rejectToken(nil))
 		}
 		c.mic.received, c.mic.required = true, true
@@ -371,7 +371,7 @@ func (c *acceptor) finish(mechTok, micIn []byte, fromMech bool) mechs.StepResult
 	}
 	var micOut []byte
 	if integrity && c.mic.required && !c.mic.sent {
-		m, err := makeMechListMIC(sub, c.mechList)
+		m, err := c.makeMechListMIC(sub, c.mechList)
 		if err != nil {
 			return c.fail(failResult(err), c.rejectToken(nil))
 		}

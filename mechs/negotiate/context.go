@@ -31,6 +31,12 @@ type negContext struct {
 	closed bool
 
 	established atomic.Pointer[established]
+
+	// Step-owned scratch, reused leg after leg.
+	subIn   mechs.StepInput
+	subBufs []secctx.Buffer
+	micBufs [2]secctx.Buffer
+	sigBuf  [defaultSignatureSize]byte
 }
 
 type established struct {
@@ -191,19 +197,20 @@ func (c *negContext) Close() {
 	}
 }
 
-// subInput builds a sub-context's StepInput: its token, the caller's
-// channel bindings, and the caller's buffers with the TOKEN buffer's data
-// replaced by the sub-token (a copy of the slice of buffers; only made
-// when the caller passed buffers).
-func subInput(in *mechs.StepInput, token []byte) *mechs.StepInput {
-	s := &mechs.StepInput{Token: token, Bindings: in.Bindings, IOReply: in.IOReply, IOErr: in.IOErr}
+// subInput builds a sub-context's StepInput in the context's own scratch
+// (Step-owned; the sub-context must not keep it): its token, the caller's
+// channel bindings and I/O outcome, and the caller's buffers with the
+// TOKEN buffer's data replaced by the sub-token.
+func (c *negContext) subInput(in *mechs.StepInput, token []byte) *mechs.StepInput {
+	c.subIn = mechs.StepInput{Token: token, Bindings: in.Bindings, IOReply: in.IOReply, IOErr: in.IOErr}
 	if len(in.Buffers) > 0 {
-		s.Buffers = append([]secctx.Buffer(nil), in.Buffers...)
-		if i := secctx.Find(s.Buffers, secctx.SECBUFFER_TOKEN); i >= 0 {
-			s.Buffers[i].Data = token
+		c.subBufs = append(c.subBufs[:0], in.Buffers...)
+		if i := secctx.Find(c.subBufs, secctx.SECBUFFER_TOKEN); i >= 0 {
+			c.subBufs[i].Data = token
 		}
+		c.subIn.Buffers = c.subBufs
 	}
-	return s
+	return &c.subIn
 }
 
 // canFallBack reports whether a sub-package's failure to start means it

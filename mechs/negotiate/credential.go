@@ -23,8 +23,12 @@ type Credential struct {
 	use         secctx.CredentialUse
 	packageList string
 	subs        []subCred
-	// fullList is the DER MechTypeList of every sub-package held.
-	fullList []byte
+	// fullList is the DER MechTypeList of every sub-package held,
+	// fullOIDs its OIDs and fullOffSub their sub-credentials: what an
+	// initiator offers when no sub-package failed (shared, read-only).
+	fullList   []byte
+	fullOIDs   []string
+	fullOffSub []*subCred
 }
 
 // subFor returns the sub-credential negotiated under a dotted OID.
@@ -143,16 +147,4 @@ func equalFold(a, b string) bool {
 		}
 	}
 	return true
-}
-
-// mechListFrom returns the DER MechTypeList of offered, the OIDs of the
-// candidates cands. The list of all the credential's sub-packages, the
-// usual case, is computed once.
-func (c *Credential) mechListFrom(cands []*subCred, offered []string) []byte {
-	if len(cands) == len(c.subs) && c.fullList != nil {
-		return c.fullList
-	}
-	// The OIDs were validated by NewWithOptions, so this cannot fail.
-	l, _ := encodeMechTypeList(offered)
-	return l
 }

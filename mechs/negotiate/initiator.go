@@ -83,7 +83,7 @@ func (c *initiator) Step(in *mechs.StepInput) mechs.StepResult {
 		sub, _, _ := c.current()
 		resume := c.resume
 		c.resume = nil
-		return resume(in, sub.Step(subInput(in, c.ioToken)))
+		return resume(in, sub.Step(c.subInput(in, c.ioToken)))
 	}
 	switch c.phase {
 	case iStart:
@@ -125,6 +125,8 @@ func (c *initiator) tokenError(err error) mechs.StepResult {
 func (c *initiator) start(in *mechs.StepInput) mechs.StepResult {
 	c.phase = iStart
 	c.cands = c.cands[:0]
+	// offered and offSub may alias the credential's shared lists: never
+	// appended to in place.
 	c.offered, c.offSub, c.mechList = nil, nil, nil
 	c.cur, c.curOID = nil, nil
 	c.subDone, c.flags, c.expiry = false, 0, time.Time{}
@@ -181,7 +183,7 @@ func (c *initiator) probe(in *mechs.StepInput, i int) mechs.StepResult {
 			return failf(status.SEC_E_INVALID_HANDLE, "context deleted")
 		}
 		c.cur = sc
-		if r, done := c.probed(in, i, ctx.Step(subInput(in, nil))); done {
+		if r, done := c.probed(in, i, ctx.Step(c.subInput(in, nil))); done {
 			return r
 		}
 	}
@@ -228,13 +230,18 @@ func (c *initiator) probed(in *mechs.StepInput, i int, res mechs.StepResult) (me
 	}
 	// Offer this candidate and every later one: those before it cannot
 	// serve the target.
-	for _, sc := range c.cands[i:] {
-		for _, o := range sc.sub.oids {
-			c.offered = append(c.offered, o)
-			c.offSub = append(c.offSub, sc)
+	if i == 0 && len(c.cands) == len(c.cred.subs) {
+		c.offered, c.offSub, c.mechList = c.cred.fullOIDs, c.cred.fullOffSub, c.cred.fullList
+	} else {
+		for _, sc := range c.cands[i:] {
+			for _, o := range sc.sub.oids {
+				c.offered = append(c.offered, o)
+				c.offSub = append(c.offSub, sc)
+			}
 		}
+		// The OIDs were validated by NewWithOptions: this cannot fail.
+		c.mechList, _ = encodeMechTypeList(c.offered)
 	}
-	c.mechList = c.cred.mechListFrom(c.cands[i:], c.offered)
 	c.curOID = c.cands[i].sub.oidDER[0]
 	c.subDone = res.Status == status.SEC_E_OK
 	c.flags, c.expiry = res.Flags, res.Expiry
@@ -300,7 +307,7 @@ func (c *initiator) reply(in *mechs.StepInput) mechs.StepResult {
 			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "acceptor sent no mechanism token"))
 		}
 		sub, _, _ := c.current()
-		return c.mechStepped(in, resp.MechListMIC, sub.Step(subInput(in, resp.ResponseToken)), resp.ResponseToken)
+		return c.mechStepped(in, resp.MechListMIC, sub.Step(c.subInput(in, resp.ResponseToken)), resp.ResponseToken)
 	}
 	if len(resp.ResponseToken) > 0 {
 		return c.fail(failf(status.SEC_E_INVALID_TOKEN, "acceptor sent a mechanism token after the mechanism completed"))
@@ -334,7 +341,7 @@ func (c *initiator) reselect(in *mechs.StepInput, sc *subCred, idx int, resp *Ne
 		return failf(status.SEC_E_INVALID_HANDLE, "context deleted")
 	}
 	c.cur, c.curOID, c.subDone = sc, oidDEROf(sc, c.offered[idx]), false
-	return c.mechStepped(in, nil, ctx.Step(subInput(in, nil)), nil)
+	return c.mechStepped(in, nil, ctx.Step(c.subInput(in, nil)), nil)
 }
 
 // mechStepped handles a sub-step's outcome in the mech phase.
@@ -397,7 +404,7 @@ func (c *initiator) finish(mechTok, micIn []byte) mechs.StepResult {
 		if c.mic.received {
 			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "second mechListMIC"))
 		}
-		if err := verifyMechListMIC(sub, c.mechList, micIn); err != nil {
+		if err := c.verifyMechListMIC(sub, c.mechList, micIn); err != nil {
 			return c.fail(failResult(err))
 		}
 		c.mic.received, c.mic.required = true, true
@@ -411,7 +418,7 @@ func (c *initiator) finish(mechTok, micIn []byte) mechs.StepResult {
 	// the final mechanism token we send (Windows and gss-ntlmssp under
 	// MIT do so for NTLM; the acceptor then answers with its own).
 	if integrity && !c.mic.sent && (c.mic.required || sending) {
-		m, err := makeMechListMIC(sub, c.mechList)
+		m, err := c.makeMechListMIC(sub, c.mechList)
 		if err != nil {
 			return c.fail(failResult(err))
 		}
@@ -450,7 +457,7 @@ func (c *initiator) finish(mechTok, micIn []byte) mechs.StepResult {
 func (c *initiator) rejected(in *mechs.StepInput, resp *NegTokenResp) mechs.StepResult {
 	if len(resp.ResponseToken) > 0 && !c.subDone {
 		if sub, _, _ := c.current(); sub != nil && c.phase != iFirstReply {
-			res := sub.Step(subInput(in, resp.ResponseToken))
+			res := sub.Step(c.subInput(in, resp.ResponseToken))
 			if res.IO == nil && res.Status.IsError() {
 				return c.fail(res)
 			}

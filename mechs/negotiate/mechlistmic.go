@@ -18,23 +18,23 @@ import (
 // 16 bytes, Kerberos MIC tokens 28 with AES).
 const defaultSignatureSize = 64
 
-// makeMechListMIC signs list with ctx.
-func makeMechListMIC(ctx mechs.SecurityContext, list []byte) ([]byte, error) {
-	size := defaultSignatureSize
-	if v, st := ctx.QueryAttribute(secctx.SECPKG_ATTR_SIZES); st == status.SEC_E_OK {
-		if s, ok := v.(secctx.Sizes); ok && s.MaxSignature > 0 && s.MaxSignature < 1<<16 {
-			size = int(s.MaxSignature)
-		}
-	}
+// makeMechListMIC signs list with ctx. The signature is written into
+// the context's scratch (first try) and is valid until the next call.
+func (c *negContext) makeMechListMIC(ctx mechs.SecurityContext, list []byte) ([]byte, error) {
+	sig := c.sigBuf[:]
 	for attempt := 0; ; attempt++ {
-		sig := make([]byte, size)
-		msg := []secctx.Buffer{
-			{Type: secctx.SECBUFFER_DATA | secctx.SECBUFFER_READONLY, Data: list},
-			{Type: secctx.SECBUFFER_TOKEN, Data: sig},
-		}
+		msg := c.micBufs[:]
+		msg[0] = secctx.Buffer{Type: secctx.SECBUFFER_DATA | secctx.SECBUFFER_READONLY, Data: list}
+		msg[1] = secctx.Buffer{Type: secctx.SECBUFFER_TOKEN, Data: sig}
 		st := ctx.MakeSignature(0, msg, 0)
 		if st == status.SEC_E_BUFFER_TOO_SMALL && attempt == 0 {
-			size = 4096
+			size := 4096
+			if v, st := ctx.QueryAttribute(secctx.SECPKG_ATTR_SIZES); st == status.SEC_E_OK {
+				if s, ok := v.(secctx.Sizes); ok && s.MaxSignature > 0 && s.MaxSignature < 1<<16 {
+					size = int(s.MaxSignature)
+				}
+			}
+			sig = make([]byte, size)
 			continue
 		}
 		if st != status.SEC_E_OK {
@@ -48,11 +48,10 @@ func makeMechListMIC(ctx mechs.SecurityContext, list []byte) ([]byte, error) {
 }
 
 // verifyMechListMIC checks the peer's mechListMIC over list.
-func verifyMechListMIC(ctx mechs.SecurityContext, list, mic []byte) error {
-	msg := []secctx.Buffer{
-		{Type: secctx.SECBUFFER_DATA | secctx.SECBUFFER_READONLY, Data: list},
-		{Type: secctx.SECBUFFER_TOKEN, Data: mic},
-	}
+func (c *negContext) verifyMechListMIC(ctx mechs.SecurityContext, list, mic []byte) error {
+	msg := c.micBufs[:]
+	msg[0] = secctx.Buffer{Type: secctx.SECBUFFER_DATA | secctx.SECBUFFER_READONLY, Data: list}
+	msg[1] = secctx.Buffer{Type: secctx.SECBUFFER_TOKEN, Data: mic}
 	if _, st := ctx.VerifySignature(msg, 0); st != status.SEC_E_OK {
 		return status.New(status.SEC_E_DOWNGRADE_DETECTED, pkgName,
 			errors.New("mechListMIC does not match the mechanism list ("+st.String()+"): the negotiation was tampered with"))

@@ -273,11 +273,13 @@ func (p *Package) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credent
 		}
 		return nil, firstErr
 	}
-	var all []string
-	for _, s := range c.subs {
-		all = append(all, s.sub.oids...)
+	for i := range c.subs {
+		for _, o := range c.subs[i].sub.oids {
+			c.fullOIDs = append(c.fullOIDs, o)
+			c.fullOffSub = append(c.fullOffSub, &c.subs[i])
+		}
 	}
-	c.fullList, _ = encodeMechTypeList(all)
+	c.fullList, _ = encodeMechTypeList(c.fullOIDs)
 	return c, nil
 }
 
