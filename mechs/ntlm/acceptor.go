@@ -169,18 +169,16 @@ func (c *Context) verify(in *mechs.StepInput) mechs.StepResult {
 	}
 	// NTProofStr = HMAC_MD5(NTOWFv2(user, domain), ServerChallenge || temp).
 	x := &c.x
-	respKeyNT := ntowfv2(x, u.NTHash[:], user, domain)
-	var respKey hmacKey
-	x.setKey(&respKey, respKeyNT[:])
-	x.begin(&respKey)
+	respKey := c.cred.respKeys.get(x, &u, user, domain)
+	x.begin(respKey)
 	x.write(c.serverChal[:])
 	x.write(v2.temp)
-	if subtle.ConstantTimeCompare(x.end(&respKey)[:], v2.proof) != 1 {
+	if subtle.ConstantTimeCompare(x.end(respKey)[:], v2.proof) != 1 {
 		return fail(status.SEC_E_LOGON_DENIED, "unknown user or wrong password")
 	}
-	x.begin(&respKey)
+	x.begin(respKey)
 	x.write(v2.proof)
-	c.baseKey = *x.end(&respKey)
+	c.baseKey = *x.end(respKey)
 	if r, ok := c.sessionKeyFromAuth(&auth, flags); !ok {
 		return r
 	}

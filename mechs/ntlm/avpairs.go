@@ -2,6 +2,7 @@ package ntlm
 
 import (
 	"encoding/binary"
+	"strings"
 	"unicode/utf16"
 )
 
@@ -183,9 +184,26 @@ func putUTF16(dst []byte, s string) int {
 	return len(appendUTF16(dst[:0], s))
 }
 
-// fromUTF16 decodes UTF-16LE; an odd trailing byte is dropped.
+// fromUTF16 decodes UTF-16LE; an odd trailing byte is dropped. ASCII, the
+// common case for names, takes one allocation.
 func fromUTF16(b []byte) string {
-	u := make([]uint16, len(b)/2)
+	n := len(b) / 2
+	ascii := true
+	for i := 0; i < n; i++ {
+		if b[2*i+1] != 0 || b[2*i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		var sb strings.Builder
+		sb.Grow(n)
+		for i := 0; i < n; i++ {
+			sb.WriteByte(b[2*i])
+		}
+		return sb.String()
+	}
+	u := make([]uint16, n)
 	for i := range u {
 		u[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
 	}

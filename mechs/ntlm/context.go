@@ -59,6 +59,11 @@ type Context struct {
 	hasKey     bool
 	micSent    bool
 
+	// zeroBindings makes an initiator send an all-zero
+	// MsvAvChannelBindings when it has no bindings, as Windows clients do;
+	// tests use it to check how the acceptor treats such a client.
+	zeroBindings bool
+
 	// Message protection. sec is made on the first per-message call (or
 	// after a re-authentication, anew) from secKey and secFlags, which
 	// finish sets; making it takes mu, using it does not.

@@ -30,8 +30,9 @@ type Credential struct {
 	respKey      hmacKey  // HMAC-MD5 states of respKeyNT
 
 	// Inbound.
-	store  UserStore
-	replay *replayCache
+	store    UserStore
+	replay   *replayCache
+	respKeys respKeyCache
 
 	mu     sync.Mutex
 	closed bool
@@ -199,4 +200,44 @@ func (r *replayCache) addProof(p []byte, now time.Time) bool {
 	}
 	r.cur.proofs[k] = struct{}{}
 	return true
+}
+
+// respKeyCache keeps an acceptor's NTOWFv2 keys (with their HMAC states)
+// per user, domain as the client spelled it, and NT hash, so that a user's
+// second logon skips NTOWFv2. Keyed by the hash too, a password change in
+// the store is never masked. Bounded: when full it starts over. Safe for
+// concurrent use.
+type respKeyCache struct {
+	mu   sync.Mutex
+	keys map[respKeyID]*hmacKey
+}
+
+type respKeyID struct {
+	user, domain string
+	ntHash       [16]byte
+}
+
+const maxRespKeys = 4096
+
+// get returns the NTOWFv2 key of (user, domain) under ntHash, computing it
+// with x on a miss.
+func (r *respKeyCache) get(x *hasher, u *User, user, domain string) *hmacKey {
+	id := respKeyID{user: user, domain: domain, ntHash: u.NTHash}
+	r.mu.Lock()
+	k, ok := r.keys[id]
+	r.mu.Unlock()
+	if ok {
+		return k
+	}
+	k = new(hmacKey)
+	rk := ntowfv2(x, u.NTHash[:], user, domain)
+	x.setKey(k, rk[:])
+	clear(rk[:])
+	r.mu.Lock()
+	if r.keys == nil || len(r.keys) >= maxRespKeys {
+		r.keys = make(map[respKeyID]*hmacKey)
+	}
+	r.keys[id] = k
+	r.mu.Unlock()
+	return k
 }

@@ -111,7 +111,7 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 		if mic {
 			avLen += 8
 		}
-		if in.Bindings != nil {
+		if in.Bindings != nil || c.zeroBindings {
 			avLen += 20
 		}
 		if c.target != "" {
@@ -159,8 +159,8 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 			binary.LittleEndian.PutUint32(fl[:], avFlagMIC)
 			av = appendAVPair(av, avFlags, fl[:])
 		}
-		if in.Bindings != nil {
-			h := in.Bindings.Hash()
+		if in.Bindings != nil || c.zeroBindings {
+			h := in.Bindings.Hash() // all zeros for nil bindings
 			av = appendAVPair(av, avChannelBindings, h[:])
 		}
 		if c.target != "" {
