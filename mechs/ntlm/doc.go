@@ -19,9 +19,14 @@
 //   - nil with a principal for an initiator: the password is looked up in the
 //     users file named by NTLM_USER_FILE (gss-ntlmssp's convention, one
 //     DOMAIN:user:password a line), or in the store given by WithUserStore.
-//   - UserStore (an acceptor): the users the acceptor verifies against. Without
-//     one, an inbound credential uses the store given by WithUserStore, or
-//     else the file named by NTLM_USER_FILE.
+//   - UserStore (an acceptor), such as *MemoryStore (NewMemoryStore,
+//     AddPassword, AddNTHash) or one read by LoadUserFile from
+//     gss-ntlmssp's DOMAIN:user:password format: the users the acceptor
+//     verifies against. Without one, an inbound credential uses the store
+//     given by WithUserStore, or else the file named by NTLM_USER_FILE.
+//   - An AuthIdentity with every field empty: the anonymous credential
+//     (NTLMSSP_ANONYMOUS); acceptors accept it only with
+//     ASC_REQ_ALLOW_NULL_SESSION.
 //
 // Derived keys (the NT hash and NTOWFv2) are computed once per credential,
 // with the HMAC-MD5 inner and outer states, not once per handshake.
@@ -37,6 +42,28 @@
 // client bindings are accepted only with ASC_REQ_ALLOW_MISSING_BINDINGS),
 // and refuses a replayed AUTHENTICATE message and a reused server
 // challenge.
+//
+// # Statuses
+//
+// An initiator's Step returns SEC_I_CONTINUE_NEEDED with the NEGOTIATE
+// message, then SEC_E_OK with the AUTHENTICATE message (which must still be
+// sent); an acceptor's returns SEC_I_CONTINUE_NEEDED with the CHALLENGE,
+// then SEC_E_OK with no token. Failures: a truncated message gives
+// SEC_E_INCOMPLETE_MESSAGE with StepResult.Missing set to the bytes still
+// needed (the context survives: give it the whole message); a malformed one
+// SEC_E_INVALID_TOKEN; a wrong password, an unknown user, a refused NTLMv1
+// or anonymous logon or a replayed AUTHENTICATE SEC_E_LOGON_DENIED; a MIC
+// that does not verify SEC_E_MESSAGE_ALTERED; wrong or missing channel
+// bindings SEC_E_BAD_BINDINGS; a timestamp outside the window
+// SEC_E_TIME_SKEW. After a failed AUTHENTICATE an acceptor context is
+// spent and repeats its failure.
+//
+// # SPNEGO
+//
+// Contexts are *Context values. Negotiate needs to know whether the NTLM
+// AUTHENTICATE carried a MIC (MS-SPNG 3.2.5.1: then mechListMIC is
+// required): (*Context).MICPresent reports it. mechListMIC itself is
+// computed with MakeSignature and checked with VerifySignature.
 //
 // # Per-message protection
 //
