@@ -130,6 +130,12 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 	if keyExch {
 		keyLen = 16
 	}
+	if ntLen > 0xFFFF {
+		return fail(status.SEC_E_INVALID_TOKEN, "CHALLENGE target information too large for an AUTHENTICATE message")
+	}
+	if max(strLen(domain), strLen(user), strLen(ws)) > 0xFFFF {
+		return fail(status.SEC_E_INVALID_PARAMETER, "name too long for an AUTHENTICATE message")
+	}
 	lay := layoutAuthenticate(lmLen, ntLen, strLen(domain), strLen(user), strLen(ws), keyLen, mic)
 	b := make([]byte, lay.total)
 	lay.putHeader(b, flags, p.version)

@@ -180,3 +180,22 @@ func TestWriteOwnTokens(t *testing.T) {
 		}
 	}
 }
+
+// FuzzInitiator feeds arbitrary CHALLENGE messages to an initiator that has
+// sent its NEGOTIATE: it must answer with a status, never panic, and an
+// AUTHENTICATE it produces must parse.
+func FuzzInitiator(f *testing.F) {
+	for _, tok := range seedTokens(f, typeChallenge) {
+		f.Add(tok)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, _ := newPair(t, &pairOpts{target: "HTTP/server.example.com"})
+		c.Step(stepIn(nil))
+		r := c.Step(&mechs.StepInput{Token: b, Bindings: &secctx.ChannelBindings{ApplicationData: []byte("x")}})
+		if r.Status == status.SEC_E_OK {
+			if _, err := parseAuthenticate(r.Token); err != nil {
+				t.Fatalf("our AUTHENTICATE does not parse: %v", err)
+			}
+		}
+	})
+}
