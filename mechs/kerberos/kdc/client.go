@@ -31,6 +31,7 @@ import (
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/credentials"
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -530,6 +531,13 @@ func (c *Client) ServiceTicket(ctx context.Context, spn string) (*Ticket, error)
 			return nil, err
 		}
 		t, err := c.tgsExchange(ctx, tgt, sname, realm, 0)
+		if isKDCError(err, errorcode.KRB_AP_ERR_TKT_EXPIRED) && (c.password != "" || c.keytab != nil) {
+			// The KDC holds the TGT expired (clocks differ): log in
+			// again once and retry.
+			if tgt, err = c.asLogin(ctx); err == nil {
+				t, err = c.tgsExchange(ctx, tgt, sname, realm, 0)
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -645,4 +653,10 @@ func (c *Client) errClosedOr(err error) error {
 		return status.New(status.SEC_E_NO_CREDENTIALS, mech, ErrClosed)
 	}
 	return err
+}
+
+// isKDCError reports whether err carries a KRB-ERROR with the given code.
+func isKDCError(err error, code int32) bool {
+	var ke *KDCError
+	return errors.As(err, &ke) && ke.Code() == code
 }

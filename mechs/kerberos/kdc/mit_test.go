@@ -384,3 +384,29 @@ func TestMITOverTCP(t *testing.T) {
 	must(t, err)
 	s.checkServiceTicket(t, tkt, "alice")
 }
+
+// A TGT the KDC holds expired while the client believes it valid (as when
+// clocks differ): the KDC answers KRB_AP_ERR_TKT_EXPIRED, and the client
+// logs in again once and retries. The wait is for the real KDC's clock:
+// the realm's tickets live one second and its skew allowance is one second.
+func TestMITExpiredTGTAtKDC(t *testing.T) {
+	s := setupMIT(t, testrealm.WithTicketLifetime(time.Second), testrealm.WithClockSkew(time.Second))
+	c := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password})
+	must(t, c.Login(context.Background()))
+	c.mu.Lock()
+	believed := *c.tgt
+	believed.EndTime = believed.EndTime.Add(time.Hour)
+	c.tgt = &believed
+	realEnd := c.tgt.EndTime.Add(-time.Hour)
+	c.mu.Unlock()
+	time.Sleep(time.Until(realEnd) + 2100*time.Millisecond)
+	tkt, err := c.ServiceTicket(context.Background(), spnHTTP)
+	must(t, err)
+	s.checkServiceTicket(t, tkt, "alice")
+	if !strings.Contains(s.realm.Log(), "Ticket expired") {
+		t.Fatal("the KDC never refused the expired TGT; the test proved nothing")
+	}
+	if n := s.count("AS_REQ", "ISSUE"); n != 2 {
+		t.Fatalf("%d AS exchanges issued a TGT, want 2 (login, then re-login after TKT_EXPIRED)", n)
+	}
+}
