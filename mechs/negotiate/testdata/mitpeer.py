@@ -6,7 +6,7 @@
 #   WRAP <msg>          -> OK <wrapped>       UNWRAP <tok> -> OK <msg>
 #   MIC <msg>           -> OK <mic>           VERIFY <msg> <mic> -> OK
 # argv: initiate|accept [target user password]
-import base64, sys, gssapi
+import base64, os, sys, gssapi
 
 SPNEGO = gssapi.OID.from_int_seq("1.3.6.1.5.5.2")
 
@@ -26,7 +26,9 @@ if role == "initiate":
             name, sys.argv[4].encode(), usage="initiate", mechs=[SPNEGO]).creds
     flags = (gssapi.RequirementFlag.integrity | gssapi.RequirementFlag.confidentiality |
              gssapi.RequirementFlag.mutual_authentication)
-    ctx = gssapi.SecurityContext(name=target, creds=creds, usage="initiate", mech=SPNEGO, flags=flags)
+    # MITPEER_MECH makes a raw-mechanism client (e.g. krb5 without SPNEGO).
+    mech = gssapi.OID.from_int_seq(os.environ["MITPEER_MECH"]) if os.environ.get("MITPEER_MECH") else SPNEGO
+    ctx = gssapi.SecurityContext(name=target, creds=creds, usage="initiate", mech=mech, flags=flags)
 else:
     ctx = gssapi.SecurityContext(usage="accept")
 
