@@ -95,6 +95,7 @@ func (s *mitSetup) checkServiceTicket(t *testing.T, tkt *Ticket, client string) 
 }
 
 func TestMITPasswordLogin(t *testing.T) {
+	t.Parallel()
 	s := setupMIT(t)
 	c := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password})
 	ctx := context.Background()
@@ -117,6 +118,7 @@ func TestMITPasswordLogin(t *testing.T) {
 }
 
 func TestMITKeytabLogin(t *testing.T) {
+	t.Parallel()
 	s := setupMIT(t)
 	s.realm.AddService(t, "svc-client")
 	kt, err := keytab.Load(s.realm.Keytab(t, "svc-client"))
@@ -128,6 +130,7 @@ func TestMITKeytabLogin(t *testing.T) {
 }
 
 func TestMITCCache(t *testing.T) {
+	t.Parallel()
 	s := setupMIT(t)
 	cc, err := credentials.LoadCCache(s.realm.Kinit(t, testrealm.User, testrealm.Password))
 	must(t, err)
@@ -146,6 +149,7 @@ func TestMITCCache(t *testing.T) {
 }
 
 func TestMITWrongPassword(t *testing.T) {
+	t.Parallel()
 	s := setupMIT(t)
 	c := s.client(t, ClientConfig{Principal: alice(), Password: "wrong"})
 	err := c.Login(context.Background())
@@ -170,6 +174,7 @@ func TestMITWrongPassword(t *testing.T) {
 }
 
 func TestMITUnknownSPN(t *testing.T) {
+	t.Parallel()
 	s := setupMIT(t)
 	c := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password})
 	_, err := c.ServiceTicket(context.Background(), "HTTP/no-such-host")
@@ -179,6 +184,7 @@ func TestMITUnknownSPN(t *testing.T) {
 }
 
 func TestMITClockSkew(t *testing.T) {
+	t.Parallel()
 	s := setupMIT(t)
 	skewed := func() time.Time { return time.Now().Add(time.Hour) }
 	c := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password, Now: skewed})
@@ -190,6 +196,7 @@ func TestMITClockSkew(t *testing.T) {
 // AES-SHA2 (RFC 8009, etypes 19 and 20): principals with only those keys
 // log in; the AS-REP is encrypted in their key.
 func TestMITAESSHA2(t *testing.T) {
+	t.Parallel()
 	s := setupMIT(t)
 	for _, tc := range []struct {
 		user  string
@@ -220,6 +227,7 @@ func TestMITAESSHA2(t *testing.T) {
 
 // RC4 is neither requested nor accepted unless enabled.
 func TestMITRC4OnlyWhenEnabled(t *testing.T) {
+	t.Parallel()
 	s := setupMIT(t)
 	c := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password})
 	if containsEtype(c.Etypes(), etypeRC4) {
@@ -235,6 +243,7 @@ func TestMITRC4OnlyWhenEnabled(t *testing.T) {
 // not a timeout; one that refuses costs nothing. After the live KDC has
 // answered, it is asked first.
 func TestMITFailoverFromDeadKDC(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		addr func(testing.TB) string
@@ -268,6 +277,7 @@ func TestMITFailoverFromDeadKDC(t *testing.T) {
 // 10,000 concurrent first requests for one SPN: exactly one TGS-REQ reaches
 // the KDC and every caller gets the ticket.
 func TestMITConcurrentServiceTicketsShareOneTGS(t *testing.T) {
+	t.Parallel()
 	s := setupMIT(t)
 	c := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password})
 	const n = 10000
@@ -311,6 +321,7 @@ func TestMITConcurrentServiceTicketsShareOneTGS(t *testing.T) {
 // background goroutine; a renewable TGT is renewed (TGS with RENEW), not
 // re-obtained with the password.
 func TestMITRenewal(t *testing.T) {
+	t.Parallel()
 	s := setupMIT(t, testrealm.WithTicketLifetime(time.Minute), testrealm.WithRenewableLifetime(time.Hour))
 	if s.conf.LibDefaults.TicketLifetime != time.Minute || s.conf.LibDefaults.RenewLifetime != time.Hour {
 		t.Fatalf("krb5.conf lifetimes read as %v / %v", s.conf.LibDefaults.TicketLifetime, s.conf.LibDefaults.RenewLifetime)
@@ -358,6 +369,7 @@ func TestMITRenewal(t *testing.T) {
 }
 
 func TestMITForwardableTGT(t *testing.T) {
+	t.Parallel()
 	s := setupMIT(t)
 	c := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password})
 	f, err := c.ForwardableTGT(context.Background())
@@ -376,6 +388,7 @@ func TestMITForwardableTGT(t *testing.T) {
 // Over TCP only (udp_preference_limit = 1), as a KDC reached through a
 // firewall that drops UDP would be.
 func TestMITOverTCP(t *testing.T) {
+	t.Parallel()
 	s := setupMIT(t)
 	tr := NewTransport(WithConfig(s.conf), WithUDPPreferenceLimit(1))
 	defer tr.Close()
@@ -390,6 +403,7 @@ func TestMITOverTCP(t *testing.T) {
 // logs in again once and retries. The wait is for the real KDC's clock:
 // the realm's tickets live one second and its skew allowance is one second.
 func TestMITExpiredTGTAtKDC(t *testing.T) {
+	t.Parallel()
 	s := setupMIT(t, testrealm.WithTicketLifetime(time.Second), testrealm.WithClockSkew(time.Second))
 	c := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password})
 	must(t, c.Login(context.Background()))
