@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/asyncsspi/asyncsspi/async"
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/mechs/kerberos"
@@ -198,5 +200,43 @@ func BenchmarkGokrb5VerifyAPREQ(b *testing.B) {
 			}
 		}
 		done += n
+	}
+}
+
+// BenchmarkKerberosHandshake: a whole mutual handshake through the engine
+// (AP-REQ, verify, AP-REP, verify) with a cached ticket, then both
+// contexts deleted.
+func BenchmarkKerberosHandshake(b *testing.B) {
+	f := newKrbFixture(b)
+	pkg := kerberos.New(kerberos.WithReplayCache(64, 1<<16))
+	e := async.New(mechs.NewSet(pkg))
+	defer e.Close()
+	icred, _, err := e.AcquireCredentialsHandle("", kerberos.Name, secctx.SECPKG_CRED_OUTBOUND,
+		&kerberos.ServiceTickets{Tickets: []*kdc.Ticket{f.ticket}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	acred, _, err := e.AcquireCredentialsHandle("", kerberos.Name, secctx.SECPKG_CRED_INBOUND, &kerberos.Keytab{Keytab: f.kt})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r1, err := e.InitializeSecurityContext(ctx, icred, 0, krbSPN, mutualReq, nil)
+		if err != nil || r1.Status != status.SEC_I_CONTINUE_NEEDED {
+			b.Fatal(r1.Status, err)
+		}
+		r2, err := e.AcceptSecurityContext(ctx, acred, 0, []secctx.Buffer{{Type: secctx.SECBUFFER_TOKEN, Data: r1.Token}}, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r3, err := e.InitializeSecurityContext(ctx, icred, r1.Context, krbSPN, mutualReq, []secctx.Buffer{{Type: secctx.SECBUFFER_TOKEN, Data: r2.Token}})
+		if err != nil || r3.Status != status.SEC_E_OK {
+			b.Fatal(r3.Status, err)
+		}
+		e.DeleteSecurityContext(r1.Context)
+		e.DeleteSecurityContext(r2.Context)
 	}
 }

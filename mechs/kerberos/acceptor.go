@@ -146,17 +146,22 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 	if err != nil {
 		return c.fail(status.SEC_E_INVALID_TOKEN, err)
 	}
-	name := r.ticket.sname.String() + "@" + r.ticket.realm
 	var etp *encTicketPart
 	var sess *key
-	if ot, ok := a.tickets.get(name, r.ticket.enc); ok {
-		etp, sess = ot.etp, ot.sess
+	var name string
+	if ot, ok := a.tickets.get(r.ticketRaw); ok {
+		etp, sess, name = ot.etp, ot.sess, ot.name
 	} else {
-		sk, code, err := a.lookup(r.ticket.sname, r.ticket.realm, r.ticket.enc)
+		tk, err := parseTicket(r.ticketRaw)
+		if err != nil {
+			return c.fail(status.SEC_E_INVALID_TOKEN, err)
+		}
+		name = tk.sname.String() + "@" + tk.realm
+		sk, code, err := a.lookup(tk.sname, tk.realm, tk.enc)
 		if err != nil {
 			return c.fail(code, err)
 		}
-		tp, err := sk.decrypt(usageTicket, r.ticket.enc.cipher)
+		tp, err := sk.decrypt(usageTicket, tk.enc.cipher)
 		if err != nil {
 			// KRB_AP_ERR_MODIFIED (RFC 4120 3.2.3): not encrypted in our key.
 			return c.fail(status.FromKerberos(41), err)
@@ -173,9 +178,9 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 		}
 		etp.keyValue = nil // tp is wiped: the key lives on in sess
 		etp.authzData = nil
-		etp.cname.parts = append([]string(nil), etp.cname.parts...)
+		etp.client = etp.cname.String() + "@" + etp.crealm
 		clear(tp)
-		a.tickets.put(name, r.ticket.enc, etp, sess)
+		a.tickets.put(r.ticketRaw, &openTicket{etp: etp, sess: sess, name: name})
 	}
 	if r.auth.etype != sess.etype {
 		return c.fail(status.SEC_E_INVALID_TOKEN, errors.New("kerberos: authenticator enctype differs from the session key's"))
@@ -188,7 +193,7 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 	if err != nil {
 		return c.fail(status.SEC_E_INVALID_TOKEN, err)
 	}
-	if auth.crealm != etp.crealm || !auth.cname.equalParts(etp.cname) {
+	if string(auth.crealmRaw) != etp.crealm || !samePrincipal(etp.cname, auth.cnameRaw) {
 		return c.fail(status.FromKerberos(36), errors.New("kerberos: authenticator and ticket name different clients"))
 	}
 
@@ -266,7 +271,7 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 	clear(ap) // after the last use of cs, which points into it
 	ret |= secctx.ASCRet(c.req) & (secctx.ASC_RET_CONNECTION | secctx.ASC_RET_ALLOCATED_MEMORY | secctx.ASC_RET_EXTENDED_ERROR)
 	initSeq := uint64(auth.seq)
-	client := auth.cname.String() + "@" + auth.crealm
+	client := etp.client
 	server := name
 
 	mutual := r.options&apOptionMutualRequired != 0 || cs.flags&gssMutualFlag != 0
@@ -373,11 +378,10 @@ var (
 
 // ticketCache remembers recently verified tickets (their decrypted part
 // and session key with its derived key schedules), keyed by the ticket's
-// ciphertext, so that a client presenting the same ticket on many
-// connections costs one ticket decryption and one key derivation, not
-// one per AP-REQ. The authenticator is still decrypted and checked on
-// every AP-REQ. A hit requires the whole ciphertext to be equal, so only
-// the very ticket that verified can hit. Bounded: when a shard is full it
+// whole DER encoding, so that a client presenting the same ticket on many
+// connections costs one ticket decryption and one key derivation, not one
+// per AP-REQ. The authenticator is still decrypted and checked on every
+// AP-REQ. Only the very bytes that verified can hit. Bounded: a full shard
 // is emptied.
 type ticketCache struct {
 	shards [16]ticketShard
@@ -391,6 +395,7 @@ type ticketShard struct {
 type openTicket struct {
 	etp  *encTicketPart
 	sess *key
+	name string // "svc/host@REALM"
 }
 
 const ticketCachePerShard = 256
@@ -403,43 +408,30 @@ func newTicketCache() *ticketCache {
 	return c
 }
 
-func (c *ticketCache) shard(ed encryptedData) *ticketShard {
-	n := len(ed.cipher)
-	return &c.shards[int(ed.cipher[n-1])%len(c.shards)]
+func (c *ticketCache) shard(raw []byte) *ticketShard {
+	return &c.shards[int(raw[len(raw)-1])%len(c.shards)]
 }
 
-func ticketCacheKey(name string, ed encryptedData) string {
-	return name + "\x00" + string(rune(ed.etype)) + string(rune(ed.kvno)) + "\x00" + string(ed.cipher)
-}
-
-func (c *ticketCache) get(name string, ed encryptedData) (*openTicket, bool) {
-	if len(ed.cipher) == 0 {
+func (c *ticketCache) get(raw []byte) (*openTicket, bool) {
+	if len(raw) == 0 {
 		return nil, false
 	}
-	sh := c.shard(ed)
-	// The lookup with a converted []byte key does not allocate.
-	k := make([]byte, 0, len(name)+len(ed.cipher)+16)
-	k = append(k, name...)
-	k = append(k, 0)
-	k = append(k, string(rune(ed.etype))...)
-	k = append(k, string(rune(ed.kvno))...)
-	k = append(k, 0)
-	k = append(k, ed.cipher...)
+	sh := c.shard(raw)
 	sh.mu.Lock()
-	ot, ok := sh.m[string(k)]
+	ot, ok := sh.m[string(raw)] // no allocation for the lookup
 	sh.mu.Unlock()
 	return ot, ok
 }
 
-func (c *ticketCache) put(name string, ed encryptedData, etp *encTicketPart, sess *key) {
-	if len(ed.cipher) == 0 {
+func (c *ticketCache) put(raw []byte, ot *openTicket) {
+	if len(raw) == 0 {
 		return
 	}
-	sh := c.shard(ed)
+	sh := c.shard(raw)
 	sh.mu.Lock()
 	if len(sh.m) >= ticketCachePerShard {
 		clear(sh.m)
 	}
-	sh.m[ticketCacheKey(name, ed)] = &openTicket{etp: etp, sess: sess}
+	sh.m[string(raw)] = ot
 	sh.mu.Unlock()
 }

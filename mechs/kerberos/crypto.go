@@ -71,6 +71,7 @@ type key struct {
 
 	derived [maxUsage]atomic.Pointer[usageKey]
 	base    atomic.Pointer[cipher.Block] // AES with the protocol key itself, for DK
+	buf     [32]byte                     // value's storage
 }
 
 // usageKey holds what one key usage derives (RFC 3961 section 5.3):
@@ -91,7 +92,8 @@ func newKey(et int32, value []byte) (*key, error) {
 	if len(value) != keySize(et, e) {
 		return nil, errBadEtype
 	}
-	k := &key{etype: et, value: append([]byte(nil), value...), e: e, hlen: e.GetHMACBitLength() / 8}
+	k := &key{etype: et, e: e, hlen: e.GetHMACBitLength() / 8}
+	k.value = append(k.buf[:0], value...)
 	switch et {
 	case etypeAES128SHA1, etypeAES256SHA1:
 		k.fast, k.hfn = true, sha1.New
@@ -337,14 +339,16 @@ func ctsEncrypt(b cipher.Block, p []byte) {
 	}
 	m := (n + aesBlock - 1) / aesBlock
 	r := n - aesBlock*(m-1)
-	var prev [aesBlock]byte
+	// One scratch array: slices of locals passed to the cipher.Block
+	// interface escape, so several arrays would be several allocations.
+	var scratch [2 * aesBlock]byte
+	prev, last := scratch[:aesBlock], scratch[aesBlock:]
 	for i := 0; i < m-1; i++ {
 		blk := p[aesBlock*i : aesBlock*(i+1)]
 		subtle.XORBytes(blk, blk, prev[:])
 		b.Encrypt(blk, blk)
 		copy(prev[:], blk)
 	}
-	var last [aesBlock]byte
 	copy(last[:], p[aesBlock*(m-1):])
 	subtle.XORBytes(last[:], last[:], prev[:])
 	b.Encrypt(last[:], last[:])
@@ -361,14 +365,16 @@ func ctsDecrypt(b cipher.Block, dst, src []byte) {
 	}
 	m := (n + aesBlock - 1) / aesBlock
 	r := n - aesBlock*(m-1)
-	var prev, c, t [aesBlock]byte
+	var scratch [7 * aesBlock]byte // one allocation (see ctsEncrypt)
+	prev, c, t := scratch[:aesBlock], scratch[aesBlock:2*aesBlock], scratch[2*aesBlock:3*aesBlock]
+	dn, cm1 := scratch[3*aesBlock:4*aesBlock], scratch[4*aesBlock:5*aesBlock]
+	pm, pm1 := scratch[5*aesBlock:6*aesBlock], scratch[6*aesBlock:]
 	for i := 0; i < m-2; i++ {
 		copy(c[:], src[aesBlock*i:aesBlock*(i+1)])
 		b.Decrypt(t[:], c[:])
 		subtle.XORBytes(dst[aesBlock*i:aesBlock*(i+1)], t[:], prev[:])
-		prev = c
+		copy(prev, c)
 	}
-	var dn, cm1, pm, pm1 [aesBlock]byte
 	b.Decrypt(dn[:], src[aesBlock*(m-2):aesBlock*(m-1)])
 	cl := src[aesBlock*(m-1):]
 	copy(cm1[:], cl)

@@ -49,12 +49,16 @@ func mitInner(t testing.TB) (encTicket, auth []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ek, _, err := kt.GetEncryptionKey(principalName(r.ticket.sname.nameType, r.ticket.sname.parts), r.ticket.realm, int(r.ticket.enc.kvno), r.ticket.enc.etype)
+	tk, err := parseTicket(r.ticketRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ek, _, err := kt.GetEncryptionKey(principalName(tk.sname.nameType, tk.sname.parts), tk.realm, int(tk.enc.kvno), tk.enc.etype)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sk, _ := keyFrom(ek)
-	encTicket, err = sk.decrypt(usageTicket, r.ticket.enc.cipher)
+	encTicket, err = sk.decrypt(usageTicket, tk.enc.cipher)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,6 +222,12 @@ func FuzzEncParts(f *testing.F) {
 		parseKRBError(b)
 		checkKRBCred(b, sub)
 		parsePrincipal(b)
+		parseTicket(b)
+		if validPrincipal(b) {
+			if p, err := parsePrincipal(b); err != nil || !samePrincipal(p, b) {
+				t.Fatalf("validPrincipal and parsePrincipal disagree: %v", err)
+			}
+		}
 	})
 }
 

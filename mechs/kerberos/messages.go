@@ -95,6 +95,57 @@ func (w *builder) encryptionKey(n int, k *key) {
 	w.close(f)
 }
 
+// validPrincipal checks a PrincipalName's structure without allocating.
+func validPrincipal(b []byte) bool {
+	c, rest, err := expect(b, tagSequence)
+	if err != nil || len(rest) != 0 {
+		return false
+	}
+	s := seqReader{c}
+	f, err := s.need(0)
+	if err != nil {
+		return false
+	}
+	if _, err := parseInt32(f); err != nil {
+		return false
+	}
+	if f, err = s.need(1); err != nil || s.done() != nil {
+		return false
+	}
+	list, rest, err := expect(f, tagSequence)
+	if err != nil || len(rest) != 0 {
+		return false
+	}
+	for len(list) > 0 {
+		if _, list, err = expect(list, tagGeneralString); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// samePrincipal compares a parsed name with a PrincipalName's DER by
+// name strings (name types differ between implementations).
+func samePrincipal(p principal, raw []byte) bool {
+	c, _, _ := expect(raw, tagSequence)
+	s := seqReader{c}
+	s.need(0)
+	f, err := s.need(1)
+	if err != nil {
+		return false
+	}
+	list, _, _ := expect(f, tagSequence)
+	i := 0
+	for len(list) > 0 {
+		var part []byte
+		if part, list, err = expect(list, tagGeneralString); err != nil || i >= len(p.parts) || p.parts[i] != string(part) {
+			return false
+		}
+		i++
+	}
+	return i == len(p.parts)
+}
+
 func parsePrincipal(b []byte) (principal, error) {
 	c, rest, err := expect(b, tagSequence)
 	if err != nil || len(rest) != 0 {
@@ -243,9 +294,9 @@ func parseGSS(b []byte) (tokID [2]byte, inner []byte, err error) {
 
 // apReq is a parsed AP-REQ (RFC 4120 section 5.5.1).
 type apReq struct {
-	options uint32
-	ticket  ticket
-	auth    encryptedData
+	options   uint32
+	ticketRaw []byte // the Ticket's DER, parsed by parseTicket on a cache miss
+	auth      encryptedData
 }
 
 // ticket is a parsed Ticket (RFC 4120 section 5.3).
@@ -327,9 +378,10 @@ func parseAPReq(b []byte) (*apReq, error) {
 	if f, err = s.need(3); err != nil {
 		return nil, err
 	}
-	if r.ticket, err = parseTicket(f); err != nil {
-		return nil, err
+	if t, _, err := expect(f, app(1)); err != nil || len(t) == 0 {
+		return nil, errMalformed
 	}
+	r.ticketRaw = f
 	if f, err = s.need(4); err != nil {
 		return nil, err
 	}
@@ -341,6 +393,7 @@ func parseAPReq(b []byte) (*apReq, error) {
 
 // encTicketPart is the decrypted part of a ticket (RFC 4120 section 5.3).
 type encTicketPart struct {
+	client    string // "cname@crealm", set by the acceptor
 	flags     uint32
 	keyEtype  int32
 	keyValue  []byte
@@ -442,8 +495,8 @@ func parseEncTicketPart(b []byte) (*encTicketPart, error) {
 
 // authenticator is a decrypted Authenticator (RFC 4120 section 5.5.1).
 type authenticator struct {
-	crealm     string
-	cname      principal
+	crealmRaw  []byte // GeneralString content
+	cnameRaw   []byte // PrincipalName DER
 	cksumType  int32
 	cksum      []byte
 	hasCksum   bool
@@ -479,15 +532,18 @@ func parseAuthenticator(b []byte) (*authenticator, error) {
 	if f, err = s.need(1); err != nil {
 		return nil, err
 	}
-	if a.crealm, err = parseString(f); err != nil {
-		return nil, err
+	if c, rest, err := expect(f, tagGeneralString); err != nil || len(rest) != 0 {
+		return nil, errMalformed
+	} else {
+		a.crealmRaw = c
 	}
 	if f, err = s.need(2); err != nil {
 		return nil, err
 	}
-	if a.cname, err = parsePrincipal(f); err != nil {
-		return nil, err
+	if !validPrincipal(f) {
+		return nil, errMalformed
 	}
+	a.cnameRaw = f
 	f, ok, err := s.field(3)
 	if err != nil {
 		return nil, err
