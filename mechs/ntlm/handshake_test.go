@@ -3,6 +3,8 @@ package ntlm
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -376,5 +378,83 @@ func TestUserFile(t *testing.T) {
 	}
 	if _, err := ParseUserFile(bytes.NewBufferString("nocolons\n")); err == nil {
 		t.Error("bad line accepted")
+	}
+}
+
+// TestUserFileEnv: with no password, the initiator's key comes from the
+// users file named by NTLM_USER_FILE (gss-ntlmssp's convention), and an
+// acceptor without a store reads its users from the same file.
+func TestUserFileEnv(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(path, []byte("EXAMPLE:alice:Secret1!\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(UserFileEnv, path)
+	p := New()
+	cc, err := p.AcquireCredentials(mechs.CredentialRequest{Principal: "alice", Use: secctx.SECPKG_CRED_OUTBOUND})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc.Principal() != `EXAMPLE\alice` {
+		t.Errorf("principal %q", cc.Principal())
+	}
+	sc, err := p.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_INBOUND})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := cc.NewInitiator(mechs.InitiatorParams{})
+	s, _ := sc.NewAcceptor(mechs.AcceptorParams{})
+	if r, _ := run(t, c.(*Context), s.(*Context), nil, nil); r.Status != status.SEC_E_OK {
+		t.Fatalf("%v %v", r.Status, r.Err)
+	}
+	if _, err := p.AcquireCredentials(mechs.CredentialRequest{Principal: "bob", Use: secctx.SECPKG_CRED_OUTBOUND}); status.CodeOf(err) != status.SEC_E_NO_CREDENTIALS {
+		t.Errorf("unknown user: %v", err)
+	}
+	t.Setenv(UserFileEnv, "")
+	if _, err := New().AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_INBOUND}); status.CodeOf(err) != status.SEC_E_NO_CREDENTIALS {
+		t.Errorf("no store: %v", err)
+	}
+}
+
+// TestConcurrentDirections: the send side and the receive side of a
+// context run at the same time, as Windows allows (run with -race).
+func TestConcurrentDirections(t *testing.T) {
+	c, s := newPair(t, nil)
+	if r, _ := run(t, c, s, nil, nil); r.Status != status.SEC_E_OK {
+		t.Fatal(r.Status)
+	}
+	const n = 200
+	toServer := make(chan []secctx.Buffer, n)
+	toClient := make(chan []secctx.Buffer, n)
+	done := make(chan error, 4)
+	send := func(from *Context, out chan<- []secctx.Buffer) {
+		for i := 0; i < n; i++ {
+			msg := []secctx.Buffer{{Type: secctx.SECBUFFER_TOKEN, Data: make([]byte, 0, 16)}, {Type: secctx.SECBUFFER_DATA, Data: []byte("message")}}
+			if st := from.EncryptMessage(0, msg, 0); st != status.SEC_E_OK {
+				done <- st
+				return
+			}
+			out <- msg
+		}
+		done <- nil
+	}
+	recv := func(to *Context, in <-chan []secctx.Buffer) {
+		for i := 0; i < n; i++ {
+			msg := <-in
+			if _, st := to.DecryptMessage(msg, 0); st != status.SEC_E_OK || string(msg[1].Data) != "message" {
+				done <- st
+				return
+			}
+		}
+		done <- nil
+	}
+	go send(c, toServer)
+	go send(s, toClient)
+	go recv(s, toServer)
+	go recv(c, toClient)
+	for i := 0; i < 4; i++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

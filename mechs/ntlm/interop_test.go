@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"io"
 	"os"
 	"os/exec"
@@ -27,12 +28,21 @@ type gssPeer struct {
 }
 
 func startGSSPeer(t *testing.T, usersFile string, args ...string) *gssPeer {
+	return startGSSPeerCB(t, usersFile, nil, args...)
+}
+
+// startGSSPeerCB starts a peer whose context uses channel bindings with
+// application data cb (none when nil).
+func startGSSPeerCB(t *testing.T, usersFile string, cb []byte, args ...string) *gssPeer {
 	t.Helper()
 	py := peertest.Python(t)
 	peertest.NTLMSSP(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	cmd := exec.CommandContext(ctx, py, append([]string{filepath.Join("testdata", "gssntlm_peer.py")}, args...)...)
 	cmd.Env = append(os.Environ(), UserFileEnv+"="+usersFile)
+	if cb != nil {
+		cmd.Env = append(cmd.Env, "PEER_CB="+hex.EncodeToString(cb))
+	}
 	cmd.Stderr = os.Stderr
 	cmd.WaitDelay = 5 * time.Second
 	in, err := cmd.StdinPipe()
@@ -254,4 +264,55 @@ func TestInteropTheirClientOurAcceptor(t *testing.T) {
 			messagesBothWays(t, s, peer)
 		})
 	}
+}
+
+// TestInteropChannelBindings: gss-ntlmssp and this package compute the same
+// MsvAvChannelBindings hash, in both directions; different bindings fail.
+func TestInteropChannelBindings(t *testing.T) {
+	users := usersFile(t)
+	appData := []byte("tls-server-end-point:0123456789abcdef0123456789abcdef")
+	ours := &secctx.ChannelBindings{ApplicationData: appData}
+	other := &secctx.ChannelBindings{ApplicationData: []byte("tls-server-end-point:something else")}
+	store := NewMemoryStore()
+	store.AddPassword("EXAMPLE", "alice", "Secret1!")
+
+	t.Run("their client, our acceptor", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			sb   *secctx.ChannelBindings
+			want status.Code
+		}{{"same", ours, status.SEC_E_OK}, {"different", other, status.SEC_E_BAD_BINDINGS}} {
+			peer := startGSSPeerCB(t, users, appData, "initiate", "alice", "EXAMPLE", "Secret1!", "HTTP@server.example.com")
+			cred, _ := New(WithUserStore(store)).AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_INBOUND})
+			s, _ := cred.NewAcceptor(mechs.AcceptorParams{})
+			rep := peer.call("STEP")
+			r2 := s.Step(&mechs.StepInput{Token: dec(t, rep[1]), Bindings: tc.sb})
+			rep = peer.call("STEP", r2.Token)
+			if rep[0] != "TOKEN" {
+				t.Fatalf("%s: peer AUTHENTICATE: %v", tc.name, rep)
+			}
+			if r := s.Step(&mechs.StepInput{Token: dec(t, rep[1]), Bindings: tc.sb}); r.Status != tc.want {
+				t.Fatalf("%s: %v %v, want %v", tc.name, r.Status, r.Err, tc.want)
+			}
+		}
+	})
+	t.Run("our client, their acceptor", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			cb   *secctx.ChannelBindings
+			ok   bool
+		}{{"same", ours, true}, {"different", other, false}} {
+			peer := startGSSPeerCB(t, users, appData, "accept")
+			cred, _ := New().AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_OUTBOUND,
+				AuthData: &secctx.AuthIdentity{User: "alice", Domain: "EXAMPLE", Password: "Secret1!"}})
+			c, _ := cred.NewInitiator(mechs.InitiatorParams{Target: "HTTP/server.example.com", Req: secctx.ISC_REQ_INTEGRITY})
+			r1 := c.Step(&mechs.StepInput{})
+			rep := peer.call("STEP", r1.Token)
+			r3 := c.Step(&mechs.StepInput{Token: dec(t, rep[1]), Bindings: tc.cb})
+			rep = peer.call("STEP", r3.Token)
+			if got := rep[0] == "TOKEN" && rep[2] == "COMPLETE"; got != tc.ok {
+				t.Fatalf("%s: peer says %v", tc.name, rep)
+			}
+		}
+	})
 }

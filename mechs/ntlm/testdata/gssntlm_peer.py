@@ -4,6 +4,7 @@ over stdin/stdout by the Go tests (mechs/ntlm interop_test.go).
 
 Usage: gssntlm_peer.py initiate USER DOMAIN PASSWORD TARGET
        gssntlm_peer.py accept            (users from $NTLM_USER_FILE)
+Channel bindings: $PEER_CB, the application data in hex.
 
 Lines in (base64 payloads):  STEP <tok> | WRAP <msg> | UNWRAP <tok>
                              | MIC <msg> | VERIFY <msg> <sig> | QUIT
@@ -11,6 +12,7 @@ Lines out: TOKEN <tok or -> COMPLETE|CONTINUE | DATA <b64> | OK
            | ERROR <text>
 """
 import base64
+import os
 import sys
 
 import gssapi
@@ -34,6 +36,10 @@ def out(line):
 
 def main():
     role = sys.argv[1]
+    # PEER_CB: channel bindings application data (hex), as RFC 5929 gives it.
+    cb = None
+    if os.environ.get("PEER_CB"):
+        cb = gssapi.raw.ChannelBindings(application_data=bytes.fromhex(os.environ["PEER_CB"]))
     if role == "initiate":
         user, domain, password, target = sys.argv[2:6]
         name = gssapi.Name(domain + "\\" + user if domain else user, gssapi.NameType.user)
@@ -41,10 +47,11 @@ def main():
         flags = (gssapi.RequirementFlag.integrity | gssapi.RequirementFlag.confidentiality |
                  gssapi.RequirementFlag.replay_detection | gssapi.RequirementFlag.out_of_sequence_detection)
         ctx = gssapi.SecurityContext(name=gssapi.Name(target, gssapi.NameType.hostbased_service),
-                                     creds=cred, usage="initiate", mech=NTLMSSP, flags=flags)
+                                     creds=cred, usage="initiate", mech=NTLMSSP, flags=flags,
+                                     channel_bindings=cb)
     else:
         # No credential store on accept: gss-ntlmssp 1.2.0 mishandles it.
-        ctx = gssapi.SecurityContext(usage="accept")
+        ctx = gssapi.SecurityContext(usage="accept", channel_bindings=cb)
     for line in sys.stdin:
         parts = line.split()
         if not parts:
