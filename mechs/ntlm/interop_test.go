@@ -1,99 +1,21 @@
 package ntlm
 
+// Interop with gss-ntlmssp through MIT GSSAPI (python3-gssapi), driven
+// by internal/gsspeer. The tests skip when the peer is missing, and fail
+// then with ASYNCSSPI_REQUIRE_PEERS=1.
+
 import (
-	"bufio"
-	"context"
-	"encoding/base64"
-	"encoding/hex"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	secctx "github.com/asyncsspi/asyncsspi/context"
+	"github.com/asyncsspi/asyncsspi/internal/gsspeer"
 	"github.com/asyncsspi/asyncsspi/internal/peertest"
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/status"
 )
-
-// gssPeer is one side of a handshake in MIT GSSAPI with gss-ntlmssp,
-// driven through testdata/gssntlm_peer.py over its stdin and stdout.
-type gssPeer struct {
-	t   *testing.T
-	in  io.WriteCloser
-	out *bufio.Reader
-}
-
-func startGSSPeer(t *testing.T, usersFile string, args ...string) *gssPeer {
-	return startGSSPeerCB(t, usersFile, nil, args...)
-}
-
-// startGSSPeerCB starts a peer whose context uses channel bindings with
-// application data cb (none when nil).
-func startGSSPeerCB(t *testing.T, usersFile string, cb []byte, args ...string) *gssPeer {
-	t.Helper()
-	py := peertest.Python(t)
-	peertest.NTLMSSP(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	cmd := exec.CommandContext(ctx, py, append([]string{filepath.Join("testdata", "gssntlm_peer.py")}, args...)...)
-	cmd.Env = append(os.Environ(), UserFileEnv+"="+usersFile)
-	if cb != nil {
-		cmd.Env = append(cmd.Env, "PEER_CB="+hex.EncodeToString(cb))
-	}
-	cmd.Stderr = os.Stderr
-	cmd.WaitDelay = 5 * time.Second
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		in.Close()
-		cmd.Wait()
-		cancel()
-	})
-	return &gssPeer{t: t, in: in, out: bufio.NewReader(out)}
-}
-
-func (p *gssPeer) call(cmd string, args ...[]byte) []string {
-	p.t.Helper()
-	line := cmd
-	for _, a := range args {
-		if len(a) == 0 {
-			line += " -"
-		} else {
-			line += " " + base64.StdEncoding.EncodeToString(a)
-		}
-	}
-	if _, err := io.WriteString(p.in, line+"\n"); err != nil {
-		p.t.Fatalf("peer: %v", err)
-	}
-	reply, err := p.out.ReadString('\n')
-	if err != nil {
-		p.t.Fatalf("peer died: %v", err)
-	}
-	return strings.Fields(reply)
-}
-
-func dec(t *testing.T, s string) []byte {
-	if s == "-" {
-		return nil
-	}
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func usersFile(t *testing.T) string {
 	path := filepath.Join(t.TempDir(), "users")
@@ -126,19 +48,19 @@ func unsealFrom(t *testing.T, c *Context, wrapped []byte) string {
 }
 
 // messagesBothWays exchanges sealed and signed messages with the peer.
-func messagesBothWays(t *testing.T, ours *Context, peer *gssPeer) {
+func messagesBothWays(t *testing.T, ours *Context, peer *gsspeer.Peer) {
 	for i := 0; i < 2; i++ {
 		// Ours seals, the peer unwraps.
-		r := peer.call("UNWRAP", sealTo(t, ours, "sealed by asyncsspi"))
-		if r[0] != "DATA" || string(dec(t, r[1])) != "sealed by asyncsspi" {
-			t.Fatalf("peer UNWRAP: %v", r)
+		got, conf, err := peer.UnwrapConf(sealTo(t, ours, "sealed by asyncsspi"))
+		if err != nil || !conf || string(got) != "sealed by asyncsspi" {
+			t.Fatalf("peer unwrap: %q %v %v", got, conf, err)
 		}
 		// The peer wraps, ours unseals.
-		r = peer.call("WRAP", []byte("sealed by gss-ntlmssp"))
-		if r[0] != "DATA" {
-			t.Fatalf("peer WRAP: %v", r)
+		w, err := peer.Wrap([]byte("sealed by gss-ntlmssp"), true)
+		if err != nil {
+			t.Fatalf("peer wrap: %v", err)
 		}
-		if got := unsealFrom(t, ours, dec(t, r[1])); got != "sealed by gss-ntlmssp" {
+		if got := unsealFrom(t, ours, w); got != "sealed by gss-ntlmssp" {
 			t.Fatalf("unsealed %q", got)
 		}
 		// Ours signs, the peer verifies.
@@ -146,19 +68,32 @@ func messagesBothWays(t *testing.T, ours *Context, peer *gssPeer) {
 		if st := ours.MakeSignature(0, msg, 0); st != status.SEC_E_OK {
 			t.Fatal(st)
 		}
-		if r := peer.call("VERIFY", msg[1].Data, msg[0].Data); r[0] != "OK" {
-			t.Fatalf("peer VERIFY: %v", r)
+		if err := peer.VerifyMIC(msg[1].Data, msg[0].Data); err != nil {
+			t.Fatalf("peer verify: %v", err)
 		}
 		// The peer signs, ours verifies.
-		r = peer.call("MIC", []byte("signed by gss-ntlmssp"))
-		if r[0] != "DATA" {
-			t.Fatalf("peer MIC: %v", r)
+		mic, err := peer.GetMIC([]byte("signed by gss-ntlmssp"))
+		if err != nil {
+			t.Fatalf("peer get_mic: %v", err)
 		}
-		msg = []secctx.Buffer{{Type: secctx.SECBUFFER_TOKEN, Data: dec(t, r[1])}, {Type: secctx.SECBUFFER_DATA, Data: []byte("signed by gss-ntlmssp")}}
+		msg = []secctx.Buffer{{Type: secctx.SECBUFFER_TOKEN, Data: mic}, {Type: secctx.SECBUFFER_DATA, Data: []byte("signed by gss-ntlmssp")}}
 		if _, st := ours.VerifySignature(msg, 0); st != status.SEC_E_OK {
 			t.Fatalf("VerifySignature: %v", st)
 		}
 	}
+}
+
+func ntlmPeer(t *testing.T, role gsspeer.Role, users string, cb *secctx.ChannelBindings, user, password string) *gsspeer.Peer {
+	t.Helper()
+	peertest.NTLMSSP(t)
+	cfg := gsspeer.Config{Role: role, Mech: gsspeer.NTLMSSP, ChannelBindings: cb, Env: []string{UserFileEnv + "=" + users}}
+	if role == gsspeer.Initiator {
+		cfg.Target = "HTTP@server.example.com"
+		cfg.Username = `EXAMPLE\` + user
+		cfg.Password = password
+		cfg.Flags = gsspeer.Integ | gsspeer.Conf | gsspeer.Replay | gsspeer.Sequence
+	}
+	return gsspeer.Start(t, cfg)
 }
 
 // TestInteropOurClientTheirAcceptor: our initiator against gss-ntlmssp's
@@ -174,9 +109,8 @@ func TestInteropOurClientTheirAcceptor(t *testing.T) {
 		{"unknown user", "mallory", "Secret1!", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			peer := startGSSPeer(t, users, "accept")
-			p := New()
-			cred, err := p.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_OUTBOUND,
+			peer := ntlmPeer(t, gsspeer.Acceptor, users, nil, "", "")
+			cred, err := New().AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_OUTBOUND,
 				AuthData: &secctx.AuthIdentity{User: tc.user, Domain: "EXAMPLE", Password: tc.password}})
 			if err != nil {
 				t.Fatal(err)
@@ -185,29 +119,29 @@ func TestInteropOurClientTheirAcceptor(t *testing.T) {
 				Req: secctx.ISC_REQ_CONFIDENTIALITY | secctx.ISC_REQ_INTEGRITY | secctx.ISC_REQ_REPLAY_DETECT | secctx.ISC_REQ_SEQUENCE_DETECT})
 			c := mc.(*Context)
 			r1 := c.Step(&mechs.StepInput{})
-			rep := peer.call("STEP", r1.Token)
-			if rep[0] != "TOKEN" || rep[2] != "CONTINUE" {
-				t.Fatalf("peer on NEGOTIATE: %v", rep)
+			chal, complete, err := peer.Step(r1.Token)
+			if err != nil || complete {
+				t.Fatalf("peer on NEGOTIATE: %v %v", complete, err)
 			}
-			r3 := c.Step(&mechs.StepInput{Token: dec(t, rep[1])})
+			r3 := c.Step(&mechs.StepInput{Token: chal})
 			if r3.Status != status.SEC_E_OK {
 				t.Fatalf("our AUTHENTICATE: %v %v", r3.Status, r3.Err)
 			}
-			rep = peer.call("STEP", r3.Token)
+			_, complete, err = peer.Step(r3.Token)
 			if !tc.ok {
-				if rep[0] != "ERROR" {
-					t.Fatalf("peer accepted a bad logon: %v", rep)
+				if err == nil {
+					t.Fatalf("peer accepted a bad logon (complete=%v)", complete)
 				}
 				return
 			}
-			if rep[0] != "TOKEN" || rep[2] != "COMPLETE" {
-				t.Fatalf("peer on AUTHENTICATE: %v", rep)
+			if err != nil || !complete {
+				t.Fatalf("peer on AUTHENTICATE: %v %v", complete, err)
 			}
 			if !c.MICPresent() {
 				t.Error("no MIC sent to gss-ntlmssp")
 			}
-			if name := peer.call("NAME"); name[0] != "DATA" || !strings.HasPrefix(string(dec(t, name[1])), `EXAMPLE\alice`) {
-				t.Errorf("peer sees %v", name)
+			if name := peer.PeerName(); !strings.EqualFold(name, `EXAMPLE\alice`) {
+				t.Errorf("peer sees %q", name)
 			}
 			messagesBothWays(t, c, peer)
 		})
@@ -229,27 +163,26 @@ func TestInteropTheirClientOurAcceptor(t *testing.T) {
 		{"unknown user", "mallory", "Secret1!", status.SEC_E_LOGON_DENIED},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			peer := startGSSPeer(t, users, "initiate", tc.user, "EXAMPLE", tc.password, "HTTP@server.example.com")
-			p := New(WithUserStore(store))
-			cred, err := p.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_INBOUND})
+			peer := ntlmPeer(t, gsspeer.Initiator, users, nil, tc.user, tc.password)
+			cred, err := New(WithUserStore(store)).AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_INBOUND})
 			if err != nil {
 				t.Fatal(err)
 			}
 			ms, _ := cred.NewAcceptor(mechs.AcceptorParams{})
 			s := ms.(*Context)
-			rep := peer.call("STEP")
-			if rep[0] != "TOKEN" {
-				t.Fatalf("peer NEGOTIATE: %v", rep)
+			neg, _, err := peer.Step(nil)
+			if err != nil {
+				t.Fatalf("peer NEGOTIATE: %v", err)
 			}
-			r2 := s.Step(&mechs.StepInput{Token: dec(t, rep[1])})
+			r2 := s.Step(&mechs.StepInput{Token: neg})
 			if r2.Status != status.SEC_I_CONTINUE_NEEDED {
 				t.Fatalf("our CHALLENGE: %v %v", r2.Status, r2.Err)
 			}
-			rep = peer.call("STEP", r2.Token)
-			if rep[0] != "TOKEN" {
-				t.Fatalf("peer AUTHENTICATE: %v", rep)
+			auth, _, err := peer.Step(r2.Token)
+			if err != nil {
+				t.Fatalf("peer AUTHENTICATE: %v", err)
 			}
-			r4 := s.Step(&mechs.StepInput{Token: dec(t, rep[1])})
+			r4 := s.Step(&mechs.StepInput{Token: auth})
 			if r4.Status != tc.want {
 				t.Fatalf("our acceptor: %v %v, want %v", r4.Status, r4.Err, tc.want)
 			}
@@ -260,7 +193,7 @@ func TestInteropTheirClientOurAcceptor(t *testing.T) {
 			if n.(secctx.Names).UserName != `EXAMPLE\alice` {
 				t.Errorf("names %+v", n)
 			}
-			t.Logf("gss-ntlmssp client MIC: %v, flags %#x", s.MICPresent(), s.NegotiateFlags())
+			t.Logf("gss-ntlmssp client: MIC %v, flags %#x", s.MICPresent(), s.NegotiateFlags())
 			messagesBothWays(t, s, peer)
 		})
 	}
@@ -270,8 +203,7 @@ func TestInteropTheirClientOurAcceptor(t *testing.T) {
 // MsvAvChannelBindings hash, in both directions; different bindings fail.
 func TestInteropChannelBindings(t *testing.T) {
 	users := usersFile(t)
-	appData := []byte("tls-server-end-point:0123456789abcdef0123456789abcdef")
-	ours := &secctx.ChannelBindings{ApplicationData: appData}
+	ours := &secctx.ChannelBindings{ApplicationData: []byte("tls-server-end-point:0123456789abcdef0123456789abcdef")}
 	other := &secctx.ChannelBindings{ApplicationData: []byte("tls-server-end-point:something else")}
 	store := NewMemoryStore()
 	store.AddPassword("EXAMPLE", "alice", "Secret1!")
@@ -282,16 +214,19 @@ func TestInteropChannelBindings(t *testing.T) {
 			sb   *secctx.ChannelBindings
 			want status.Code
 		}{{"same", ours, status.SEC_E_OK}, {"different", other, status.SEC_E_BAD_BINDINGS}} {
-			peer := startGSSPeerCB(t, users, appData, "initiate", "alice", "EXAMPLE", "Secret1!", "HTTP@server.example.com")
+			peer := ntlmPeer(t, gsspeer.Initiator, users, ours, "alice", "Secret1!")
 			cred, _ := New(WithUserStore(store)).AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_INBOUND})
 			s, _ := cred.NewAcceptor(mechs.AcceptorParams{})
-			rep := peer.call("STEP")
-			r2 := s.Step(&mechs.StepInput{Token: dec(t, rep[1]), Bindings: tc.sb})
-			rep = peer.call("STEP", r2.Token)
-			if rep[0] != "TOKEN" {
-				t.Fatalf("%s: peer AUTHENTICATE: %v", tc.name, rep)
+			neg, _, err := peer.Step(nil)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if r := s.Step(&mechs.StepInput{Token: dec(t, rep[1]), Bindings: tc.sb}); r.Status != tc.want {
+			r2 := s.Step(&mechs.StepInput{Token: neg, Bindings: tc.sb})
+			auth, _, err := peer.Step(r2.Token)
+			if err != nil {
+				t.Fatalf("%s: peer AUTHENTICATE: %v", tc.name, err)
+			}
+			if r := s.Step(&mechs.StepInput{Token: auth, Bindings: tc.sb}); r.Status != tc.want {
 				t.Fatalf("%s: %v %v, want %v", tc.name, r.Status, r.Err, tc.want)
 			}
 		}
@@ -302,16 +237,19 @@ func TestInteropChannelBindings(t *testing.T) {
 			cb   *secctx.ChannelBindings
 			ok   bool
 		}{{"same", ours, true}, {"different", other, false}} {
-			peer := startGSSPeerCB(t, users, appData, "accept")
+			peer := ntlmPeer(t, gsspeer.Acceptor, users, ours, "", "")
 			cred, _ := New().AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_OUTBOUND,
 				AuthData: &secctx.AuthIdentity{User: "alice", Domain: "EXAMPLE", Password: "Secret1!"}})
 			c, _ := cred.NewInitiator(mechs.InitiatorParams{Target: "HTTP/server.example.com", Req: secctx.ISC_REQ_INTEGRITY})
 			r1 := c.Step(&mechs.StepInput{})
-			rep := peer.call("STEP", r1.Token)
-			r3 := c.Step(&mechs.StepInput{Token: dec(t, rep[1]), Bindings: tc.cb})
-			rep = peer.call("STEP", r3.Token)
-			if got := rep[0] == "TOKEN" && rep[2] == "COMPLETE"; got != tc.ok {
-				t.Fatalf("%s: peer says %v", tc.name, rep)
+			chal, _, err := peer.Step(r1.Token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r3 := c.Step(&mechs.StepInput{Token: chal, Bindings: tc.cb})
+			_, complete, err := peer.Step(r3.Token)
+			if got := err == nil && complete; got != tc.ok {
+				t.Fatalf("%s: peer complete=%v err=%v", tc.name, complete, err)
 			}
 		}
 	})
