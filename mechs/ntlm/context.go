@@ -161,22 +161,20 @@ func (c *Context) VerifySignature(msg []secctx.Buffer, seq uint32) (uint32, stat
 }
 
 // EncryptMessage seals the (writable) DATA buffers in place (MS-NLMP
-// 3.4.3) and writes the signature into the TOKEN buffer. With qop
-// SECQOP_WRAP_NO_ENCRYPT it only signs.
+// 3.4.3) and writes the signature into the TOKEN buffer. NTLM has no
+// integrity-only wrap (gss-ntlmssp seals whatever gss_wrap is asked), so
+// SECQOP_WRAP_NO_ENCRYPT gives SEC_E_QOP_NOT_SUPPORTED: use MakeSignature.
 func (c *Context) EncryptMessage(qop uint32, msg []secctx.Buffer, seq uint32) status.Code {
 	if st := c.perMessageReady(); st != status.SEC_E_OK {
 		return st
 	}
-	switch qop {
-	case 0:
-		if c.negotiatedFlags()&negotiateSeal == 0 {
-			return status.SEC_E_UNSUPPORTED_FUNCTION
-		}
-		return c.session().protect(&c.sendX, msg, true)
-	case secctx.SECQOP_WRAP_NO_ENCRYPT:
-		return c.session().protect(&c.sendX, msg, false)
+	if qop != 0 {
+		return status.SEC_E_QOP_NOT_SUPPORTED
 	}
-	return status.SEC_E_QOP_NOT_SUPPORTED
+	if c.negotiatedFlags()&negotiateSeal == 0 {
+		return status.SEC_E_UNSUPPORTED_FUNCTION
+	}
+	return c.session().protect(&c.sendX, msg, true)
 }
 
 // DecryptMessage unseals the DATA buffers in place and checks the

@@ -351,6 +351,9 @@ func TestMessageFailures(t *testing.T) {
 	if st := c.MakeSignature(0, small, 0); st != status.SEC_E_BUFFER_TOO_SMALL {
 		t.Fatalf("small token buffer: %v", st)
 	}
+	if st := c.EncryptMessage(secctx.SECQOP_WRAP_NO_ENCRYPT, mk2(), 0); st != status.SEC_E_QOP_NOT_SUPPORTED {
+		t.Fatalf("SECQOP_WRAP_NO_ENCRYPT: %v", st)
+	}
 	c.Close()
 	c.Close()
 	if st := c.MakeSignature(0, mk2(), 0); st != status.SEC_E_NO_CONTEXT {
