@@ -32,6 +32,7 @@ type acceptor struct {
 	// Everything below is owned by Step.
 	phase    aphase
 	mechList []byte // DER of the client's MechTypeList, as received
+	listArr  [64]byte
 	cur      *subCred
 	curOID   []byte // OID content octets of the chosen mechanism
 	answered bool   // the first NegTokenResp (with supportedMech) was sent
@@ -165,11 +166,11 @@ func (c *acceptor) first(in *mechs.StepInput) mechs.StepResult {
 		o, _ := oidString(it.mechOID)
 		return c.direct(in, sc, o)
 	}
-	init, err := parseNegTokenInitInner(it.inner)
-	if err != nil {
+	var init negTokenInitRaw
+	if err := parseNegTokenInitRaw(it.inner, &init); err != nil {
 		return c.tokenError(err)
 	}
-	return c.negTokenInit(in, init)
+	return c.negTokenInit(in, &init)
 }
 
 // speakFirst answers an empty first input with a NegTokenInit2 listing
@@ -222,20 +223,27 @@ func (c *acceptor) directStepped(in *mechs.StepInput, res mechs.StepResult, toke
 	return res
 }
 
-// negTokenInit chooses the mechanism (RFC 4178 section 3.2 step 2).
-func (c *acceptor) negTokenInit(in *mechs.StepInput, init *NegTokenInit) mechs.StepResult {
+// negTokenInit chooses the mechanism (RFC 4178 section 3.2 step 2): the
+// first of the initiator's mechanisms our credential serves.
+func (c *acceptor) negTokenInit(in *mechs.StepInput, init *negTokenInitRaw) mechs.StepResult {
 	c.reset()
-	if len(init.MechTypes) == 0 {
-		return c.fail(failf(status.SEC_E_INVALID_TOKEN, "NegTokenInit without mechTypes"), nil)
-	}
-	c.mechList = append(c.mechList[:0], init.mechTypesDER...)
+	c.mechList = append(c.listArr[:0], init.mechTypesDER...)
 	var sc *subCred
 	idx := -1
-	for i, o := range init.MechTypes {
-		if sc = c.cred.subFor(o); sc != nil {
+	r := derReader{init.mechTypes}
+	for i := 0; !r.empty(); i++ {
+		oid, _, err := r.expect(tagOID)
+		if err != nil {
+			return c.fail(failResult(err), nil)
+		}
+		if sc = c.cred.subForDER(oid); sc != nil {
 			idx = i
+			c.curOID = oidDEROfContent(sc, oid)
 			break
 		}
+	}
+	if idx < 0 && len(init.mechTypes) == 0 {
+		return c.fail(failf(status.SEC_E_INVALID_TOKEN, "NegTokenInit without mechTypes"), nil)
 	}
 	if sc == nil {
 		return c.fail(failf(status.SEC_E_LOGON_DENIED, "no mechanism in common with the initiator"), marshalResp(Reject, nil, nil, nil))
@@ -244,7 +252,7 @@ func (c *acceptor) negTokenInit(in *mechs.StepInput, init *NegTokenInit) mechs.S
 	// choice (RFC 4178 section 5); we then send request-mic.
 	firstChoice := idx == 0
 	c.mic.required = !firstChoice
-	c.cur, c.curOID = sc, oidDEROf(sc, init.MechTypes[idx])
+	c.cur = sc
 	ctx, err := sc.cred.NewAcceptor(mechs.AcceptorParams{Req: c.subReq})
 	if err != nil {
 		return c.fail(failResult(err), c.rejectToken(nil))
@@ -253,8 +261,8 @@ func (c *acceptor) negTokenInit(in *mechs.StepInput, init *NegTokenInit) mechs.S
 		return failf(status.SEC_E_INVALID_HANDLE, "context deleted")
 	}
 	c.phase = aMech
-	if firstChoice && len(init.MechToken) > 0 {
-		return c.mechStepped(in, init.MechListMIC, ctx.Step(c.subInput(in, init.MechToken)), init.MechToken)
+	if firstChoice && len(init.mechToken) > 0 {
+		return c.mechStepped(in, init.mechListMIC, ctx.Step(c.subInput(in, init.mechToken)), init.mechToken)
 	}
 	// No usable optimistic token: name the choice and wait for the
 	// initiator's first token of that mechanism.

@@ -31,10 +31,12 @@ type negContext struct {
 	closed bool
 
 	established atomic.Pointer[established]
+	firstEst    established // the slot the first completion publishes
 
 	// Step-owned scratch, reused leg after leg.
 	subIn   mechs.StepInput
 	subBufs []secctx.Buffer
+	bufArr  [4]secctx.Buffer
 	micBufs [2]secctx.Buffer
 	sigBuf  [defaultSignatureSize]byte
 }
@@ -87,7 +89,14 @@ func (c *negContext) isClosed() bool {
 func (c *negContext) complete() {
 	c.mu.Lock()
 	c.state = secctx.SECPKG_NEGOTIATION_COMPLETE
-	e := &established{ctx: c.sub, pkg: c.chosen}
+	// The first completion publishes the context's own slot; a
+	// re-authentication publishes a new one, so that a published value is
+	// never written again.
+	e := &c.firstEst
+	if c.established.Load() != nil {
+		e = &established{}
+	}
+	e.ctx, e.pkg = c.sub, c.chosen
 	c.mu.Unlock()
 	if old := c.established.Swap(e); old != nil && old.ctx != e.ctx {
 		old.ctx.Close()
@@ -203,6 +212,13 @@ func (c *negContext) Close() {
 // TOKEN buffer's data replaced by the sub-token.
 func (c *negContext) subInput(in *mechs.StepInput, token []byte) *mechs.StepInput {
 	c.subIn = mechs.StepInput{Token: token, Bindings: in.Bindings, IOReply: in.IOReply, IOErr: in.IOErr}
+	if onlyTokens(in.Buffers) {
+		// Nothing but the token, which the sub-context gets as Token.
+		return &c.subIn
+	}
+	if c.subBufs == nil {
+		c.subBufs = c.bufArr[:0]
+	}
 	if len(in.Buffers) > 0 {
 		c.subBufs = append(c.subBufs[:0], in.Buffers...)
 		if i := secctx.Find(c.subBufs, secctx.SECBUFFER_TOKEN); i >= 0 {
@@ -211,6 +227,15 @@ func (c *negContext) subInput(in *mechs.StepInput, token []byte) *mechs.StepInpu
 		c.subIn.Buffers = c.subBufs
 	}
 	return &c.subIn
+}
+
+func onlyTokens(bufs []secctx.Buffer) bool {
+	for i := range bufs {
+		if t := bufs[i].Type.Base(); t != secctx.SECBUFFER_TOKEN && t != secctx.SECBUFFER_EMPTY {
+			return false
+		}
+	}
+	return true
 }
 
 // canFallBack reports whether a sub-package's failure to start means it

@@ -293,6 +293,22 @@ func appendBase128(dst []byte, v uint64) []byte {
 	return append(dst, tmp[i:]...)
 }
 
+// validOID reports whether c are valid OID content octets (minimal
+// base-128 arcs, the last one terminated).
+func validOID(c []byte) bool {
+	if len(c) == 0 || c[len(c)-1]&0x80 != 0 {
+		return false
+	}
+	start := true
+	for _, b := range c {
+		if start && b == 0x80 {
+			return false
+		}
+		start = b&0x80 == 0
+	}
+	return true
+}
+
 // oidString converts OID content octets to dotted form; false when they
 // are not a valid DER OID.
 func oidString(c []byte) (string, bool) {

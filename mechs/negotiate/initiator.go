@@ -325,6 +325,16 @@ func oidDEROf(sc *subCred, oid string) []byte {
 	return sc.sub.oidDER[0]
 }
 
+// oidDEROfContent returns sc's own copy of the OID content octets oid.
+func oidDEROfContent(sc *subCred, oid []byte) []byte {
+	for _, o := range sc.sub.oidDER {
+		if string(o) == string(oid) {
+			return o
+		}
+	}
+	return sc.sub.oidDER[0]
+}
+
 // reselect follows the acceptor's counter-proposal: the optimistic
 // sub-context is discarded and the chosen mechanism starts (RFC 4178
 // section 3.2 step 4).

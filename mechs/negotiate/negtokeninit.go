@@ -152,77 +152,111 @@ func ParseNegTokenInit(b []byte) (*NegTokenInit, error) {
 // parseNegTokenInitInner parses NegotiationToken's negTokenInit choice:
 // [0] NegTokenInit (or NegTokenInit2).
 func parseNegTokenInitInner(b []byte) (*NegTokenInit, error) {
+	var raw negTokenInitRaw
+	if err := parseNegTokenInitRaw(b, &raw); err != nil {
+		return nil, err
+	}
+	t := &NegTokenInit{ReqFlags: raw.reqFlags, MechToken: raw.mechToken, NegHints: raw.negHints, MechListMIC: raw.mechListMIC}
+	if raw.mechTypesDER != nil {
+		var err error
+		if t.MechTypes, err = parseMechTypeList(raw.mechTypesDER); err != nil {
+			return nil, err
+		}
+		t.mechTypesDER = raw.mechTypesDER
+	}
+	return t, nil
+}
+
+// negTokenInitRaw is a parsed NegTokenInit whose mechanism list is left
+// in DER (mechTypes is the SEQUENCE's content, mechTypesDER the whole
+// SEQUENCE): what the acceptor needs, without converting OIDs to strings.
+// The slices alias the token.
+type negTokenInitRaw struct {
+	mechTypes, mechTypesDER []byte
+	reqFlags, mechToken     []byte
+	negHints                *NegHints
+	mechListMIC             []byte
+}
+
+func parseNegTokenInitRaw(b []byte, t *negTokenInitRaw) error {
 	choice, _, err := only(b, tagContext0)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	seq, _, err := only(choice, tagSequence)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	t := &NegTokenInit{}
 	r := derReader{seq}
 	last := -1
 	micSeen := false
 	for !r.empty() {
 		tag, content, _, err := r.next()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if tag&0xe0 != 0xa0 {
-			return nil, invalid("NegTokenInit field is not context-tagged")
+			return invalid("NegTokenInit field is not context-tagged")
 		}
 		n := int(tag & 0x1f)
 		if n <= last {
-			return nil, invalid("NegTokenInit fields out of order")
+			return invalid("NegTokenInit fields out of order")
 		}
 		last = n
 		if micSeen {
-			return nil, invalid("NegTokenInit field after mechListMIC")
+			return invalid("NegTokenInit field after mechListMIC")
 		}
 		switch n {
 		case 0:
-			_, whole, err := only(content, tagSequence)
+			list, whole, err := only(content, tagSequence)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			if t.MechTypes, err = parseMechTypeList(whole); err != nil {
-				return nil, err
+			// Every element must be a well-formed OID.
+			lr := derReader{list}
+			for !lr.empty() {
+				c, _, err := lr.expect(tagOID)
+				if err != nil {
+					return err
+				}
+				if !validOID(c) {
+					return invalid("malformed OBJECT IDENTIFIER in mechTypes")
+				}
 			}
-			t.mechTypesDER = whole
+			t.mechTypes, t.mechTypesDER = list, whole
 		case 1:
-			if t.ReqFlags, _, err = only(content, tagBitString); err != nil {
-				return nil, err
+			if t.reqFlags, _, err = only(content, tagBitString); err != nil {
+				return err
 			}
 		case 2:
-			if t.MechToken, err = taggedOctets(content); err != nil {
-				return nil, err
+			if t.mechToken, err = taggedOctets(content); err != nil {
+				return err
 			}
 		case 3:
 			// RFC 4178: [3] mechListMIC OCTET STRING. MS-SPNG
 			// NegTokenInit2: [3] negHints SEQUENCE, mechListMIC at [4].
 			if len(content) > 0 && content[0] == tagOctetString {
-				if t.MechListMIC, err = taggedOctets(content); err != nil {
-					return nil, err
+				if t.mechListMIC, err = taggedOctets(content); err != nil {
+					return err
 				}
 				micSeen = true
 				continue
 			}
-			if t.NegHints, err = parseNegHints(content); err != nil {
-				return nil, err
+			if t.negHints, err = parseNegHints(content); err != nil {
+				return err
 			}
 		case 4:
-			if t.NegHints == nil {
-				return nil, invalid("NegTokenInit [4] without negHints")
+			if t.negHints == nil {
+				return invalid("NegTokenInit [4] without negHints")
 			}
-			if t.MechListMIC, err = taggedOctets(content); err != nil {
-				return nil, err
+			if t.mechListMIC, err = taggedOctets(content); err != nil {
+				return err
 			}
 		default:
 			// Extension marker: later fields are skipped.
 		}
 	}
-	return t, nil
+	return nil
 }
 
 func parseNegHints(content []byte) (*NegHints, error) {
