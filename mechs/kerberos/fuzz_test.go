@@ -77,7 +77,7 @@ func mitInner(t testing.TB) (encTicket, auth []byte) {
 // TestMITTokensParse checks the saved MIT tokens parse, and that no
 // proper prefix of any of them does.
 func TestMITTokensParse(t *testing.T) {
-	for _, name := range []string{"mit_ap_req.hex", "mit_ap_req_mutual.hex", "mit_ap_rep.hex"} {
+	for _, name := range []string{"mit_ap_req.hex", "mit_ap_req_mutual.hex", "mit_ap_rep.hex", "mit_krb_error.hex"} {
 		tok := readHex(t, name)
 		if _, _, err := parseGSS(tok); err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -87,6 +87,12 @@ func TestMITTokensParse(t *testing.T) {
 				t.Fatalf("%s: prefix of %d bytes parsed", name, n)
 			}
 		}
+	}
+	_, inner, _ := parseGSS(readHex(t, "mit_krb_error.hex"))
+	if ke, err := parseKRBError(inner); err != nil || ke.code == 0 {
+		t.Fatalf("MIT KRB-ERROR: %+v %v", ke, err)
+	} else {
+		t.Logf("MIT's error token for mismatched bindings: %v -> %v", ke, status.FromKerberos(ke.code))
 	}
 	et, auth := mitInner(t)
 	etp, err := parseEncTicketPart(et)
@@ -157,6 +163,7 @@ func FuzzInitialContextToken(f *testing.F) {
 // FuzzAPRep feeds the initiator's AP-REP leg.
 func FuzzAPRep(f *testing.F) {
 	f.Add(readHex(f, "mit_ap_rep.hex"))
+	f.Add(readHex(f, "mit_krb_error.hex"))
 	e := newTestEnv(f)
 	tkt := e.ticket()
 	e.src.tickets[testSPN] = tkt
