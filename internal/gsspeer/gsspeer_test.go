@@ -221,6 +221,27 @@ func TestKrb5WrongKeytabRefused(t *testing.T) {
 	}
 }
 
+func TestKrb5Delegation(t *testing.T) {
+	t.Parallel()
+	realm := testrealm.Start(t)
+	realm.Kadmin(t, "modprinc +ok_as_delegate "+testrealm.Service)
+	cc := realm.Kinit(t, testrealm.User, testrealm.Password)
+	ini := Start(t, Config{
+		Role: Initiator, Mech: Krb5, Target: testrealm.ServiceGSSName,
+		Flags: Mutual | Deleg,
+		Env:   append(realm.Env(), "KRB5CCNAME=FILE:"+cc),
+	})
+	acc := Start(t, Config{Role: Acceptor, Mech: Krb5, Env: realm.Env()})
+	handshake(t, ini, acc)
+	info, err := acc.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.Delegated || info.Flags&Deleg == 0 || info.DelegatedName != testrealm.User+"@"+realm.Name {
+		t.Fatalf("no delegation: %+v", info)
+	}
+}
+
 func TestSPNEGOKrb5(t *testing.T) {
 	t.Parallel()
 	realm := testrealm.Start(t)

@@ -178,6 +178,9 @@ func (r *Realm) writeConfig(t testing.TB, port int) {
 	fmt.Fprintf(&k, "  rdns = false\n")
 	fmt.Fprintf(&k, "  dns_canonicalize_hostname = false\n")
 	fmt.Fprintf(&k, "  default_ccache_name = FILE:%s\n", filepath.Join(r.Dir, "ccache"))
+	// Forwardable TGTs, so that delegation (GSS_C_DELEG_FLAG,
+	// ISC_REQ_DELEGATE) can be tested.
+	fmt.Fprintf(&k, "  forwardable = true\n")
 	if cfg.forceTCP {
 		fmt.Fprintf(&k, "  udp_preference_limit = 1\n")
 	}
