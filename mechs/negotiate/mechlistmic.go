@@ -73,8 +73,21 @@ type micExchange struct {
 
 func (m *micExchange) reset() { *m = micExchange{} }
 
+// micPresenter is how mechs/ntlm's Context reports that its AUTHENTICATE
+// message carried a MIC (MS-SPNG 3.2.5.1: the mechListMIC is then
+// required); matched structurally, so that this package needs no import
+// of any sub-package.
+type micPresenter interface {
+	MICPresent() bool
+}
+
 // mechWantsMIC asks the sub-context whether it needs the MIC exchange.
 func mechWantsMIC(ctx mechs.SecurityContext) bool {
-	r, ok := ctx.(MechListMICRequirer)
-	return ok && r.RequiresMechListMIC()
+	switch r := ctx.(type) {
+	case MechListMICRequirer:
+		return r.RequiresMechListMIC()
+	case micPresenter:
+		return r.MICPresent()
+	}
+	return false
 }

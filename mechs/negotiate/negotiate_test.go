@@ -707,3 +707,52 @@ func TestCloseReleasesSubContexts(t *testing.T) {
 		t.Fatalf("%v", r.Status)
 	}
 }
+
+// FuzzAcceptorFirstToken: whatever a client sends first, the acceptor
+// answers with a status, never a panic.
+func FuzzAcceptorFirstToken(f *testing.F) {
+	for _, b := range realInits(f) {
+		f.Add(b)
+	}
+	f.Add([]byte("NTLMSSP\x00\x01\x00\x00\x00"))
+	p := New(toyKerberos(), toyNTLM())
+	cred, err := p.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_INBOUND})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ac, _ := cred.NewAcceptor(mechs.AcceptorParams{})
+		defer ac.Close()
+		r := ac.Step(&mechs.StepInput{Token: b})
+		if r.Status.IsError() && r.Err == nil {
+			t.Fatalf("%v without a cause", r.Status)
+		}
+		if r.Status == status.SEC_E_OK && r.Token == nil {
+			t.Fatal("a single token completed the acceptor")
+		}
+	})
+}
+
+// FuzzInitiatorReply: whatever the acceptor answers, the initiator
+// answers with a status, never a panic.
+func FuzzInitiatorReply(f *testing.F) {
+	for _, b := range realResps(f) {
+		f.Add(b)
+	}
+	p := New(toyKerberos(), toyNTLM())
+	cred, err := p.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_OUTBOUND})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ic, _ := cred.NewInitiator(mechs.InitiatorParams{Target: "HTTP/h"})
+		defer ic.Close()
+		if r := ic.Step(&mechs.StepInput{}); r.Status != status.SEC_I_CONTINUE_NEEDED {
+			t.Fatal(r.Status)
+		}
+		r := ic.Step(&mechs.StepInput{Token: b})
+		if r.Status.IsError() && r.Err == nil {
+			t.Fatalf("%v without a cause", r.Status)
+		}
+	})
+}

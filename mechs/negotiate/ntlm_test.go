@@ -174,3 +174,28 @@ func TestRawNTLMClientUnderNegotiate(t *testing.T) {
 	}
 	exchangeMessages(t, ic, ac)
 }
+
+// TestRealNTLMMICStripped: the NTLM AUTHENTICATE carries a MIC, so the
+// acceptor requires the mechListMIC even though NTLM was the initiator's
+// first choice; an initiator token stripped of it is refused.
+func TestRealNTLMMICStripped(t *testing.T) {
+	p, _ := realNTLM(t)
+	icred := acquire(t, p, secctx.SECPKG_CRED_OUTBOUND, &secctx.AuthIdentity{User: "alice", Domain: "EXAMPLE", Password: "Passw0rd!"})
+	acred := acquire(t, p, secctx.SECPKG_CRED_INBOUND, nil)
+	ic, _ := icred.NewInitiator(mechs.InitiatorParams{Target: "HTTP/localhost"})
+	ac, _ := acred.NewAcceptor(mechs.AcceptorParams{})
+	defer ic.Close()
+	defer ac.Close()
+	r0 := ic.Step(&mechs.StepInput{})
+	r1 := ac.Step(&mechs.StepInput{Token: r0.Token})
+	r2 := ic.Step(&mechs.StepInput{Token: r1.Token})
+	resp, err := negotiate.ParseNegTokenResp(r2.Token)
+	if err != nil || resp.MechListMIC == nil {
+		t.Fatalf("%+v %v", resp, err)
+	}
+	resp.MechListMIC = nil
+	stripped, _ := resp.Marshal()
+	if r := ac.Step(&mechs.StepInput{Token: stripped}); r.Status != status.SEC_E_DOWNGRADE_DETECTED {
+		t.Fatalf("%v (%v)", r.Status, r.Err)
+	}
+}

@@ -57,9 +57,10 @@ type MechOIDs interface {
 
 // MechListMICRequirer may be implemented by a sub-package's security
 // context that needs the mechListMIC exchange whatever the negotiation
-// found: NTLM whose AUTHENTICATE message carries a MIC (MS-NLMP
-// 3.1.5.1.2 / 3.2.5.1.2, the flag gss-ntlmssp reports to MIT's SPNEGO).
-// It is consulted once the sub-context is complete.
+// found: NTLM whose AUTHENTICATE message carries a MIC (MS-SPNG 3.2.5.1,
+// the flag gss-ntlmssp reports to MIT's SPNEGO). It is consulted once the
+// sub-context is complete. A context with a MICPresent() bool method (as
+// mechs/ntlm's Context has) is read the same way.
 type MechListMICRequirer interface {
 	RequiresMechListMIC() bool
 }
