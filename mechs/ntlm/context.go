@@ -205,6 +205,26 @@ func (c *Context) MICPresent() bool {
 	return c.micSent
 }
 
+// ResetSealingHandle re-keys the RC4 sealing handle of the receive
+// direction (receive true) or of the send direction from its sealing key,
+// leaving the sequence numbers alone. SPNEGO needs it (MS-SPNG, on mechListMIC with NTLM):
+// after an NTLM context has signed (send) or verified (receive) the
+// mechListMIC, the RC4 state must be what it was before, for the first
+// application message; MIT's SPNEGO does the same with gss-ntlmssp's
+// reset-crypto context option. It does nothing before the handshake
+// completes.
+func (c *Context) ResetSealingHandle(receive bool) {
+	if !c.established.Load() {
+		return
+	}
+	s := c.session()
+	if receive {
+		s.recv.resetSeal(&c.recvX)
+	} else {
+		s.send.resetSeal(&c.sendX)
+	}
+}
+
 // NegotiateFlags returns the NTLMSSP_NEGOTIATE flags (MS-NLMP 2.2.2.5) the
 // handshake settled on.
 func (c *Context) NegotiateFlags() uint32 {

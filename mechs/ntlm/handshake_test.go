@@ -461,3 +461,24 @@ func TestConcurrentDirections(t *testing.T) {
 		}
 	}
 }
+
+// TestResetSealingHandle: SPNEGO's mechListMIC exchange, then a reset of
+// the RC4 handles on both sides, then application messages.
+func TestResetSealingHandle(t *testing.T) {
+	c, s := newPair(t, nil)
+	if r, _ := run(t, c, s, nil, nil); r.Status != status.SEC_E_OK {
+		t.Fatal(r.Status)
+	}
+	mechTypes := []byte{0x30, 0x0c, 0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x0a}
+	msg := []secctx.Buffer{{Type: secctx.SECBUFFER_TOKEN, Data: make([]byte, 0, 16)}, {Type: secctx.SECBUFFER_DATA, Data: mechTypes}}
+	if st := c.MakeSignature(0, msg, 0); st != status.SEC_E_OK {
+		t.Fatal(st)
+	}
+	c.ResetSealingHandle(false)
+	if _, st := s.VerifySignature(msg, 0); st != status.SEC_E_OK {
+		t.Fatal(st)
+	}
+	s.ResetSealingHandle(true)
+	exchange(t, c, s, true, "first application message")
+	exchange(t, s, c, true, "reply")
+}

@@ -30,10 +30,12 @@ type direction struct {
 	ready   bool
 	seq     uint32
 	key     [16]byte // ExportedSessionKey, until ready
-	client  bool     // whether this direction uses the client-to-server keys
-	signKey hmacKey  // precomputed HMAC-MD5 states of SIGNKEY
-	seal    rc4      // the sealing handle
-	x       *hasher  // the direction's MD5, set by prepare (its owner holds the pointer)
+	sealKey [16]byte // SEALKEY, once ready (for resetSeal)
+	sealLen int
+	client  bool    // whether this direction uses the client-to-server keys
+	signKey hmacKey // precomputed HMAC-MD5 states of SIGNKEY
+	seal    rc4     // the sealing handle
+	x       *hasher // the direction's MD5, set by prepare (its owner holds the pointer)
 	sig     [signatureSize]byte
 }
 
@@ -73,6 +75,7 @@ func (d *direction) prepare(x **hasher) {
 	}
 	var buf keyScratch
 	sk, n := sealKey(&buf, d.key[:], flags, d.client)
+	d.sealKey, d.sealLen = sk, n
 	d.seal.reset(sk[:n])
 	if flags&negotiateExtendedSessionSecurity != 0 {
 		gk, _ := signKey(&buf, d.key[:], flags, d.client)
@@ -91,9 +94,22 @@ func (s *sessionSecurity) wipe() {
 		d.seal.wipe()
 		d.signKey = hmacKey{}
 		clear(d.key[:])
+		clear(d.sealKey[:])
 		d.ready = false
 		d.mu.Unlock()
 	}
+}
+
+// resetSeal re-keys one direction's RC4 sealing handle from its sealing
+// key, leaving the sequence number alone.
+func (d *direction) resetSeal(x **hasher) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.ready {
+		d.prepare(x) // a fresh handle is already a reset one
+		return
+	}
+	d.seal.reset(d.sealKey[:d.sealLen])
 }
 
 // isSigned reports whether a buffer takes part in the signature, and
