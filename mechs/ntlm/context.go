@@ -197,7 +197,7 @@ func (c *Context) negotiatedFlags() uint32 {
 }
 
 // MICPresent reports whether the AUTHENTICATE message carried a MIC: sent
-// by this initiator, or verified by this acceptor. SPNEGO (MS-SPNG 3.2.5.1)
+// by this initiator, or verified by this acceptor. SPNEGO (MS-SPNG)
 // needs it: with an NTLM MIC, mechListMIC is required.
 func (c *Context) MICPresent() bool {
 	c.mu.Lock()
@@ -207,8 +207,8 @@ func (c *Context) MICPresent() bool {
 
 // ResetSealingHandle re-keys the RC4 sealing handle of the receive
 // direction (receive true) or of the send direction from its sealing key,
-// leaving the sequence numbers alone. SPNEGO needs it (MS-SPNG, on mechListMIC with NTLM):
-// after an NTLM context has signed (send) or verified (receive) the
+// leaving the sequence numbers alone. SPNEGO needs it (MS-SPNG, on
+// mechListMIC with NTLM): after an NTLM context has signed (send) or verified (receive) the
 // mechListMIC, the RC4 state must be what it was before, for the first
 // application message; MIT's SPNEGO does the same with gss-ntlmssp's
 // reset-crypto context option. It does nothing before the handshake

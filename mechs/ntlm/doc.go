@@ -61,7 +61,7 @@
 // # SPNEGO
 //
 // Contexts are *Context values. Negotiate needs to know whether the NTLM
-// AUTHENTICATE carried a MIC (MS-SPNG 3.2.5.1: then mechListMIC is
+// AUTHENTICATE carried a MIC (MS-SPNG: then mechListMIC is
 // required): (*Context).MICPresent reports it. mechListMIC itself is
 // computed with MakeSignature and checked with VerifySignature.
 //
