@@ -208,9 +208,9 @@ func (c *Context) MICPresent() bool {
 // ResetSealingHandle re-keys the RC4 sealing handle of the receive
 // direction (receive true) or of the send direction from its sealing key,
 // leaving the sequence numbers alone. SPNEGO needs it (MS-SPNG, on
-// mechListMIC with NTLM): after an NTLM context has signed (send) or verified (receive) the
-// mechListMIC, the RC4 state must be what it was before, for the first
-// application message; MIT's SPNEGO does the same with gss-ntlmssp's
+// mechListMIC with NTLM): after an NTLM context has signed (send) or
+// verified (receive) the mechListMIC, the RC4 state must be what it was
+// before, for the first application message; MIT's SPNEGO does the same with gss-ntlmssp's
 // reset-crypto context option. It does nothing before the handshake
 // completes.
 func (c *Context) ResetSealingHandle(receive bool) {
