@@ -109,17 +109,63 @@ func (a *acceptorKeys) lookup(sname principal, realm string, ed encryptedData) (
 // asked) out.
 type acceptor struct {
 	session
-	cred *credential
-	req  secctx.ASCReq
-	done bool
-	bad  bool
+	cred    *credential
+	req     secctx.ASCReq
+	done    bool
+	bad     bool
+	svcName string // the ticket's service, once known (for error tokens)
 
 	delegated []byte
 }
 
 func (c *acceptor) fail(code status.Code, err error) mechs.StepResult {
 	c.bad = true
-	return mechs.Fail(code, Name, err)
+	r := mechs.Fail(code, Name, err)
+	if c.req&secctx.ASC_REQ_EXTENDED_ERROR != 0 {
+		// An error token for the initiator, as MIT sends one (RFC 4121
+		// section 4.1: TOK_ID 03 00 and a KRB-ERROR).
+		var w builder
+		sname, realm := splitName(c.svcName)
+		appendKRBError(&w, krbErrorFor(code), c.cred.pkg.now(), realm, sname)
+		r.Token = frameGSS(tokKRBError, w.b)
+		r.Flags = uint64(secctx.ASC_RET_EXTENDED_ERROR)
+	}
+	return r
+}
+
+// splitName splits "svc/host@REALM" for a KRB-ERROR; an unknown service
+// is named by an empty principal.
+func splitName(name string) (principal, string) {
+	if name == "" {
+		return principal{nameType: nameTypeSrvInst}, ""
+	}
+	realm := ""
+	if i := strings.LastIndexByte(name, '@'); i >= 0 {
+		name, realm = name[:i], name[i+1:]
+	}
+	return principal{nameType: nameTypeSrvInst, parts: strings.Split(name, "/")}, realm
+}
+
+// krbErrorFor picks the KRB-ERROR code (RFC 4120 section 7.5.9) for a
+// failure status.
+func krbErrorFor(code status.Code) int32 {
+	switch code {
+	case status.SEC_E_TIME_SKEW:
+		return 37 // KRB_AP_ERR_SKEW
+	case status.SEC_E_CONTEXT_EXPIRED:
+		return 32 // KRB_AP_ERR_TKT_EXPIRED
+	case status.SEC_E_WRONG_PRINCIPAL:
+		return 35 // KRB_AP_ERR_NOT_US
+	case status.SEC_E_LOGON_DENIED:
+		return 34 // KRB_AP_ERR_REPEAT (the acceptor's only LOGON_DENIED)
+	case status.SEC_E_MESSAGE_ALTERED:
+		return 31 // KRB_AP_ERR_BAD_INTEGRITY
+	case status.SEC_E_NO_KERB_KEY:
+		return 45 // KRB_AP_ERR_NOKEY
+	case status.SEC_E_KDC_UNKNOWN_ETYPE:
+		return 14 // KDC_ERR_ETYPE_NOSUPP
+	}
+	return 60 // KRB_ERR_GENERIC
 }
 
 // Step verifies the AP-REQ (RFC 4120 section 3.2.3, RFC 4121 section 4.1)
@@ -151,12 +197,14 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 	var name string
 	if ot, ok := a.tickets.get(r.ticketRaw); ok {
 		etp, sess, name = ot.etp, ot.sess, ot.name
+		c.svcName = name
 	} else {
 		tk, err := parseTicket(r.ticketRaw)
 		if err != nil {
 			return c.fail(status.SEC_E_INVALID_TOKEN, err)
 		}
 		name = tk.sname.String() + "@" + tk.realm
+		c.svcName = name
 		sk, code, err := a.lookup(tk.sname, tk.realm, tk.enc)
 		if err != nil {
 			return c.fail(code, err)

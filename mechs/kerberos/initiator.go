@@ -299,7 +299,13 @@ func (c *initiator) stepAPRep(in *mechs.StepInput) mechs.StepResult {
 		if err != nil {
 			return c.fail(status.SEC_E_MUTUAL_AUTH_FAILED, err)
 		}
-		return c.fail(status.FromKerberos(ke.code), ke)
+		code := status.FromKerberos(ke.code)
+		if code == status.SEC_E_INTERNAL_ERROR {
+			// KRB_ERR_GENERIC and codes with no better mapping: the
+			// acceptor refused us.
+			code = status.SEC_E_LOGON_DENIED
+		}
+		return c.fail(code, ke)
 	case tokAPRep:
 	default:
 		return c.fail(status.SEC_E_MUTUAL_AUTH_FAILED, errNotKerberos)

@@ -378,3 +378,23 @@ func TestStatusErrors(t *testing.T) {
 	ic.Close()
 	ic.Close()
 }
+
+func TestAcceptorErrorToken(t *testing.T) {
+	e := newTestEnv(t)
+	ic, _ := e.initCred().NewInitiator(mechs.InitiatorParams{Target: testSPN, Req: secctx.ISC_REQ_MUTUAL_AUTH})
+	r := step(t, ic, &mechs.StepInput{})
+	e.now = e.now.Add(time.Hour)
+	ac, _ := e.acceptCred("").NewAcceptor(mechs.AcceptorParams{Req: secctx.ASC_REQ_EXTENDED_ERROR})
+	ar := ac.Step(&mechs.StepInput{Token: r.Token})
+	wantStatus(t, ar, status.SEC_E_TIME_SKEW)
+	if len(ar.Token) == 0 || !secctx.ASCRet(ar.Flags).Has(secctx.ASC_RET_EXTENDED_ERROR) {
+		t.Fatal("no error token")
+	}
+	// The initiator reads it as the acceptor's verdict.
+	wantStatus(t, ic.Step(&mechs.StepInput{Token: ar.Token}), status.SEC_E_TIME_SKEW)
+	// Without ASC_REQ_EXTENDED_ERROR there is none.
+	ac, _ = e.acceptCred("").NewAcceptor(mechs.AcceptorParams{})
+	if ar := ac.Step(&mechs.StepInput{Token: r.Token}); len(ar.Token) != 0 {
+		t.Fatal("error token without ASC_REQ_EXTENDED_ERROR")
+	}
+}
