@@ -10,7 +10,7 @@
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 TEST_TIMEOUT ?= 20m
 FUZZTIME ?= 10s
-# staticcheck v0.8.x is the first release line that builds with Go 1.26.
+# staticcheck v0.8.2 (the newest release) builds and runs with Go 1.26.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all test bench fuzz lint demo
