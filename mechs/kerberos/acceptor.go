@@ -176,6 +176,9 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 		return mechs.Fail(status.SEC_E_INVALID_HANDLE, Name, errors.New("kerberos: the acceptor context is already complete"))
 	}
 	a := c.cred.acc
+	if len(in.Token) == 0 {
+		return c.fail(status.SEC_E_INVALID_TOKEN, errors.New("kerberos: no AP-REQ token"))
+	}
 	tokID, inner, err := parseGSS(in.Token)
 	if err != nil {
 		var tr *errTruncated

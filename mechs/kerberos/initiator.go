@@ -283,6 +283,9 @@ func (c *initiator) buildAPReq(cb *secctx.ChannelBindings, krbCred []byte, now t
 // cusec. Its subkey, when present, becomes the per-message key (flag
 // AcceptorSubkey), and its sequence number the receive counter.
 func (c *initiator) stepAPRep(in *mechs.StepInput) mechs.StepResult {
+	if len(in.Token) == 0 {
+		return c.fail(status.SEC_E_INVALID_TOKEN, errors.New("kerberos: no AP-REP token"))
+	}
 	tokID, inner, err := parseGSS(in.Token)
 	if err != nil {
 		var tr *errTruncated

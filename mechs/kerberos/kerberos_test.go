@@ -216,7 +216,7 @@ func TestTruncatedAndMalformed(t *testing.T) {
 	r := step(t, ic, &mechs.StepInput{})
 	tok := r.Token
 	cred := e.acceptCred("")
-	for n := 0; n < len(tok); n++ {
+	for n := 1; n < len(tok); n++ {
 		ac, _ := cred.NewAcceptor(mechs.AcceptorParams{})
 		ar := ac.Step(&mechs.StepInput{Token: tok[:n]})
 		if ar.Status != status.SEC_E_INCOMPLETE_MESSAGE {
@@ -234,6 +234,8 @@ func TestTruncatedAndMalformed(t *testing.T) {
 	}
 	ac, _ = cred.NewAcceptor(mechs.AcceptorParams{})
 	wantStatus(t, ac.Step(&mechs.StepInput{Token: []byte("NTLMSSP\x00")}), status.SEC_E_INVALID_TOKEN)
+	ac, _ = cred.NewAcceptor(mechs.AcceptorParams{})
+	wantStatus(t, ac.Step(&mechs.StepInput{}), status.SEC_E_INVALID_TOKEN)
 
 	// The initiator: a truncated AP-REP, a forged one, a KRB-ERROR.
 	ac, _ = cred.NewAcceptor(mechs.AcceptorParams{})
