@@ -15,18 +15,25 @@ func (c *rc4) reset(key []byte) {
 		c.s[i] = uint8(i)
 	}
 	var j uint8
-	n := len(key)
-	for i := 0; i < 256; i++ {
-		j += c.s[i] + key[i%n]
-		c.s[i], c.s[j] = c.s[j], c.s[i]
+	k := 0
+	for i := range c.s {
+		x := c.s[i]
+		j += x + key[k]
+		c.s[i], c.s[j] = c.s[j], x
+		if k++; k == len(key) {
+			k = 0
+		}
 	}
 	c.i, c.j = 0, 0
 }
 
 // xor XORs the key stream into dst from src (which may be dst itself).
 func (c *rc4) xor(dst, src []byte) {
+	if len(src) == 0 {
+		return
+	}
 	i, j := c.i, c.j
-	_ = dst[len(src)-1:]
+	_ = dst[len(src)-1]
 	for k, v := range src {
 		i++
 		x := c.s[i]

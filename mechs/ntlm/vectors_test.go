@@ -354,3 +354,20 @@ func TestWindowsCBTVector(t *testing.T) {
 		t.Errorf("target name %q", auth.v2.avPairs.str(avTargetName))
 	}
 }
+
+// TestRC4 checks the RC4 against RFC 6229's test vectors (key 0x0102030405,
+// offsets 0 and 16; and a 16-byte key).
+func TestRC4(t *testing.T) {
+	for _, tc := range []struct{ key, want string }{
+		{"0102030405", "b2396305f03dc027ccc3524a0a1118a8" + "6982944f18fc82d589c403a47a0d0919"},
+		{"0102030405060708090a0b0c0d0e0f10", "9ac7cc9a609d1ef7b2932899cde41b97" + "5248c4959014126a6e8a84f11d1a9e1c"},
+	} {
+		var c rc4
+		c.reset(unhex(t, tc.key))
+		out := make([]byte, 32)
+		c.xor(out, out)
+		if hex.EncodeToString(out) != tc.want {
+			t.Errorf("RC4(%s) = %x, want %s", tc.key, out, tc.want)
+		}
+	}
+}
