@@ -46,21 +46,50 @@ func (w *builder) open(tag byte) int {
 	return len(w.b)
 }
 
-func (w *builder) close(start int) {
+// openLong is open for an element whose content is expected to need a
+// long-form length of lenBytes bytes (1 for 128-255, 2 for 256-65535):
+// the space is reserved up front so that close need not move the content
+// when the guess is right. A wrong guess costs a move, never correctness.
+func (w *builder) openLong(tag byte, lenBytes int) int {
+	w.b = append(w.b, tag, 0x80|byte(lenBytes))
+	w.b = append(w.b, make([]byte, lenBytes)...)
+	return len(w.b)
+}
+
+func (w *builder) close(start int) { w.closeAt(start, 0) }
+
+// closeLong closes an element opened with openLong(tag, lenBytes).
+func (w *builder) closeLong(start, lenBytes int) { w.closeAt(start, lenBytes) }
+
+// closeAt writes the length of the content from start to the end, which
+// was given have reserved long-form length bytes (0: open's one-byte
+// placeholder), moving the content when n's DER length needs another
+// number of bytes.
+func (w *builder) closeAt(start, have int) {
 	n := len(w.b) - start
-	if n < 0x80 {
+	need := 0 // long-form length bytes (0: short form)
+	if n >= 0x80 {
+		for v := n; v > 0; v >>= 8 {
+			need++
+		}
+	}
+	if have != need {
+		lenStart := start - 1 - have // the 0x80|k octet, or the placeholder
+		newStart := lenStart + 1 + need
+		if newStart > start {
+			w.b = append(w.b, make([]byte, newStart-start)...)
+		}
+		copy(w.b[newStart:], w.b[start:start+n])
+		w.b = w.b[:newStart+n]
+		start = newStart
+	}
+	if need == 0 {
 		w.b[start-1] = byte(n)
 		return
 	}
-	nb := 1
-	for v := n >> 8; v > 0; v >>= 8 {
-		nb++
-	}
-	w.b = append(w.b, make([]byte, nb)...)
-	copy(w.b[start+nb:], w.b[start:start+n])
-	w.b[start-1] = 0x80 | byte(nb)
-	for i := nb - 1; i >= 0; i-- {
-		w.b[start+i] = byte(n)
+	w.b[start-1-need] = 0x80 | byte(need)
+	for i := 1; i <= need; i++ {
+		w.b[start-i] = byte(n)
 		n >>= 8
 	}
 }

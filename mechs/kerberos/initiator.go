@@ -241,12 +241,26 @@ func (c *initiator) buildAPReq(cb *secctx.ChannelBindings, krbCred []byte, now t
 	a.close(as)
 
 	// The token.
-	w := builder{b: make([]byte, 0, len(t.raw)+t.key.sealedSize(len(a.b))+64)}
-	g := w.open(0x60)
+	// Length bytes reserved by size, so that closing moves nothing.
+	ctLen := t.key.sealedSize(len(a.b))
+	lb := func(n int) int { // long-form length bytes for n content bytes
+		switch {
+		case n < 0x80:
+			return 0
+		case n < 0x100:
+			return 1
+		}
+		return 2
+	}
+	octL := lb(ctLen)
+	encL := lb(ctLen + 2 + octL + 4 + 8) // SEQUENCE { [0] etype, [2] OCTET STRING }
+	bodyL := lb(len(t.raw) + ctLen + 64)
+	w := builder{b: make([]byte, 0, len(t.raw)+ctLen+64)}
+	g := w.openLong(0x60, bodyL)
 	w.raw(oidKrb5DER)
 	w.raw(tokAPReq[:])
-	ap := w.open(app(msgTypeAPReq))
-	s = w.open(tagSequence)
+	ap := w.openLong(app(msgTypeAPReq), bodyL)
+	s = w.openLong(tagSequence, bodyL)
 	w.ctxInt(0, 5)
 	w.ctxInt(1, msgTypeAPReq)
 	var opts uint32
@@ -256,24 +270,24 @@ func (c *initiator) buildAPReq(cb *secctx.ChannelBindings, krbCred []byte, now t
 	f = w.open(ctx(2))
 	w.b = append(w.b, tagBitString, 5, 0, byte(opts>>24), byte(opts>>16), byte(opts>>8), byte(opts))
 	w.close(f)
-	f = w.open(ctx(3))
+	f = w.openLong(ctx(3), lb(len(t.raw)))
 	w.raw(t.raw)
-	w.close(f)
-	f = w.open(ctx(4))
-	es := w.open(tagSequence)
+	w.closeLong(f, lb(len(t.raw)))
+	f = w.openLong(ctx(4), encL)
+	es := w.openLong(tagSequence, encL)
 	w.ctxInt(0, int64(t.key.etype))
-	f2 := w.open(ctx(2))
-	o = w.open(tagOctetString)
+	f2 := w.openLong(ctx(2), octL)
+	o = w.openLong(tagOctetString, octL)
 	if w.b, err = t.key.encrypt(w.b, usageAPReqAuth, a.b); err != nil {
 		return nil, err
 	}
-	w.close(o)
-	w.close(f2)
-	w.close(es)
-	w.close(f)
-	w.close(s)
-	w.close(ap)
-	w.close(g)
+	w.closeLong(o, octL)
+	w.closeLong(f2, octL)
+	w.closeLong(es, encL)
+	w.closeLong(f, encL)
+	w.closeLong(s, bodyL)
+	w.closeLong(ap, bodyL)
+	w.closeLong(g, bodyL)
 	clear(a.b) // the authenticator held the subkey
 	return w.b, nil
 }
