@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	secctx "github.com/asyncsspi/asyncsspi/context"
+	"github.com/asyncsspi/asyncsspi/internal/gsspeer"
 	"github.com/asyncsspi/asyncsspi/internal/testrealm"
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/mechs/kerberos"
@@ -52,11 +53,11 @@ const krbReq = secctx.ISC_REQ_MUTUAL_AUTH | secctx.ISC_REQ_INTEGRITY | secctx.IS
 func micsWithMIT(t *testing.T, ours mechs.SecurityContext, peer *mitPeer) {
 	t.Helper()
 	msg := []byte("from MIT")
-	f, e := peer.call("MIC", b64(msg))
-	if e != "" {
-		t.Fatalf("MIT MIC: %s", e)
+	mic, err := peer.GetMIC(msg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, st := ours.VerifySignature([]secctx.Buffer{{Type: secctx.SECBUFFER_DATA, Data: msg}, {Type: secctx.SECBUFFER_TOKEN, Data: unb64(t, f[0])}}, 0); st != status.SEC_E_OK {
+	if _, st := ours.VerifySignature([]secctx.Buffer{{Type: secctx.SECBUFFER_DATA, Data: msg}, {Type: secctx.SECBUFFER_TOKEN, Data: mic}}, 0); st != status.SEC_E_OK {
 		t.Fatalf("VerifySignature of MIT's MIC: %v", st)
 	}
 	msg = []byte("from Go")
@@ -64,8 +65,8 @@ func micsWithMIT(t *testing.T, ours mechs.SecurityContext, peer *mitPeer) {
 	if st := ours.MakeSignature(0, bufs, 0); st != status.SEC_E_OK {
 		t.Fatal(st)
 	}
-	if _, e := peer.call("VERIFY", b64(msg), b64(bufs[1].Data)); e != "" {
-		t.Fatalf("MIT rejects our MIC: %s", e)
+	if err := peer.VerifyMIC(msg, bufs[1].Data); err != nil {
+		t.Fatalf("MIT rejects our MIC: %v", err)
 	}
 }
 
@@ -74,7 +75,7 @@ func micsWithMIT(t *testing.T, ours mechs.SecurityContext, peer *mitPeer) {
 // first in our list), mutual authentication completes.
 func TestMITAcceptorKerberos(t *testing.T) {
 	s := newKrbSetup(t)
-	peer := startMIT(t, s.env, "accept")
+	peer := startMIT(t, s.env, gsspeer.Config{Role: gsspeer.Acceptor})
 	cred := mustCred(t, s.pkg, secctx.SECPKG_CRED_OUTBOUND, s.clientData(""))
 	ic, err := cred.NewInitiator(mechs.InitiatorParams{Target: testrealm.Service, Req: krbReq})
 	if err != nil {
@@ -102,7 +103,7 @@ func TestMITAcceptorKerberos(t *testing.T) {
 // NTLM): Kerberos is chosen.
 func TestMITInitiatorKerberos(t *testing.T) {
 	s := newKrbSetup(t)
-	peer := startMIT(t, s.env, "initiate", testrealm.ServiceGSSName)
+	peer := startMIT(t, s.env, gsspeer.Config{Role: gsspeer.Initiator, Target: testrealm.ServiceGSSName})
 	cred := mustCred(t, s.pkg, secctx.SECPKG_CRED_INBOUND, s.serverData())
 	ac, _ := cred.NewAcceptor(mechs.AcceptorParams{})
 	defer ac.Close()
@@ -191,7 +192,7 @@ func TestKerberosFallbackToNTLM(t *testing.T) {
 // "Negotiate" do: answered with a raw AP-REP.
 func TestMITRawKerberosClient(t *testing.T) {
 	s := newKrbSetup(t)
-	peer := startMIT(t, append(s.env, "MITPEER_MECH="+mechs.OIDKerberos), "initiate", testrealm.ServiceGSSName)
+	peer := startMIT(t, s.env, gsspeer.Config{Role: gsspeer.Initiator, Mech: gsspeer.Krb5, Target: testrealm.ServiceGSSName})
 	cred := mustCred(t, s.pkg, secctx.SECPKG_CRED_INBOUND, s.serverData())
 	ac, _ := cred.NewAcceptor(mechs.AcceptorParams{})
 	defer ac.Close()

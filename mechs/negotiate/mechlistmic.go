@@ -40,9 +40,7 @@ func (c *negContext) makeMechListMIC(ctx mechs.SecurityContext, list []byte) ([]
 		if st != status.SEC_E_OK {
 			return nil, status.New(st, pkgName, errors.New("mechListMIC: the chosen mechanism cannot sign"))
 		}
-		if r, ok := ctx.(RC4StateResetter); ok {
-			r.ResetRC4State(true)
-		}
+		resetRC4(ctx, true)
 		return msg[1].Data, nil
 	}
 }
@@ -56,10 +54,27 @@ func (c *negContext) verifyMechListMIC(ctx mechs.SecurityContext, list, mic []by
 		return status.New(status.SEC_E_DOWNGRADE_DETECTED, pkgName,
 			errors.New("mechListMIC does not match the mechanism list ("+st.String()+"): the negotiation was tampered with"))
 	}
-	if r, ok := ctx.(RC4StateResetter); ok {
-		r.ResetRC4State(false)
-	}
+	resetRC4(ctx, false)
 	return nil
+}
+
+// sealingHandleResetter is how mechs/ntlm's Context re-keys one RC4
+// sealing handle (receive true: the receive direction); matched
+// structurally, like RC4StateResetter.
+type sealingHandleResetter interface {
+	ResetSealingHandle(receive bool)
+}
+
+// resetRC4 puts the sub-context's RC4 handle of one direction back in its
+// state before the mechListMIC (MS-SPNG 3.3.5.1), when the sub-context
+// has one (NTLM).
+func resetRC4(ctx mechs.SecurityContext, outbound bool) {
+	switch r := ctx.(type) {
+	case RC4StateResetter:
+		r.ResetRC4State(outbound)
+	case sealingHandleResetter:
+		r.ResetSealingHandle(!outbound)
+	}
 }
 
 // micExchange is the mechListMIC bookkeeping both sides keep (RFC 4178

@@ -70,7 +70,8 @@ type MechListMICRequirer interface {
 // calls ResetRC4State so that the RC4 sealing handle of that direction is
 // back in the state it had before the MIC, as MS-SPNG section 3.3.5.1
 // requires for NTLM and Windows and gss-ntlmssp do. The sequence number
-// is not reset.
+// is not reset. A context with a ResetSealingHandle(receive bool) method
+// (as mechs/ntlm's Context has) is used the same way.
 type RC4StateResetter interface {
 	ResetRC4State(outbound bool)
 }
