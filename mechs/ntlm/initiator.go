@@ -71,9 +71,6 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 	c.chalFlags = chal.flags
 	anonymous := cf&negotiateAnonymous != 0
 	v1 := !anonymous && p.allowV1 && chal.targetInfo == nil
-	if v1 && c.cred.ntHash == ([16]byte{}) {
-		return fail(status.SEC_E_NO_CREDENTIALS, "no key")
-	}
 	if !anonymous && !c.cred.hasKey {
 		return fail(status.SEC_E_NO_CREDENTIALS, "credential has no key")
 	}
