@@ -339,3 +339,57 @@ func TestInteropSkew(t *testing.T) {
 	ac, _ := cred.NewAcceptor(mechs.AcceptorParams{})
 	wantStatus(t, ac.Step(&mechs.StepInput{Token: tok}), status.SEC_E_TIME_SKEW)
 }
+
+// TestInteropCredentialKinds logs in with each kind of outbound
+// credential against the real KDC and completes a handshake with our
+// acceptor: password, keytab, a ccache given by path, and the default
+// ccache (KRB5CCNAME, nil AuthData).
+func TestInteropCredentialKinds(t *testing.T) {
+	realm := startRealm(t)
+	clientKT := realm.Keytab(t, testrealm.User)
+	ccache := realm.Kinit(t, testrealm.User, testrealm.Password)
+	acred := ourAcceptorCred(t, realm)
+	pkg := New(WithConfigFile(realm.Krb5Conf))
+	for _, tc := range []struct {
+		name      string
+		principal string
+		authData  any
+		env       string
+	}{
+		{"password", "", &secctx.AuthIdentity{User: testrealm.User + "@" + realm.Name, Password: testrealm.Password}, ""},
+		{"keytab", testrealm.User + "@" + realm.Name, &Keytab{Path: clientKT}, ""},
+		{"ccache", "", &CCache{Path: ccache}, ""},
+		{"default ccache", "", nil, "FILE:" + ccache},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("KRB5CCNAME", tc.env)
+			}
+			cred, err := pkg.AcquireCredentials(mechs.CredentialRequest{Principal: tc.principal, Use: secctx.SECPKG_CRED_OUTBOUND, AuthData: tc.authData})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cred.Close()
+			if cred.Principal() != testrealm.User+"@"+realm.Name {
+				t.Fatalf("principal %q", cred.Principal())
+			}
+			ic, _ := cred.NewInitiator(mechs.InitiatorParams{Target: testrealm.Service + "@" + realm.Name, Req: secctx.ISC_REQ_MUTUAL_AUTH})
+			r := step(t, ic, &mechs.StepInput{})
+			wantStatus(t, r, status.SEC_I_CONTINUE_NEEDED)
+			ac, _ := acred.NewAcceptor(mechs.AcceptorParams{})
+			ar := ac.Step(&mechs.StepInput{Token: r.Token})
+			wantStatus(t, ar, status.SEC_E_OK)
+			wantStatus(t, ic.Step(&mechs.StepInput{Token: ar.Token}), status.SEC_E_OK)
+		})
+	}
+	// A wrong password fails the first leg with SEC_E_LOGON_DENIED, an
+	// unknown service with SEC_E_TARGET_UNKNOWN.
+	bad, _ := pkg.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_OUTBOUND,
+		AuthData: &secctx.AuthIdentity{User: testrealm.User, Domain: realm.Name, Password: "wrong"}})
+	defer bad.Close()
+	ic, _ := bad.NewInitiator(mechs.InitiatorParams{Target: testrealm.Service})
+	wantStatus(t, step(t, ic, &mechs.StepInput{}), status.SEC_E_LOGON_DENIED)
+	good := ourInitiatorCred(t, realm)
+	ic, _ = good.NewInitiator(mechs.InitiatorParams{Target: "HTTP/nowhere.test"})
+	wantStatus(t, step(t, ic, &mechs.StepInput{}), status.SEC_E_TARGET_UNKNOWN)
+}
