@@ -482,3 +482,36 @@ func TestResetSealingHandle(t *testing.T) {
 	exchange(t, c, s, true, "first application message")
 	exchange(t, s, c, true, "reply")
 }
+
+// TestNTLMv1SessionSecurity: with WithNTLMv1 on both sides, a CHALLENGE
+// without target information gets an NTLMv1 response with extended session
+// security (the NTLM2 session response), which the acceptor verifies; the
+// session keys agree.
+func TestNTLMv1SessionSecurity(t *testing.T) {
+	c, s := newPair(t, &pairOpts{pkg: []Option{WithNTLMv1()}})
+	r1 := c.Step(stepIn(nil))
+	r2 := s.Step(stepIn(r1.Token))
+	chal, err := parseChallenge(r2.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chal.targetInfo = nil
+	chal.flags &^= negotiateTargetInfo
+	stripped := make([]byte, chal.size())
+	chal.encode(stripped)
+	r3 := c.Step(stepIn(stripped))
+	if r3.Status != status.SEC_E_OK {
+		t.Fatalf("client: %v %v", r3.Status, r3.Err)
+	}
+	auth, _ := parseAuthenticate(r3.Token)
+	if auth.isV2 || len(auth.ntResponse) != 24 || auth.flags&negotiateExtendedSessionSecurity == 0 {
+		t.Fatalf("not an NTLM2 session response: v2=%v nt=%d flags=%#x", auth.isV2, len(auth.ntResponse), auth.flags)
+	}
+	// The acceptor's own CHALLENGE carried target information, but its MIC
+	// check does not apply to NTLMv1; the proof and key do.
+	if r := s.Step(stepIn(r3.Token)); r.Status != status.SEC_E_OK {
+		t.Fatalf("acceptor: %v %v", r.Status, r.Err)
+	}
+	exchange(t, c, s, true, "NTLMv1 sealed")
+	exchange(t, s, c, false, "NTLMv1 signed")
+}
