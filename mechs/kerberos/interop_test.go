@@ -358,6 +358,7 @@ func TestInteropCredentialKinds(t *testing.T) {
 	}{
 		{"password", "", &secctx.AuthIdentity{User: testrealm.User + "@" + realm.Name, Password: testrealm.Password}, ""},
 		{"keytab", testrealm.User + "@" + realm.Name, &Keytab{Path: clientKT}, ""},
+		{"keytab, first principal", "", &Keytab{Path: clientKT}, ""},
 		{"ccache", "", &CCache{Path: ccache}, ""},
 		{"default ccache", "", nil, "FILE:" + ccache},
 	} {

@@ -17,7 +17,8 @@
 //
 //   - outbound: a *secctx.AuthIdentity{User, Domain (the realm), Password}
 //     for a password login; a *Keytab with the client's keys (Principal
-//     names the client, "user@REALM"); a *CCache; *ServiceTickets, tickets
+//     names the client, "user@REALM"; default: the keytab's first
+//     principal); a *CCache; *ServiceTickets, tickets
 //     obtained elsewhere, with no KDC; or nil for the ticket cache named
 //     by KRB5CCNAME.
 //   - inbound: a *Keytab, or nil for the keytab named by KRB5_KTNAME
@@ -207,6 +208,14 @@ func (c *credential) acquireOutbound(req mechs.CredentialRequest) error {
 			return err
 		}
 		kc.Keytab = kt
+		if user == "" && len(kt.Entries) > 0 {
+			// As kinit -k does: the keytab's first principal.
+			e := kt.Entries[0]
+			user = strings.Join(e.Principal.Components, "/")
+			if realm == "" {
+				realm = e.Principal.Realm
+			}
+		}
 		if user == "" {
 			return status.Errorf(status.SEC_E_NO_CREDENTIALS, Name, "a keytab credential needs the client principal (user@REALM)")
 		}
