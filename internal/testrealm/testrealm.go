@@ -9,6 +9,11 @@
 // programs are missing, Start skips the test, or fails it when
 // ASYNCSSPI_REQUIRE_PEERS=1 (see internal/peertest).
 //
+// Programs that are not tests (the sspi demo) use Launch instead, in a
+// folder they own, and Close the realm themselves; the setup helpers have
+// twins that return errors (CreateUser, CreateService, WriteKeytab,
+// RunKadmin). Skipping or failing on missing programs is Start's alone.
+//
 // Usage:
 //
 //	realm := testrealm.Start(t)
@@ -87,21 +92,85 @@ type Realm struct {
 	// one keytab file per call.
 	admin sync.Mutex
 
-	kdc *kdcProcess
+	// kdc and portClaim are set by launch and released once by Close.
+	kdc       *kdcProcess
+	portClaim net.Listener
+	closeOnce sync.Once
 }
 
-// Start creates and starts a realm for t. See the package comment.
+// Start creates and starts a realm for t in t.TempDir(), and registers a
+// Cleanup that closes it. See the package comment.
 func Start(t testing.TB, opts ...Option) *Realm {
 	t.Helper()
+	progs := peertest.Binaries(t, programNames...)
+	if progs == nil {
+		return nil
+	}
+	r, err := launch(t.TempDir(), progs, opts)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("testrealm %s: KDC log %s:\n%s", r.Name, r.LogPath, tail(r.Log(), 40))
+		}
+		r.Close()
+	})
+	return r
+}
+
+// programNames are the MIT programs a realm needs.
+var programNames = []string{"krb5kdc", "kdb5_util", "kadmin.local", "kinit"}
+
+// Programs returns the full paths of the MIT programs a realm needs
+// (krb5kdc, kdb5_util, kadmin.local, kinit), looked up in PATH and in the
+// sbin folders where Debian puts the KDC programs, or an error naming the
+// first one missing.
+func Programs() (map[string]string, error) {
+	progs := make(map[string]string, len(programNames))
+	for _, n := range programNames {
+		p, err := lookPath(n)
+		if err != nil {
+			return nil, fmt.Errorf("testrealm: MIT Kerberos program %s not found in PATH or the sbin folders", n)
+		}
+		progs[n] = p
+	}
+	return progs, nil
+}
+
+func lookPath(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+		p := filepath.Join(dir, name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", exec.ErrNotFound
+}
+
+// Launch creates and starts a realm in dir, an existing folder the caller
+// owns (and removes after Close), for programs that are not tests. It
+// returns an error when the MIT programs are missing (see Programs) or the
+// KDC does not start. The caller must call Close, which kills the KDC and
+// waits for it, on every path.
+func Launch(dir string, opts ...Option) (*Realm, error) {
+	progs, err := Programs()
+	if err != nil {
+		return nil, err
+	}
+	return launch(dir, progs, opts)
+}
+
+// launch is Launch with the programs already found. On error nothing is
+// left running.
+func launch(dir string, progs map[string]string, opts []Option) (*Realm, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
 		o(&cfg)
 	}
-	progs := peertest.Binaries(t, "krb5kdc", "kdb5_util", "kadmin.local", "kinit")
-	if progs == nil {
-		return nil
-	}
-	dir := t.TempDir()
 	r := &Realm{
 		Name:    cfg.realm,
 		Dir:     dir,
@@ -111,27 +180,34 @@ func Start(t testing.TB, opts ...Option) *Realm {
 	}
 	r.Krb5Conf = filepath.Join(dir, "krb5.conf")
 	r.KDCConf = filepath.Join(dir, "kdc.conf")
-	mustMkdir(t, filepath.Join(dir, "rcache"))
-	mustWrite(t, filepath.Join(dir, "kadm5.acl"), "")
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("testrealm: %s is not an existing folder", dir)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "rcache"), 0o700); err != nil {
+		return nil, fmt.Errorf("testrealm: %w", err)
+	}
+	if err := writeFile(filepath.Join(dir, "kadm5.acl"), ""); err != nil {
+		return nil, err
+	}
 
 	// The database does not depend on the port; write the files once with a
 	// placeholder port so that kdb5_util and kadmin.local can read them.
-	r.writeConfig(t, 0)
-	r.run(t, nil, progs["kdb5_util"], "create", "-s", "-P", masterPassword, "-r", r.Name)
+	if err := r.writeConfig(0); err != nil {
+		return nil, err
+	}
+	if err := r.run(nil, progs["kdb5_util"], "create", "-s", "-P", masterPassword, "-r", r.Name); err != nil {
+		return nil, err
+	}
 	if cfg.withDefaults {
 		r.ServiceKeytab = filepath.Join(dir, "service.keytab")
-		r.kadmin(t,
+		if err := r.kadmin(
 			"addprinc -pw "+Password+" "+User,
 			"addprinc -randkey "+Service,
 			"ktadd -norandkey -k "+r.ServiceKeytab+" "+Service,
-		)
-	}
-
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("testrealm %s: KDC log %s:\n%s", r.Name, r.LogPath, tail(r.Log(), 40))
+		); err != nil {
+			return nil, err
 		}
-	})
+	}
 
 	var lastErr error
 	for attempt := 0; attempt < 8; attempt++ {
@@ -140,32 +216,44 @@ func Start(t testing.TB, opts ...Option) *Realm {
 			lastErr = err
 			continue
 		}
-		r.writeConfig(t, port)
+		if err := r.writeConfig(port); err != nil {
+			if lock != nil {
+				lock.Close()
+			}
+			return nil, err
+		}
 		kdc, err := r.startKDC(port)
 		if err == nil {
-			r.kdc = kdc
+			r.kdc, r.portClaim = kdc, lock
 			r.KDCAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-			t.Cleanup(func() {
-				kdc.stop()
-				if lock != nil {
-					lock.Close()
-				}
-			})
-			return r
+			return r, nil
 		}
 		if lock != nil {
 			lock.Close()
 		}
 		lastErr = err
 	}
-	t.Fatalf("testrealm: cannot start krb5kdc: %v", lastErr)
+	return nil, fmt.Errorf("testrealm: cannot start krb5kdc: %v", lastErr)
+}
+
+// Close kills the KDC, waits for it to exit and releases the realm's port
+// claim. It does not remove Dir. Calling it again does nothing; it returns
+// nil (a KDC ended by a kill has no error worth reporting).
+func (r *Realm) Close() error {
+	r.closeOnce.Do(func() {
+		if r.kdc != nil {
+			r.kdc.stop()
+		}
+		if r.portClaim != nil {
+			r.portClaim.Close()
+		}
+	})
 	return nil
 }
 
 // writeConfig writes krb5.conf and kdc.conf for the KDC on port, and sets
 // the fields that describe them.
-func (r *Realm) writeConfig(t testing.TB, port int) {
-	t.Helper()
+func (r *Realm) writeConfig(port int) error {
 	cfg := r.cfg
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	r.KDCAddrs = append(append([]string(nil), cfg.kdcsBefore...), addr)
@@ -223,8 +311,10 @@ func (r *Realm) writeConfig(t testing.TB, port int) {
 	}
 	fmt.Fprintf(&d, "  }\n\n[logging]\n  kdc = FILE:%s\n", r.LogPath)
 
-	mustWrite(t, r.Krb5Conf, r.Krb5ConfText)
-	mustWrite(t, r.KDCConf, d.String())
+	if err := writeFile(r.Krb5Conf, r.Krb5ConfText); err != nil {
+		return err
+	}
+	return writeFile(r.KDCConf, d.String())
 }
 
 func seconds(d time.Duration) int64 {
@@ -295,47 +385,84 @@ func (r *Realm) Principal(name string) string {
 }
 
 // AddUser creates the principal name (qualified with the realm unless it
-// has one) with password. The password must not contain white space or
-// quotes.
+// has one) with password, and fails t on error (see CreateUser).
 func (r *Realm) AddUser(t testing.TB, name, password string) {
 	t.Helper()
-	if password == "" || strings.ContainsAny(password, " \t\r\n\"'\\") || strings.ContainsAny(name, " \t\r\n\"'\\") {
-		t.Fatalf("testrealm: AddUser: name and password must be non-empty and free of white space and quotes")
+	if err := r.CreateUser(name, password); err != nil {
+		t.Fatalf("%v", err)
 	}
-	r.kadmin(t, "addprinc -pw "+password+" "+r.Principal(name))
+}
+
+// CreateUser creates the principal name (qualified with the realm unless
+// it has one) with password. The password must not contain white space or
+// quotes.
+func (r *Realm) CreateUser(name, password string) error {
+	if password == "" || strings.ContainsAny(password, " \t\r\n\"'\\") || strings.ContainsAny(name, " \t\r\n\"'\\") {
+		return fmt.Errorf("testrealm: AddUser: name and password must be non-empty and free of white space and quotes")
+	}
+	return r.kadmin("addprinc -pw " + password + " " + r.Principal(name))
 }
 
 // AddService creates the principal spn (e.g. "HTTP/host.test") with a random
-// key. Use Keytab to get its keys.
+// key, and fails t on error. Use Keytab to get its keys.
 func (r *Realm) AddService(t testing.TB, spn string) {
 	t.Helper()
-	r.kadmin(t, "addprinc -randkey "+r.Principal(spn))
+	if err := r.CreateService(spn); err != nil {
+		t.Fatalf("%v", err)
+	}
 }
 
-// Keytab writes the current keys of the given principals (without changing
-// them: ktadd -norandkey) to a new keytab file and returns its path.
+// CreateService creates the principal spn (e.g. "HTTP/host.test") with a
+// random key. Use WriteKeytab to get its keys.
+func (r *Realm) CreateService(spn string) error {
+	return r.kadmin("addprinc -randkey " + r.Principal(spn))
+}
+
+// Keytab writes the current keys of the given principals to a new keytab
+// file and returns its path; it fails t on error (see WriteKeytab).
 func (r *Realm) Keytab(t testing.TB, principals ...string) string {
 	t.Helper()
+	path, err := r.WriteKeytab(principals...)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	return path
+}
+
+// WriteKeytab writes the current keys of the given principals (without
+// changing them: ktadd -norandkey) to a new keytab file in Dir and returns
+// its path.
+func (r *Realm) WriteKeytab(principals ...string) (string, error) {
 	if len(principals) == 0 {
-		t.Fatalf("testrealm: Keytab needs at least one principal")
+		return "", fmt.Errorf("testrealm: Keytab needs at least one principal")
 	}
 	path := filepath.Join(r.Dir, fmt.Sprintf("keytab-%d", r.seq.Add(1)))
 	cmds := make([]string, 0, len(principals))
 	for _, p := range principals {
 		cmds = append(cmds, "ktadd -norandkey -k "+path+" "+r.Principal(p))
 	}
-	r.kadmin(t, cmds...)
-	if !fileExists(path) {
-		t.Fatalf("testrealm: ktadd wrote no keytab %s", path)
+	if err := r.kadmin(cmds...); err != nil {
+		return "", err
 	}
-	return path
+	if !fileExists(path) {
+		return "", fmt.Errorf("testrealm: ktadd wrote no keytab %s", path)
+	}
+	return path, nil
 }
 
 // Kadmin runs kadmin.local queries (e.g. "modprinc -maxlife 1min alice")
 // against the realm's database and fails t on any error output.
 func (r *Realm) Kadmin(t testing.TB, queries ...string) {
 	t.Helper()
-	r.kadmin(t, queries...)
+	if err := r.kadmin(queries...); err != nil {
+		t.Fatalf("%v", err)
+	}
+}
+
+// RunKadmin runs kadmin.local queries against the realm's database and
+// returns an error on any error output.
+func (r *Realm) RunKadmin(queries ...string) error {
+	return r.kadmin(queries...)
 }
 
 // Kinit gets a TGT for user (qualified with the realm unless it has one)
@@ -385,9 +512,8 @@ func (r *Realm) StopKDC() {
 
 // kadmin runs kadmin.local with the queries on its standard input.
 // kadmin.local exits 0 even when a query fails, so any error line on its
-// standard error other than the "no policy" notice fails t.
-func (r *Realm) kadmin(t testing.TB, queries ...string) {
-	t.Helper()
+// standard error other than the "no policy" notice is an error.
+func (r *Realm) kadmin(queries ...string) error {
 	r.admin.Lock()
 	defer r.admin.Unlock()
 	stdin := strings.Join(queries, "\n") + "\n"
@@ -397,27 +523,28 @@ func (r *Realm) kadmin(t testing.TB, queries ...string) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("testrealm: kadmin.local %q: %v\n%s%s", queries, err, stdout.String(), stderr.String())
+		return fmt.Errorf("testrealm: kadmin.local %q: %v\n%s%s", queries, err, stdout.String(), stderr.String())
 	}
 	for _, line := range strings.Split(stderr.String(), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "No policy specified") || strings.HasPrefix(line, "WARNING: no policy specified") {
 			continue
 		}
-		t.Fatalf("testrealm: kadmin.local %q: %s", queries, stderr.String())
+		return fmt.Errorf("testrealm: kadmin.local %q: %s", queries, stderr.String())
 	}
+	return nil
 }
 
-func (r *Realm) run(t testing.TB, stdin []byte, prog string, args ...string) {
-	t.Helper()
+func (r *Realm) run(stdin []byte, prog string, args ...string) error {
 	cmd := exec.Command(prog, args...)
 	cmd.Env = r.Environ()
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("testrealm: %s %q: %v\n%s", filepath.Base(prog), args, err, out)
+		return fmt.Errorf("testrealm: %s %q: %v\n%s", filepath.Base(prog), args, err, out)
 	}
+	return nil
 }
 
 // kdcProcess is one krb5kdc child. The goroutine started by startKDC owns
@@ -601,18 +728,11 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func mustWrite(t testing.TB, path, text string) {
-	t.Helper()
+func writeFile(path, text string) error {
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatalf("testrealm: %v", err)
+		return fmt.Errorf("testrealm: %w", err)
 	}
-}
-
-func mustMkdir(t testing.TB, path string) {
-	t.Helper()
-	if err := os.MkdirAll(path, 0o700); err != nil {
-		t.Fatalf("testrealm: %v", err)
-	}
+	return nil
 }
 
 func fileExists(p string) bool {
