@@ -177,8 +177,11 @@ const (
 	etypeRC4        int32 = 23
 )
 
-// defaultEtypes is MIT 1.20's default order among what this package allows.
-var defaultEtypes = [...]int32{etypeAES256SHA1, etypeAES128SHA1, etypeAES256SHA2, etypeAES128SHA2}
+// defaultEtypes returns MIT 1.20's default order among what this package
+// allows.
+func defaultEtypes() []int32 {
+	return []int32{etypeAES256SHA1, etypeAES128SHA1, etypeAES256SHA2, etypeAES128SHA2}
+}
 
 // NewClient checks cfg and returns a Client. It does no I/O beyond reading
 // krb5.conf when cfg.Config is nil.
@@ -276,7 +279,7 @@ func pickEtypes(configured []int32, allowRC4 bool) []int32 {
 		}
 	}
 	if len(out) == 0 {
-		out = append(out, defaultEtypes[:]...)
+		out = defaultEtypes()
 		if allowRC4 {
 			out = append(out, etypeRC4)
 		}

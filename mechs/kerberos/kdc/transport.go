@@ -582,12 +582,12 @@ func (t *Transport) tcpExchange(ctx context.Context, addr string, req []byte) ([
 		conn.Close()
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			// The only deadlines on conn come from ctx (its deadline, or
-			// the AfterFunc on cancellation); ctx's own timer may fire a
-			// moment after the socket's.
-			select {
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
+			// The only deadlines on conn come from ctx: its deadline, or
+			// the AfterFunc on cancellation (ctx is then done already).
+			// When the deadline has passed, ctx's own timer fires at
+			// once, perhaps a moment after the socket's: wait for it.
+			if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+				<-ctx.Done()
 			}
 		}
 		if reused && !gotBytes && ctx.Err() == nil && try == 0 {
