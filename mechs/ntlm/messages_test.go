@@ -90,6 +90,11 @@ func TestMalformed(t *testing.T) {
 	badAV := append([]byte(nil), auth...)
 	badAV[0x84+16+28+2] = 0xff // first AV pair length runs past the field
 	cases["AV pair overrun"] = badAV
+	// A MIC announced in MsvAvFlags, but the payload starts where the MIC
+	// should be: the MIC is missing.
+	noMIC := token(t, "windows7-cbt-authenticate")
+	noMIC[16] = micOffset // LmChallengeResponse now overlaps the MIC field
+	cases["announced MIC missing"] = noMIC
 	for name, b := range cases {
 		if err := parseAny(typeAuthenticate, b); codeOf(err) != status.SEC_E_INVALID_TOKEN {
 			t.Errorf("%s: %v, want SEC_E_INVALID_TOKEN", name, err)
