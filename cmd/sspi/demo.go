@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/asyncsspi/asyncsspi/async"
@@ -34,20 +38,24 @@ func runDemo(w io.Writer, args []string) error {
 	default:
 		return fmt.Errorf("unknown -mech %q", *mech)
 	}
+	// Ctrl-C ends the demo through the same deferred clean-up as an error:
+	// the KDC is killed and waited for, the realm's folder removed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
 	if *mech == "all" || *mech == "ntlm" {
-		if err := demoNTLM(w); err != nil {
+		if err := demoNTLM(ctx, w); err != nil {
 			return err
 		}
 	}
 	if *mech == "all" || *mech == "kerberos" || *mech == "negotiate" {
-		if err := demoRealm(w, *mech); err != nil {
+		if err := demoRealm(ctx, w, *mech); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func demoNTLM(w io.Writer) error {
+func demoNTLM(ctx context.Context, w io.Writer) error {
 	users := ntlm.NewMemoryStore()
 	users.AddPassword(demoDomain, demoUser, demoPassword)
 	e := async.New(mechs.NewSet(ntlm.New(ntlm.WithUserStore(users), ntlm.WithDomainName(demoDomain))))
@@ -62,7 +70,8 @@ func demoNTLM(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return handshakeAndMessages(w, e, client, server, demoTarget)
+	_, err = handshakeAndMessages(ctx, w, e, client, server, demoTarget, nil)
+	return err
 }
 
 // leg is one side of the handshake as the event loop tracks it.
@@ -82,7 +91,12 @@ const demoReq = secctx.ISC_REQ_MUTUAL_AUTH | secctx.ISC_REQ_CONFIDENTIALITY | se
 // handshakeAndMessages runs a handshake as an event loop does: it queues a
 // leg, goes back to waiting on the completion queue, and reacts to whatever
 // completed; then it exchanges a signed and a sealed message each way.
-func handshakeAndMessages(w io.Writer, e *async.Engine, clientCred, serverCred secctx.CredHandle, target string) error {
+//
+// watch, when not nil, reports the legs' I/O (KDC exchanges the engine runs
+// on its I/O side while the leg reads pending); the loop prints each report
+// as it comes. It returns the package the client's context negotiated.
+// ctx ends the loop early (Ctrl-C).
+func handshakeAndMessages(ctx context.Context, w io.Writer, e *async.Engine, clientCred, serverCred secctx.CredHandle, target string, watch *ioWatch) (string, error) {
 	q := e.NewCompletionQueue()
 	client := &leg{name: "client", cred: clientCred, ac: e.CreateAsyncContext()}
 	server := &leg{name: "server", cred: serverCred, ac: e.CreateAsyncContext()}
@@ -118,11 +132,37 @@ func handshakeAndMessages(w io.Writer, e *async.Engine, clientCred, serverCred s
 
 	fmt.Fprintf(w, "  %-8s %-6s %-5s %-24s %6s %10s\n", "event", "side", "leg", "status", "token", "time")
 	if err := queue(client, nil); err != nil {
-		return err
+		return "", err
+	}
+	var ioEvents chan ioEvent // nil: never ready
+	if watch != nil {
+		ioEvents = watch.events
 	}
 	var drained []*async.AsyncContext
 	for !(client.done && server.done) {
-		<-q.Ready()
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("handshake interrupted: %w", context.Cause(ctx))
+		case ev := <-ioEvents:
+			l := client
+			if ev.side == server.name {
+				l = server
+			}
+			if ev.start {
+				fmt.Fprintf(w, "  %-8s %-6s %-5d %-24v %6s %10s  KDC exchange for %s on the engine's I/O side; no CPU worker waits\n",
+					"io-start", l.name, l.n, l.ac.Status(), "", "", ev.realm)
+			} else {
+				what := strings.Join(ev.exchanges, ", ")
+				if ev.err != nil {
+					what += fmt.Sprintf(" (the I/O returns %v to the leg)", status.CodeOf(ev.err))
+				}
+				fmt.Fprintf(w, "  %-8s %-6s %-5d %-24v %6s %10v  %s\n",
+					"io-done", l.name, l.n, l.ac.Status(), "", ev.elapsed.Round(time.Microsecond), what)
+			}
+			close(ev.ack)
+			continue
+		case <-q.Ready():
+		}
 		drained = q.Drain(drained[:0])
 		for _, ac := range drained {
 			l, peer := client, server
@@ -132,14 +172,14 @@ func handshakeAndMessages(w io.Writer, e *async.Engine, clientCred, serverCred s
 			st := ac.Status()
 			fmt.Fprintf(w, "  %-8s %-6s %-5d %-24v %6d %10v\n", "complete", l.name, l.n, st, len(ac.Token()), time.Since(l.queuedAt).Round(time.Microsecond))
 			if st.IsError() {
-				return fmt.Errorf("%s leg %d: %w", l.name, l.n, ac.Err())
+				return "", fmt.Errorf("%s leg %d: %w", l.name, l.n, ac.Err())
 			}
 			l.h = ac.ContextHandle()
 			l.done = st == status.SEC_E_OK
 			if tok := ac.Token(); len(tok) > 0 {
 				// The token goes to the peer, even with SEC_E_OK.
 				if err := queue(peer, bytes.Clone(tok)); err != nil {
-					return err
+					return "", err
 				}
 			}
 		}
@@ -147,17 +187,19 @@ func handshakeAndMessages(w io.Writer, e *async.Engine, clientCred, serverCred s
 	if names, st := e.QueryContextAttributes(server.h, secctx.SECPKG_ATTR_NAMES); st == status.SEC_E_OK {
 		fmt.Fprintf(w, "  server authenticated %s", names.(secctx.Names).UserName)
 	}
+	var chosen string
 	if info, st := e.QueryContextAttributes(client.h, secctx.SECPKG_ATTR_NEGOTIATION_INFO); st == status.SEC_E_OK {
-		fmt.Fprintf(w, "; negotiated package %s", info.(secctx.NegotiationInfo).Package.Name)
+		chosen = info.(secctx.NegotiationInfo).Package.Name
+		fmt.Fprintf(w, "; negotiated package %s", chosen)
 	}
 	fmt.Fprintf(w, "; client flags %v\n", secctx.ISCRet(client.ac.Flags()))
 
 	defer e.DeleteSecurityContext(client.h)
 	defer e.DeleteSecurityContext(server.h)
 	if err := messages(w, e, client.h, server.h, "client", "server"); err != nil {
-		return err
+		return chosen, err
 	}
-	return messages(w, e, server.h, client.h, "server", "client")
+	return chosen, messages(w, e, server.h, client.h, "server", "client")
 }
 
 // messages sends a signed and a sealed message from one context to the other.

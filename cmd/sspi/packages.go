@@ -3,11 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-
-	secctx "github.com/asyncsspi/asyncsspi/context"
-	"github.com/asyncsspi/asyncsspi/mechs/ntlm"
 )
 
+// runPackages lists the packages with their QuerySecurityPackageInfo data.
 func runPackages(w io.Writer) error {
 	for _, p := range demoPackages() {
 		info := p.Info()
@@ -15,6 +13,3 @@ func runPackages(w io.Writer) error {
 	}
 	return nil
 }
-
-var _ = secctx.SECPKG_FLAG_INTEGRITY
-var _ = ntlm.PackageName
