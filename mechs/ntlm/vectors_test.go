@@ -2,6 +2,7 @@ package ntlm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"os"
 	"path/filepath"
@@ -369,5 +370,47 @@ func TestRC4(t *testing.T) {
 		if hex.EncodeToString(out) != tc.want {
 			t.Errorf("RC4(%s) = %x, want %s", tc.key, out, tc.want)
 		}
+	}
+}
+
+// TestNTLMv1ESSVector: MS-NLMP 4.2.3 (NTLMv1 with extended session
+// security, with WithNTLMv1): the 4.2.2 CHALLENGE with the 4.2.3 flags
+// (56-bit, extended session security, no key exchange) gives the 4.2.3.2
+// responses, the 4.2.3.1 key, and the 4.2.3.4 GSS_WrapEx output.
+func TestNTLMv1ESSVector(t *testing.T) {
+	ctx := specInitiator(t, specPackage(WithNTLMv1()))
+	chal := token(t, "msnlmp-4.2.2-challenge")
+	binary.LittleEndian.PutUint32(chal[20:], negotiate56|negotiateVersion|negotiateExtendedSessionSecurity|
+		targetTypeServer|negotiateAlwaysSign|negotiateNTLM|negotiateSeal|negotiateSign|negotiateOEM|negotiateUnicode)
+	r := ctx.Step(&mechs.StepInput{Token: chal})
+	if r.Status != status.SEC_E_OK {
+		t.Fatalf("AUTHENTICATE leg: %v (%v)", r.Status, r.Err)
+	}
+	auth, err := parseAuthenticate(r.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := unhex(t, "aaaaaaaaaaaaaaaa00000000000000000000000000000000"); !bytes.Equal(auth.lmResponse, want) {
+		t.Errorf("LmChallengeResponse = %x", auth.lmResponse)
+	}
+	if want := unhex(t, "7537f803ae367128ca458204bde7caf81e97ed2683267232"); !bytes.Equal(auth.ntResponse, want) {
+		t.Errorf("NtChallengeResponse = %x", auth.ntResponse)
+	}
+	if len(auth.encKey) != 0 {
+		t.Errorf("EncryptedRandomSessionKey without KEY_EXCH: %x", auth.encKey)
+	}
+	if want := unhex(t, "eb93429a8bd952f8b89c55b87f475edc"); !bytes.Equal(ctx.sessionKey[:], want) {
+		t.Errorf("KeyExchangeKey = %x", ctx.sessionKey)
+	}
+	data := plaintext()
+	msg := []secctx.Buffer{{Type: secctx.SECBUFFER_TOKEN, Data: make([]byte, 0, 16)}, {Type: secctx.SECBUFFER_DATA, Data: data}}
+	if st := ctx.EncryptMessage(0, msg, 0); st != status.SEC_E_OK {
+		t.Fatal(st)
+	}
+	if want := unhex(t, "a02372f6530273f3aa1eb90190ce5200c99d"); !bytes.Equal(data, want) {
+		t.Errorf("sealed = %x", data)
+	}
+	if want := unhex(t, "01000000ff2aeb52f681793a00000000"); !bytes.Equal(msg[0].Data, want) {
+		t.Errorf("signature = %x", msg[0].Data)
 	}
 }
