@@ -424,3 +424,72 @@ func TestMITExpiredTGTAtKDC(t *testing.T) {
 		t.Fatalf("%d AS exchanges issued a TGT, want 2 (login, then re-login after TKT_EXPIRED)", n)
 	}
 }
+
+// krb5.conf from KRB5_CONFIG, the ticket cache from KRB5CCNAME and the
+// keytab from KRB5_CLIENT_KTNAME, as MIT's tools find them. (Not parallel:
+// it sets environment variables.)
+func TestMITConfigFromEnvironment(t *testing.T) {
+	r := testrealm.Start(t, testrealm.WithRequirePreauth())
+	if r == nil {
+		return
+	}
+	t.Setenv("KRB5_CONFIG", "/nonexistent/krb5.conf:"+r.Krb5Conf)
+	t.Setenv("KRB5CCNAME", "FILE:"+r.Kinit(t, testrealm.User, testrealm.Password))
+	r.AddService(t, "svc-client")
+	t.Setenv("KRB5_CLIENT_KTNAME", "FILE:"+r.Keytab(t, "svc-client"))
+
+	conf, err := LoadConfig()
+	must(t, err)
+	if conf.LibDefaults.DefaultRealm != r.Name {
+		t.Fatalf("default realm %q from KRB5_CONFIG, want %q", conf.LibDefaults.DefaultRealm, r.Name)
+	}
+	cc, err := LoadCCache()
+	must(t, err)
+	kt, err := LoadKeytab()
+	must(t, err)
+
+	// Config nil: NewClient reads KRB5_CONFIG; the realm is default_realm.
+	for name, cfg := range map[string]ClientConfig{
+		"ccache":   {CCache: cc},
+		"keytab":   {Principal: types.NewPrincipalName(1, "svc-client"), Keytab: kt},
+		"password": {Principal: alice(), Password: testrealm.Password},
+	} {
+		c, err := NewClient(cfg)
+		must(t, err)
+		if _, err := c.ServiceTicket(context.Background(), testrealm.ServiceGSSName); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		must(t, c.Close())
+	}
+}
+
+// BenchmarkMITTGSExchange measures one TGS exchange with a real MIT KDC
+// over loopback UDP (the ticket cache is bypassed: each op asks the KDC).
+func BenchmarkMITTGSExchange(b *testing.B) {
+	r := testrealm.Start(b)
+	if r == nil {
+		return
+	}
+	conf, err := LoadConfigFile(r.Krb5Conf)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := NewClient(ClientConfig{Principal: alice(), Password: testrealm.Password, Config: conf})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	tgt, err := c.TGT(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sname := types.NewPrincipalName(2, spnHTTP)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.tgsExchange(ctx, tgt, sname, r.Name, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

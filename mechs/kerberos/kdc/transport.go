@@ -149,6 +149,7 @@ type Transport struct {
 	maxConns    int
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
 	observe     func(realm string, req, reply []byte, err error)
+	udpBufs     sync.Pool // *[maxUDPReply]byte read buffers
 
 	// closeCtx is cancelled by Close; every Exchange derives from it.
 	closeCtx context.Context
@@ -459,7 +460,12 @@ func (t *Transport) udpExchange(ctx context.Context, addr string, req []byte) ([
 	stop := context.AfterFunc(ctx, g.cancel)
 	defer stop()
 
-	buf := make([]byte, maxUDPReply)
+	bp, _ := t.udpBufs.Get().(*[maxUDPReply]byte)
+	if bp == nil {
+		bp = new([maxUDPReply]byte)
+	}
+	defer t.udpBufs.Put(bp)
+	buf := bp[:]
 	wait := t.stagger
 	for sends := 0; sends < udpSendsBeforeTCP; sends++ {
 		if _, err := conn.Write(req); err != nil {
