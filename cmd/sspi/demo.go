@@ -13,6 +13,7 @@ import (
 
 	"github.com/asyncsspi/asyncsspi/async"
 	secctx "github.com/asyncsspi/asyncsspi/context"
+	"github.com/asyncsspi/asyncsspi/internal/testrealm"
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/mechs/ntlm"
 	"github.com/asyncsspi/asyncsspi/status"
@@ -27,6 +28,16 @@ const (
 )
 
 func runDemo(w io.Writer, args []string) error {
+	// Ctrl-C ends the demo through the same deferred clean-up as an error:
+	// the KDC is killed and waited for, the realm's folder removed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	return demo(ctx, w, args, testrealm.Programs)
+}
+
+// demo runs the demonstration; programs finds the MIT KDC programs
+// (testrealm.Programs, replaced in tests to play a machine without them).
+func demo(ctx context.Context, w io.Writer, args []string, programs func() (map[string]string, error)) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(w)
 	mech := fs.String("mech", "all", "which handshakes to run: all, ntlm, kerberos or negotiate")
@@ -38,17 +49,13 @@ func runDemo(w io.Writer, args []string) error {
 	default:
 		return fmt.Errorf("unknown -mech %q", *mech)
 	}
-	// Ctrl-C ends the demo through the same deferred clean-up as an error:
-	// the KDC is killed and waited for, the realm's folder removed.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	if *mech == "all" || *mech == "ntlm" {
 		if err := demoNTLM(ctx, w); err != nil {
 			return err
 		}
 	}
 	if *mech == "all" || *mech == "kerberos" || *mech == "negotiate" {
-		if err := demoRealm(ctx, w, *mech); err != nil {
+		if err := demoRealm(ctx, w, *mech, programs); err != nil {
 			return err
 		}
 	}

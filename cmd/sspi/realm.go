@@ -43,9 +43,9 @@ func demoNTLMPackage() *ntlm.Package {
 // the deferred calls kill the KDC and remove the folder on every path,
 // Ctrl-C included (ctx ends the handshake loops). Without them it says so
 // and runs Negotiate over NTLM.
-func demoRealm(ctx context.Context, w io.Writer, mech string) error {
+func demoRealm(ctx context.Context, w io.Writer, mech string, programs func() (map[string]string, error)) error {
 	ntlmPkg := demoNTLMPackage()
-	if _, err := testrealm.Programs(); err != nil {
+	if _, err := programs(); err != nil {
 		fmt.Fprintf(w, "== Kerberos: not run: the MIT KDC programs are not installed (%v)\n", err)
 		if mech == "kerberos" {
 			return nil
