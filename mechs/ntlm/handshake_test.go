@@ -515,3 +515,33 @@ func TestNTLMv1SessionSecurity(t *testing.T) {
 	exchange(t, c, s, true, "NTLMv1 sealed")
 	exchange(t, s, c, false, "NTLMv1 signed")
 }
+
+// TestNonASCIINames: names outside ASCII (and outside the BMP) survive
+// UTF-16, on the wire and in NTOWFv2; the acceptor announces DNS names.
+func TestNonASCIINames(t *testing.T) {
+	store := NewMemoryStore()
+	store.AddPassword("ÉXAMPLE", "jörg😀", "pässwörd")
+	p := New(WithUserStore(store), WithDNSNames("host.example.com", "example.com"), WithMaxClockSkew(time.Minute))
+	cc, err := p.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_OUTBOUND,
+		AuthData: &secctx.AuthIdentity{User: "jörg😀@ÉXAMPLE", Password: "pässwörd"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := p.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_INBOUND})
+	c, _ := cc.NewInitiator(mechs.InitiatorParams{})
+	s, _ := sc.NewAcceptor(mechs.AcceptorParams{})
+	r1 := c.Step(stepIn(nil))
+	r2 := s.Step(stepIn(r1.Token))
+	chal, err := parseChallenge(r2.Token)
+	if err != nil || chal.targetInfo.str(avDNSComputerName) != "host.example.com" || chal.targetInfo.str(avDNSDomainName) != "example.com" {
+		t.Fatalf("CHALLENGE target info: %v %q", err, chal.targetInfo)
+	}
+	r3 := c.Step(stepIn(r2.Token))
+	if r := s.Step(stepIn(r3.Token)); r.Status != status.SEC_E_OK {
+		t.Fatalf("%v %v", r.Status, r.Err)
+	}
+	n, _ := s.QueryAttribute(secctx.SECPKG_ATTR_NAMES)
+	if n.(secctx.Names).UserName != `ÉXAMPLE\jörg😀` {
+		t.Errorf("names %q", n.(secctx.Names).UserName)
+	}
+}

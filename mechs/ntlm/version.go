@@ -13,9 +13,3 @@ const ntlmRevisionW2K3 = 0x0F
 // revision 15. The field is informational (MS-NLMP 2.2.2.10 says it is only
 // for debugging); peers do not act on it.
 func ourVersion() version { return version{10, 0, 0x4c, 0x4f, 0, 0, 0, ntlmRevisionW2K3} }
-
-// Major, Minor, Build and Revision decode the fields.
-func (v version) Major() uint8    { return v[0] }
-func (v version) Minor() uint8    { return v[1] }
-func (v version) Build() uint16   { return uint16(v[2]) | uint16(v[3])<<8 }
-func (v version) Revision() uint8 { return v[7] }
