@@ -33,11 +33,10 @@ import (
 	"github.com/asyncsspi/asyncsspi/status"
 )
 
-// pkgName is the SSPI package name.
-const pkgName = "Negotiate"
+// PackageName is the SSPI package name.
+const PackageName = "Negotiate"
 
-// PackageName is the SSPI package name, "Negotiate".
-const PackageName = pkgName
+const pkgName = PackageName
 
 // RPCID is RPC_C_AUTHN_GSS_NEGOTIATE, SecPkgInfo.wRPCID of Negotiate.
 const RPCID = 9
