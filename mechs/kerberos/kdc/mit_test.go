@@ -263,7 +263,9 @@ func TestMITFailoverFromDeadKDC(t *testing.T) {
 			s.checkServiceTicket(t, tkt, "alice")
 			// Three exchanges (AS, AS with pre-auth, TGS); only the first
 			// can wait out the dead KDC.
-			if el > 3*time.Second {
+			// Bounded far below the 30 s timeout (generously: the
+			// machine may be loaded).
+			if el > 10*time.Second {
 				t.Fatalf("took %v with a dead first KDC", el)
 			}
 			if tc.name == "silent" && el < 200*time.Millisecond {
@@ -401,10 +403,13 @@ func TestMITOverTCP(t *testing.T) {
 // A TGT the KDC holds expired while the client believes it valid (as when
 // clocks differ): the KDC answers KRB_AP_ERR_TKT_EXPIRED, and the client
 // logs in again once and retries. The wait is for the real KDC's clock:
-// the realm's tickets live one second and its skew allowance is one second.
+// the realm's tickets live one second and the KDC accepts them until its
+// skew allowance (4 s: under load a request can take seconds to be served)
+// has passed as well.
 func TestMITExpiredTGTAtKDC(t *testing.T) {
 	t.Parallel()
-	s := setupMIT(t, testrealm.WithTicketLifetime(time.Second), testrealm.WithClockSkew(time.Second))
+	const skew = 4 * time.Second
+	s := setupMIT(t, testrealm.WithTicketLifetime(time.Second), testrealm.WithClockSkew(skew))
 	c := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password})
 	must(t, c.Login(context.Background()))
 	c.mu.Lock()
@@ -413,7 +418,7 @@ func TestMITExpiredTGTAtKDC(t *testing.T) {
 	c.tgt = &believed
 	realEnd := c.tgt.EndTime.Add(-time.Hour)
 	c.mu.Unlock()
-	time.Sleep(time.Until(realEnd) + 2100*time.Millisecond)
+	time.Sleep(time.Until(realEnd) + skew + 1100*time.Millisecond)
 	tkt, err := c.ServiceTicket(context.Background(), spnHTTP)
 	must(t, err)
 	s.checkServiceTicket(t, tkt, "alice")

@@ -182,7 +182,7 @@ func TestExchangeStaggeredFailover(t *testing.T) {
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("got %x, %v", got, err)
 	}
-	if el < 20*time.Millisecond || el > 2*time.Second {
+	if el < 20*time.Millisecond || el > 5*time.Second {
 		t.Fatalf("failover took %v; want about one stagger (20ms)", el)
 	}
 	if silent.udpReqs.Load() == 0 {
@@ -227,7 +227,7 @@ func TestExchangeTimeout(t *testing.T) {
 	if status.CodeOf(err) != status.SEC_E_NO_AUTHENTICATING_AUTHORITY {
 		t.Fatalf("err %v, want SEC_E_NO_AUTHENTICATING_AUTHORITY", err)
 	}
-	if el := time.Since(start); el > 2*time.Second {
+	if el := time.Since(start); el > 5*time.Second {
 		t.Fatalf("a 50ms timeout took %v", el)
 	}
 }
@@ -243,7 +243,7 @@ func TestExchangeContextCancel(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || status.CodeOf(err) != status.SEC_E_NO_AUTHENTICATING_AUTHORITY {
 		t.Fatalf("err %v, want context.Canceled as SEC_E_NO_AUTHENTICATING_AUTHORITY", err)
 	}
-	if el := time.Since(start); el > 2*time.Second {
+	if el := time.Since(start); el > 5*time.Second {
 		t.Fatalf("cancel took %v to take effect", el)
 	}
 }
