@@ -15,7 +15,6 @@ import (
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/internal/testrealm"
 	"github.com/asyncsspi/asyncsspi/mechs"
-	"github.com/asyncsspi/asyncsspi/mechs/ntlm"
 	"github.com/asyncsspi/asyncsspi/status"
 )
 
@@ -63,9 +62,7 @@ func demo(ctx context.Context, w io.Writer, args []string, programs func() (map[
 }
 
 func demoNTLM(ctx context.Context, w io.Writer) error {
-	users := ntlm.NewMemoryStore()
-	users.AddPassword(demoDomain, demoUser, demoPassword)
-	e := async.New(mechs.NewSet(ntlm.New(ntlm.WithUserStore(users), ntlm.WithDomainName(demoDomain))))
+	e := async.New(mechs.NewSet(demoNTLMPackage()))
 	defer e.Close()
 	fmt.Fprintf(w, "== NTLM: %s\\%s -> %s, through the async engine (user store in memory)\n", demoDomain, demoUser, demoTarget)
 	client, _, err := e.AcquireCredentialsHandle("", "NTLM", secctx.SECPKG_CRED_OUTBOUND,
