@@ -265,9 +265,7 @@ func TestCloseCancelsExchange(t *testing.T) {
 		_, err := tr.Exchange(context.Background(), "TEST", testReq)
 		done <- err
 	}()
-	for silent.udpReqs.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	eventually(t, func() bool { return silent.udpReqs.Load() > 0 }, "the request reached the KDC")
 	if err := tr.Close(); err != nil {
 		t.Fatal(err)
 	}
