@@ -756,3 +756,34 @@ func FuzzInitiatorReply(f *testing.F) {
 		}
 	})
 }
+
+// TestQueryDuringStep: QueryAttribute and Close may be called while a
+// Step runs (the interface's rule); -race checks the locking.
+func TestQueryDuringStep(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		ic, ac := pair(t, New(toyKerberos(), toyNTLM()), New(toyNTLM()), nil, nil)
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for _, c := range []mechs.SecurityContext{ic, ac} {
+					c.QueryAttribute(secctx.SECPKG_ATTR_NEGOTIATION_INFO)
+					c.QueryAttribute(secctx.SECPKG_ATTR_SIZES)
+					c.QueryAttribute(secctx.SECPKG_ATTR_PACKAGE_INFO)
+				}
+			}
+		}()
+		bothOK(t, handshake(t, ic, ac, nil))
+		if i%2 == 0 {
+			ic.Close() // racing the reader
+		}
+		close(stop)
+		<-done
+	}
+}
