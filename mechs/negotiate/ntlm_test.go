@@ -199,3 +199,45 @@ func TestRealNTLMMICStripped(t *testing.T) {
 		t.Fatalf("%v (%v)", r.Status, r.Err)
 	}
 }
+
+// TestRealNTLMChannelBindings: channel bindings reach the NTLM
+// sub-context on both sides (MsvAvChannelBindings); different bindings
+// fail with SEC_E_BAD_BINDINGS.
+func TestRealNTLMChannelBindings(t *testing.T) {
+	cb := func(s string) *secctx.ChannelBindings {
+		return &secctx.ChannelBindings{ApplicationData: []byte("tls-server-end-point:" + s)}
+	}
+	for _, c := range []struct {
+		client, server string
+		want           status.Code
+	}{
+		{"cert-A", "cert-A", status.SEC_E_OK},
+		{"cert-A", "cert-B", status.SEC_E_BAD_BINDINGS},
+	} {
+		p, _ := realNTLM(t)
+		icred := acquire(t, p, secctx.SECPKG_CRED_OUTBOUND, &secctx.AuthIdentity{User: "alice", Domain: "EXAMPLE", Password: "Passw0rd!"})
+		acred := acquire(t, p, secctx.SECPKG_CRED_INBOUND, nil)
+		ic, _ := icred.NewInitiator(mechs.InitiatorParams{Target: "HTTP/localhost"})
+		ac, _ := acred.NewAcceptor(mechs.AcceptorParams{})
+		icb, acb := cb(c.client), cb(c.server)
+		var tok []byte
+		var last mechs.StepResult
+		for i := 0; i < 6; i++ {
+			ctx, b := ic, icb
+			if i%2 == 1 {
+				ctx, b = ac, acb
+			}
+			last = ctx.Step(&mechs.StepInput{Token: tok, Bindings: b,
+				Buffers: []secctx.Buffer{{Type: secctx.SECBUFFER_TOKEN, Data: tok}, {Type: secctx.SECBUFFER_CHANNEL_BINDINGS, Data: b.Marshal()}}})
+			if last.Status.IsError() || last.Token == nil {
+				break
+			}
+			tok = last.Token
+		}
+		if last.Status != c.want {
+			t.Fatalf("%s/%s: %v (%v)", c.client, c.server, last.Status, last.Err)
+		}
+		ic.Close()
+		ac.Close()
+	}
+}
