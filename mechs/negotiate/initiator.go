@@ -481,9 +481,8 @@ func (c *initiator) rejected(in *mechs.StepInput, resp *NegTokenResp) mechs.Step
 func (c *initiator) afterDone(in *mechs.StepInput) mechs.StepResult {
 	var resp NegTokenResp
 	if err := parseNegTokenResp(in.Token, &resp); err != nil {
-		if status.CodeOf(err) == status.SEC_E_INCOMPLETE_MESSAGE {
-			return failResult(err)
-		}
+		// The context stays complete: a bad late token is the caller's
+		// to drop.
 		return failResult(err)
 	}
 	if resp.NegState == AcceptCompleted && len(resp.ResponseToken) == 0 && resp.MechListMIC == nil {
