@@ -334,6 +334,7 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 			k = sess
 		}
 		c.done = true
+		c.own(isub)
 		c.establish(k, false, initSeq, initSeq, uint64(ret), client, server, start, etp.endTime)
 		return mechs.StepResult{Status: status.SEC_E_OK, Flags: uint64(ret), Expiry: etp.endTime}
 	}
@@ -356,6 +357,7 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 	}
 	ret |= secctx.ASC_RET_MUTUAL_AUTH
 	c.done = true
+	c.own(isub, asub)
 	c.establish(asub, true, uint64(mySeq), initSeq, uint64(ret), client, server, start, etp.endTime)
 	return mechs.StepResult{Status: status.SEC_E_OK, Token: tok, Flags: uint64(ret), Expiry: etp.endTime}
 }

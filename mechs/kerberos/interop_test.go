@@ -14,6 +14,7 @@ import (
 	"github.com/asyncsspi/asyncsspi/internal/peertest"
 	"github.com/asyncsspi/asyncsspi/internal/testrealm"
 	"github.com/asyncsspi/asyncsspi/mechs"
+	"github.com/asyncsspi/asyncsspi/mechs/kerberos/kdc"
 	"github.com/asyncsspi/asyncsspi/status"
 )
 
@@ -383,6 +384,25 @@ func TestInteropCredentialKinds(t *testing.T) {
 			wantStatus(t, ic.Step(&mechs.StepInput{Token: ar.Token}), status.SEC_E_OK)
 		})
 	}
+	// Two credentials sharing one transport; the package leaves it open.
+	cfg, err := kdc.LoadConfigFile(realm.Krb5Conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := kdc.NewTransport(kdc.WithConfig(cfg))
+	defer tr.Close()
+	shared := New(WithConfig(cfg), WithTransport(tr))
+	for i := 0; i < 2; i++ {
+		cred, err := shared.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_OUTBOUND,
+			AuthData: &secctx.AuthIdentity{User: testrealm.User, Domain: realm.Name, Password: testrealm.Password}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ic, _ := cred.NewInitiator(mechs.InitiatorParams{Target: testrealm.Service})
+		wantStatus(t, step(t, ic, &mechs.StepInput{}), status.SEC_E_OK)
+		cred.Close()
+	}
+
 	// A wrong password fails the first leg with SEC_E_LOGON_DENIED, an
 	// unknown service with SEC_E_TARGET_UNKNOWN.
 	bad, _ := pkg.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_OUTBOUND,

@@ -400,3 +400,28 @@ func TestAcceptorErrorToken(t *testing.T) {
 		t.Fatal("error token without ASC_REQ_EXTENDED_ERROR")
 	}
 }
+
+func TestCloseWipesSubkeys(t *testing.T) {
+	e := newTestEnv(t)
+	ic, ac := e.handshake(secctx.ISC_REQ_MUTUAL_AUTH, nil, nil)
+	ik, _ := ic.current()
+	ic.Close()
+	ac.Close()
+	if !bytes.Equal(ik.value, make([]byte, len(ik.value))) {
+		t.Fatal("the acceptor subkey survived Close")
+	}
+	if bytes.Equal(e.src.tickets[testSPN].key.value, make([]byte, 32)) {
+		t.Fatal("Close wiped the shared ticket session key")
+	}
+	if st := ic.MakeSignature(0, []secctx.Buffer{{Type: secctx.SECBUFFER_TOKEN}}, 0); st != status.SEC_E_NO_CONTEXT {
+		t.Fatalf("MakeSignature after Close: %v", st)
+	}
+	// Without mutual authentication and without subkeys' sharing, the
+	// acceptor's context still works after the initiator closes.
+	ic2, ac2 := e.handshake(0, nil, nil)
+	ic2.Close()
+	bufs := []secctx.Buffer{{Type: secctx.SECBUFFER_DATA, Data: []byte("x")}, {Type: secctx.SECBUFFER_TOKEN}}
+	if st := ac2.MakeSignature(0, bufs, 0); st != status.SEC_E_OK {
+		t.Fatalf("acceptor after the initiator closed: %v", st)
+	}
+}

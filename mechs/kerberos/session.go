@@ -30,6 +30,7 @@ type session struct {
 	server      string // "service/host@REALM"
 	start, end  time.Time
 	closed      bool
+	owned       []*key // subkeys wiped by close
 
 	sendMu  sync.Mutex
 	sendSeq uint64
@@ -563,4 +564,20 @@ func (s *session) close() {
 	defer s.attrMu.Unlock()
 	s.closed = true
 	s.key = nil
+	for _, k := range s.owned {
+		k.wipe()
+	}
+	s.owned = nil
+}
+
+// own records subkeys that belong to this context alone (not a ticket's
+// session key, which the credential's caches share), to be wiped by Close.
+func (s *session) own(keys ...*key) {
+	s.attrMu.Lock()
+	defer s.attrMu.Unlock()
+	for _, k := range keys {
+		if k != nil {
+			s.owned = append(s.owned, k)
+		}
+	}
 }
