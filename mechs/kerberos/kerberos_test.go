@@ -273,6 +273,10 @@ func TestTargets(t *testing.T) {
 	if status.CodeOf(err) != status.SEC_E_TARGET_UNKNOWN {
 		t.Fatalf("err %v", err)
 	}
+	_, err = e.initCred().NewInitiator(mechs.InitiatorParams{Target: testSPN, Req: secctx.ISC_REQ_USE_DCE_STYLE})
+	if status.CodeOf(err) != status.SEC_E_UNSUPPORTED_FUNCTION {
+		t.Fatalf("DCE style: %v", err)
+	}
 }
 
 func TestIORequestAndErrors(t *testing.T) {

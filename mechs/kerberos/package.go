@@ -358,6 +358,12 @@ func (c *credential) NewInitiator(p mechs.InitiatorParams) (mechs.SecurityContex
 	if c.src == nil {
 		return nil, status.Errorf(status.SEC_E_NO_CREDENTIALS, Name, "the credential is not for outbound use")
 	}
+	if p.Req&(secctx.ISC_REQ_USE_DCE_STYLE|secctx.ISC_REQ_USE_SESSION_KEY) != 0 {
+		// DCE-style three-leg exchanges and user-to-user tickets change
+		// the protocol; they are not implemented, and silently doing the
+		// ordinary exchange instead would not be what was asked.
+		return nil, status.Errorf(status.SEC_E_UNSUPPORTED_FUNCTION, Name, "ISC_REQ_USE_DCE_STYLE and ISC_REQ_USE_SESSION_KEY are not supported")
+	}
 	spn, target, ok := normalizeTarget(p.Target)
 	if !ok {
 		return nil, status.New(status.SEC_E_TARGET_UNKNOWN, Name, errors.New("kerberos: target "+quote(p.Target)+" is not a service principal name"))
