@@ -172,6 +172,12 @@ func (p *Package) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credent
 	}
 	if use.Inbound() {
 		if err := c.acquireInbound(req); err != nil {
+			if _, kt := req.AuthData.(*Keytab); use.Outbound() && !kt {
+				// SECPKG_CRED_BOTH without service keys: the outbound
+				// half still serves; NewAcceptor will say
+				// SEC_E_NO_CREDENTIALS.
+				return c, nil
+			}
 			c.Close()
 			return nil, err
 		}
