@@ -98,8 +98,16 @@ func WithTransport(t *kdc.Transport) Option { return func(p *Package) { p.transp
 // WithClock replaces time.Now.
 func WithClock(now func() time.Time) Option { return func(p *Package) { p.clock = now } }
 
-// WithMaxSkew sets the clock skew an acceptor allows (default 5 minutes).
-func WithMaxSkew(d time.Duration) Option { return func(p *Package) { p.maxSkew = d } }
+// WithMaxSkew sets the clock skew an acceptor allows (default 5 minutes;
+// zero or negative keeps the default). It also bounds how long the replay
+// cache keeps an authenticator.
+func WithMaxSkew(d time.Duration) Option {
+	return func(p *Package) {
+		if d > 0 {
+			p.maxSkew = d
+		}
+	}
+}
 
 // WithRC4 allows rc4-hmac (etype 23) tickets and keys. Per-message tokens
 // for RC4 (RFC 4757's format) are not implemented.
