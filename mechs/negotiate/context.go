@@ -33,12 +33,24 @@ type negContext struct {
 	established atomic.Pointer[established]
 	firstEst    established // the slot the first completion publishes
 
-	// Step-owned scratch, reused leg after leg.
+	// Step-owned scratch, reused leg after leg (mic only once a
+	// mechListMIC is made or checked).
 	subIn   mechs.StepInput
 	subBufs []secctx.Buffer
-	bufArr  [4]secctx.Buffer
-	micBufs [2]secctx.Buffer
-	sigBuf  [defaultSignatureSize]byte
+	mic     *micScratch
+}
+
+// micScratch holds the buffers of the mechListMIC calls.
+type micScratch struct {
+	bufs [2]secctx.Buffer
+	sig  [defaultSignatureSize]byte
+}
+
+func (c *negContext) micScratch() *micScratch {
+	if c.mic == nil {
+		c.mic = new(micScratch)
+	}
+	return c.mic
 }
 
 type established struct {
@@ -215,9 +227,6 @@ func (c *negContext) subInput(in *mechs.StepInput, token []byte) *mechs.StepInpu
 	if onlyTokens(in.Buffers) {
 		// Nothing but the token, which the sub-context gets as Token.
 		return &c.subIn
-	}
-	if c.subBufs == nil {
-		c.subBufs = c.bufArr[:0]
 	}
 	if len(in.Buffers) > 0 {
 		c.subBufs = append(c.subBufs[:0], in.Buffers...)

@@ -29,6 +29,8 @@ type Credential struct {
 	fullList   []byte
 	fullOIDs   []string
 	fullOffSub []*subCred
+	// allCands points at subs, in order (shared, read-only).
+	allCands []*subCred
 }
 
 // subFor returns the sub-credential negotiated under a dotted OID.

@@ -29,7 +29,7 @@ type initiator struct {
 
 	// Everything below is owned by Step.
 	phase    iphase
-	cands    []*subCred  // allowed sub-credentials, preference order
+	cands    []*subCred  // allowed sub-credentials, preference order (read-only)
 	offered  []string    // the mechTypes sent
 	offSub   []*subCred  // offered[i]'s sub-credential
 	mechList []byte      // DER of offered: what the MICs cover
@@ -124,8 +124,7 @@ func (c *initiator) tokenError(err error) mechs.StepResult {
 // start is the first leg (and the first leg of a re-authentication).
 func (c *initiator) start(in *mechs.StepInput) mechs.StepResult {
 	c.phase = iStart
-	c.cands = c.cands[:0]
-	// offered and offSub may alias the credential's shared lists: never
+	// cands, offered and offSub may alias the credential's shared lists: never
 	// appended to in place.
 	c.offered, c.offSub, c.mechList = nil, nil, nil
 	c.cur, c.curOID = nil, nil
@@ -133,9 +132,8 @@ func (c *initiator) start(in *mechs.StepInput) mechs.StepResult {
 	c.acc = NegStateAbsent
 	c.mic.reset()
 	c.firstErr = nil
-	for i := range c.cred.subs {
-		c.cands = append(c.cands, &c.cred.subs[i])
-	}
+	// The credential's shared list; filtering below makes a new one.
+	c.cands = c.cred.allCands
 	if len(in.Token) > 0 {
 		// An acceptor that speaks first sends NegTokenInit2 (MS-SPNG
 		// 3.2.5.2): keep to the mechanisms it lists, when any is ours.

@@ -21,9 +21,10 @@ const defaultSignatureSize = 64
 // makeMechListMIC signs list with ctx. The signature is written into
 // the context's scratch (first try) and is valid until the next call.
 func (c *negContext) makeMechListMIC(ctx mechs.SecurityContext, list []byte) ([]byte, error) {
-	sig := c.sigBuf[:]
+	sc := c.micScratch()
+	sig := sc.sig[:]
 	for attempt := 0; ; attempt++ {
-		msg := c.micBufs[:]
+		msg := sc.bufs[:]
 		msg[0] = secctx.Buffer{Type: secctx.SECBUFFER_DATA | secctx.SECBUFFER_READONLY, Data: list}
 		msg[1] = secctx.Buffer{Type: secctx.SECBUFFER_TOKEN, Data: sig}
 		st := ctx.MakeSignature(0, msg, 0)
@@ -47,7 +48,7 @@ func (c *negContext) makeMechListMIC(ctx mechs.SecurityContext, list []byte) ([]
 
 // verifyMechListMIC checks the peer's mechListMIC over list.
 func (c *negContext) verifyMechListMIC(ctx mechs.SecurityContext, list, mic []byte) error {
-	msg := c.micBufs[:]
+	msg := c.micScratch().bufs[:]
 	msg[0] = secctx.Buffer{Type: secctx.SECBUFFER_DATA | secctx.SECBUFFER_READONLY, Data: list}
 	msg[1] = secctx.Buffer{Type: secctx.SECBUFFER_TOKEN, Data: mic}
 	if _, st := ctx.VerifySignature(msg, 0); st != status.SEC_E_OK {

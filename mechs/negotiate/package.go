@@ -275,6 +275,7 @@ func (p *Package) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credent
 		return nil, firstErr
 	}
 	for i := range c.subs {
+		c.allCands = append(c.allCands, &c.subs[i])
 		for _, o := range c.subs[i].sub.oids {
 			c.fullOIDs = append(c.fullOIDs, o)
 			c.fullOffSub = append(c.fullOffSub, &c.subs[i])
