@@ -414,3 +414,74 @@ func TestInteropCredentialKinds(t *testing.T) {
 	ic, _ = good.NewInitiator(mechs.InitiatorParams{Target: "HTTP/nowhere.test"})
 	wantStatus(t, step(t, ic, &mechs.StepInput{}), status.SEC_E_TARGET_UNKNOWN)
 }
+
+// TestInteropAESSHA2 runs both directions with MIT for services whose only
+// key is AES-SHA2 (RFC 8009, etypes 19 and 20), so tickets, session keys,
+// subkeys and per-message tokens all use it. (gokrb5's etype 20 uses
+// 24-byte keys, so this is the independent check of ours.)
+func TestInteropAESSHA2(t *testing.T) {
+	peertest.Python(t)
+	// Clients ask for AES-SHA2 first, so session keys use it too.
+	const sha2First = "aes256-cts-hmac-sha384-192 aes128-cts-hmac-sha256-128 aes256-cts-hmac-sha1-96 aes128-cts-hmac-sha1-96"
+	realm := testrealm.Start(t, testrealm.WithLibdefault("default_tkt_enctypes = "+sha2First),
+		testrealm.WithLibdefault("default_tgs_enctypes = "+sha2First))
+	ccache := realm.Kinit(t, testrealm.User, testrealm.Password)
+	icred := ourInitiatorCred(t, realm)
+	for _, tc := range []struct {
+		etype int32
+		enc   string
+		host  string
+	}{
+		{etypeAES256SHA384, "aes256-cts-hmac-sha384-192:normal", "sha384.test"},
+		{etypeAES128SHA256, "aes128-cts-hmac-sha256-128:normal", "sha256.test"},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			spn := "HTTP/" + tc.host
+			realm.Kadmin(t, "addprinc -randkey -e "+tc.enc+" "+spn)
+			kt := realm.Keytab(t, spn)
+
+			// Ours to MIT's.
+			peer := gsspeer.Start(t, gsspeer.Config{Role: gsspeer.Acceptor, Mech: gsspeer.Krb5,
+				Env: append(realm.Env(), "KRB5_KTNAME=FILE:"+kt)})
+			ic, _ := icred.NewInitiator(mechs.InitiatorParams{Target: "HTTP@" + tc.host, Req: secctx.ISC_REQ_MUTUAL_AUTH})
+			r := step(t, ic, &mechs.StepInput{})
+			wantStatus(t, r, status.SEC_I_CONTINUE_NEEDED)
+			if got := ic.(*initiator).tkt.key.etype; got != tc.etype {
+				t.Fatalf("session key etype %d, want %d", got, tc.etype)
+			}
+			out, _, err := peer.Step(r.Token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStatus(t, ic.Step(&mechs.StepInput{Token: out}), status.SEC_E_OK)
+			if k, _ := ic.(*initiator).current(); k.etype != tc.etype {
+				t.Fatalf("per-message key etype %d", k.etype)
+			}
+			checkSessionKey(t, ic, peer)
+			messagesWithMIT(t, ic, peer)
+
+			// MIT's to ours.
+			pkg := New(WithConfigFile(realm.Krb5Conf))
+			acred, err := pkg.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_INBOUND, AuthData: &Keytab{Path: kt}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mit := mitInitiator(t, realm, ccache, "HTTP@"+tc.host, gsspeer.Mutual|gsspeer.Integ|gsspeer.Conf, nil)
+			tok, _, err := mit.Step(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ac, _ := acred.NewAcceptor(mechs.AcceptorParams{})
+			ar := ac.Step(&mechs.StepInput{Token: tok})
+			wantStatus(t, ar, status.SEC_E_OK)
+			if _, complete, err := mit.Step(ar.Token); err != nil || !complete {
+				t.Fatalf("MIT after our AP-REP: %v", err)
+			}
+			if k, _ := ac.(*acceptor).current(); k.etype != tc.etype {
+				t.Fatalf("acceptor per-message key etype %d", k.etype)
+			}
+			checkSessionKey(t, ac, mit)
+			messagesWithMIT(t, ac, mit)
+		})
+	}
+}
