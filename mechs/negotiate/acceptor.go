@@ -75,7 +75,7 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 		return failf(status.SEC_E_INVALID_HANDLE, "context deleted")
 	}
 	if c.resume != nil {
-		sub, _, _ := c.current()
+		sub := c.active
 		resume := c.resume
 		c.resume = nil
 		return resume(in, sub.Step(c.subInput(in, c.ioToken)))
@@ -86,7 +86,7 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 	case aMech:
 		return c.reply(in)
 	case aDirect:
-		sub, _, _ := c.current()
+		sub := c.active
 		return c.directStepped(in, sub.Step(c.subInput(in, in.Token)), in.Token)
 	}
 	return failf(status.SEC_E_INVALID_HANDLE, "context failed")
@@ -290,7 +290,7 @@ func (c *acceptor) reply(in *mechs.StepInput) mechs.StepResult {
 		if resp.ResponseToken == nil {
 			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "initiator sent no mechanism token"), c.rejectToken(nil))
 		}
-		sub, _, _ := c.current()
+		sub := c.active
 		return c.mechStepped(in, resp.MechListMIC, sub.Step(c.subInput(in, resp.ResponseToken)), resp.ResponseToken)
 	}
 	if len(resp.ResponseToken) > 0 {
@@ -358,7 +358,7 @@ func (c *acceptor) resp(state NegState, token, mic []byte) []byte {
 // mechTok is the sub-context's final token, if it produced one now;
 // fromMech says the initiator's token carried the last mechanism token.
 func (c *acceptor) finish(mechTok, micIn []byte, fromMech bool) mechs.StepResult {
-	sub, _, _ := c.current()
+	sub := c.active
 	integrity := c.flags&uint64(secctx.ASC_RET_INTEGRITY) != 0
 	if mechWantsMIC(sub) {
 		c.mic.required = true

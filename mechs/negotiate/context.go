@@ -24,6 +24,10 @@ import (
 type negContext struct {
 	cred *Credential
 
+	// active is the current sub-context as Step sees it: written and
+	// read by Step only (setSub, dropSub), so read without the lock.
+	active mechs.SecurityContext
+
 	mu     sync.Mutex
 	sub    mechs.SecurityContext // the current sub-context, nil before one is made
 	chosen *subPackage           // its package
@@ -74,6 +78,7 @@ func (c *negContext) setSub(ctx mechs.SecurityContext, pkg *subPackage, state se
 	old := c.sub
 	c.sub, c.chosen, c.state = ctx, pkg, state
 	c.mu.Unlock()
+	c.active = ctx
 	if old != nil && old != ctx && !c.isEstablished(old) {
 		old.Close()
 	}
@@ -121,6 +126,7 @@ func (c *negContext) dropSub() {
 	old := c.sub
 	c.sub, c.chosen = nil, nil
 	c.mu.Unlock()
+	c.active = nil
 	if old != nil && !c.isEstablished(old) {
 		old.Close()
 	}

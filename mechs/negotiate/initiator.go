@@ -80,7 +80,7 @@ func (c *initiator) Step(in *mechs.StepInput) mechs.StepResult {
 		return failf(status.SEC_E_INVALID_HANDLE, "context deleted")
 	}
 	if c.resume != nil {
-		sub, _, _ := c.current()
+		sub := c.active
 		resume := c.resume
 		c.resume = nil
 		return resume(in, sub.Step(c.subInput(in, c.ioToken)))
@@ -304,7 +304,7 @@ func (c *initiator) reply(in *mechs.StepInput) mechs.StepResult {
 		if resp.ResponseToken == nil {
 			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "acceptor sent no mechanism token"))
 		}
-		sub, _, _ := c.current()
+		sub := c.active
 		return c.mechStepped(in, resp.MechListMIC, sub.Step(c.subInput(in, resp.ResponseToken)), resp.ResponseToken)
 	}
 	if len(resp.ResponseToken) > 0 {
@@ -402,7 +402,7 @@ func cloneOrNil(b []byte) []byte {
 // (RFC 4178 section 5) and the decision whether the exchange is over.
 // mechTok is the sub-context's final token, if it produced one now.
 func (c *initiator) finish(mechTok, micIn []byte) mechs.StepResult {
-	sub, _, _ := c.current()
+	sub := c.active
 	integrity := c.flags&uint64(secctx.ISC_RET_INTEGRITY) != 0
 	if mechWantsMIC(sub) {
 		c.mic.required = true
@@ -464,7 +464,7 @@ func (c *initiator) finish(mechTok, micIn []byte) mechs.StepResult {
 // goes to the sub-context for a better status.
 func (c *initiator) rejected(in *mechs.StepInput, resp *NegTokenResp) mechs.StepResult {
 	if len(resp.ResponseToken) > 0 && !c.subDone {
-		if sub, _, _ := c.current(); sub != nil && c.phase != iFirstReply {
+		if sub := c.active; sub != nil && c.phase != iFirstReply {
 			res := sub.Step(c.subInput(in, resp.ResponseToken))
 			if res.IO == nil && res.Status.IsError() {
 				return c.fail(res)
