@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -427,5 +428,61 @@ func TestCloseWipesSubkeys(t *testing.T) {
 	bufs := []secctx.Buffer{{Type: secctx.SECBUFFER_DATA, Data: []byte("x")}, {Type: secctx.SECBUFFER_TOKEN}}
 	if st := ac2.MakeSignature(0, bufs, 0); st != status.SEC_E_OK {
 		t.Fatalf("acceptor after the initiator closed: %v", st)
+	}
+}
+
+// TestConcurrentHandshakes shares one initiator and one acceptor
+// credential (ticket, derived keys, ticket cache, replay cache) among
+// goroutines, under -race.
+func TestConcurrentHandshakes(t *testing.T) {
+	e := newTestEnv(t)
+	e.clock = time.Now
+	e.src.tickets[testSPN] = e.makeTicket(e.svcKey, 3, principal{nameType: nameTypeSrvInst, parts: []string{"HTTP", "host.example.org"}},
+		etypeAES256SHA1, time.Now().Add(-time.Minute), time.Now().Add(time.Hour), 0)
+	icred, acred := e.initCred(), e.acceptCred("")
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100; i++ {
+				ic, _ := icred.NewInitiator(mechs.InitiatorParams{Target: testSPN, Req: secctx.ISC_REQ_MUTUAL_AUTH})
+				r := ic.Step(&mechs.StepInput{})
+				ac, _ := acred.NewAcceptor(mechs.AcceptorParams{})
+				ar := ac.Step(&mechs.StepInput{Token: r.Token})
+				if ar.Status != status.SEC_E_OK {
+					t.Errorf("accept: %v", ar.Err)
+					return
+				}
+				if r := ic.Step(&mechs.StepInput{Token: ar.Token}); r.Status != status.SEC_E_OK {
+					t.Errorf("AP-REP: %v", r.Err)
+					return
+				}
+				// Send and receive sides concurrently, as Windows allows.
+				var w2 sync.WaitGroup
+				w2.Add(2)
+				go func() {
+					defer w2.Done()
+					b := []secctx.Buffer{{Type: secctx.SECBUFFER_DATA, Data: []byte("a")}, {Type: secctx.SECBUFFER_TOKEN}}
+					ic.MakeSignature(0, b, 0)
+					ic.QueryAttribute(secctx.SECPKG_ATTR_SIZES)
+				}()
+				go func() {
+					defer w2.Done()
+					b := []secctx.Buffer{{Type: secctx.SECBUFFER_DATA, Data: []byte("b")}, {Type: secctx.SECBUFFER_TOKEN}}
+					ac.MakeSignature(0, b, 0)
+					if _, st := ic.VerifySignature(b, 0); st != status.SEC_E_OK {
+						t.Errorf("verify: %v", st)
+					}
+				}()
+				w2.Wait()
+				ic.Close()
+				ac.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	if n := acred.acc.rc.len(); n != 800 {
+		t.Fatalf("replay cache holds %d entries, want 800", n)
 	}
 }
