@@ -334,7 +334,7 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 			k = sess
 		}
 		c.done = true
-		c.own(isub)
+		c.own(isub, nil)
 		c.establish(k, false, initSeq, initSeq, uint64(ret), client, server, start, etp.endTime)
 		return mechs.StepResult{Status: status.SEC_E_OK, Flags: uint64(ret), Expiry: etp.endTime}
 	}

@@ -123,11 +123,18 @@ func randomKey(et int32) (*key, error) {
 	return newKey(et, b)
 }
 
+// wipe zeroes the key and drops its derived schedules (the AES and HMAC
+// states cannot be zeroed in place; without references they are
+// collected).
 func (k *key) wipe() {
 	if k == nil {
 		return
 	}
 	clear(k.value)
+	for i := range k.derived {
+		k.derived[i].Store(nil)
+	}
+	k.base.Store(nil)
 }
 
 // usage returns the derived keys for usage u, deriving them on first use.

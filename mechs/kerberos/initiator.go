@@ -163,7 +163,7 @@ func (c *initiator) stepStart(in *mechs.StepInput) mechs.StepResult {
 	// Without mutual authentication the acceptor takes our sequence
 	// number as its own and the per-message key is our subkey (RFC 4121
 	// sections 4.1 and 2).
-	c.own(c.subkey)
+	c.own(c.subkey, nil)
 	c.finish(c.subkey, false, uint64(c.seq), ret)
 	return mechs.StepResult{Status: status.SEC_E_OK, Token: tok, Flags: ret, Expiry: c.tkt.endTime}
 }
@@ -362,7 +362,7 @@ func (c *initiator) stepAPRep(in *mechs.StepInput) mechs.StepResult {
 	if asub {
 		c.own(c.subkey, k)
 	} else {
-		c.own(c.subkey)
+		c.own(c.subkey, nil)
 	}
 	c.finish(k, asub, recv, ret)
 	return mechs.StepResult{Status: status.SEC_E_OK, Flags: ret, Expiry: c.tkt.endTime, Extra: 0}

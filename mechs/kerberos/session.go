@@ -30,7 +30,7 @@ type session struct {
 	server      string // "service/host@REALM"
 	start, end  time.Time
 	closed      bool
-	owned       []*key // subkeys wiped by close
+	owned       [2]*key // subkeys wiped by close
 
 	sendMu  sync.Mutex
 	sendSeq uint64
@@ -564,20 +564,16 @@ func (s *session) close() {
 	defer s.attrMu.Unlock()
 	s.closed = true
 	s.key = nil
-	for _, k := range s.owned {
+	for i, k := range s.owned {
 		k.wipe()
+		s.owned[i] = nil
 	}
-	s.owned = nil
 }
 
 // own records subkeys that belong to this context alone (not a ticket's
 // session key, which the credential's caches share), to be wiped by Close.
-func (s *session) own(keys ...*key) {
+func (s *session) own(a, b *key) {
 	s.attrMu.Lock()
-	defer s.attrMu.Unlock()
-	for _, k := range keys {
-		if k != nil {
-			s.owned = append(s.owned, k)
-		}
-	}
+	s.owned = [2]*key{a, b}
+	s.attrMu.Unlock()
 }
