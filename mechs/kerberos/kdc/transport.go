@@ -524,9 +524,9 @@ func (t *Transport) getIdle(addr string) net.Conn {
 		if !stillOpen(ic.conn) {
 			// MIT's krb5kdc closes a TCP connection after each reply:
 			// stop pooling for a KDC that does.
-			t.noReuse[addr] = true
 			ic.conn.Close()
-			continue
+			t.stopReuseLocked(addr)
+			return nil
 		}
 		return ic.conn
 	}
@@ -543,6 +543,22 @@ func stillOpen(c net.Conn) bool {
 	c.SetReadDeadline(time.Time{})
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// stopReuse marks addr as a KDC that closes connections after a reply and
+// closes its pooled connections.
+func (t *Transport) stopReuse(addr string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopReuseLocked(addr)
+}
+
+func (t *Transport) stopReuseLocked(addr string) {
+	t.noReuse[addr] = true
+	for _, ic := range t.idle[addr] {
+		ic.conn.Close()
+	}
+	delete(t.idle, addr)
 }
 
 func (t *Transport) putIdle(addr string, c net.Conn) {
@@ -571,7 +587,10 @@ func (t *Transport) tcpExchange(ctx context.Context, addr string, req []byte) ([
 	defer func() { <-slots }()
 
 	for try := 0; ; try++ {
-		conn := t.getIdle(addr)
+		var conn net.Conn
+		if try == 0 {
+			conn = t.getIdle(addr) // the retry always dials afresh
+		}
 		reused := conn != nil
 		if conn == nil {
 			var err error
@@ -597,9 +616,7 @@ func (t *Transport) tcpExchange(ctx context.Context, addr string, req []byte) ([
 			}
 		}
 		if reused && !gotBytes && ctx.Err() == nil && try == 0 {
-			t.mu.Lock()
-			t.noReuse[addr] = true
-			t.mu.Unlock()
+			t.stopReuse(addr)
 			continue
 		}
 		if ctx.Err() != nil {
