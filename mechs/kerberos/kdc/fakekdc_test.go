@@ -21,6 +21,9 @@ type fakeKDC struct {
 	tcp  *net.TCPListener
 	// onUDP / onTCP return the reply to a request; nil means stay silent.
 	onUDP, onTCP func(req []byte) []byte
+	// closeAfterReply makes the TCP side close each connection after one
+	// reply, as MIT's krb5kdc does. Set before the first request.
+	closeAfterReply bool
 
 	udpReqs, tcpReqs, tcpConns, maxOpen atomic.Int64
 	open                                atomic.Int64
@@ -132,6 +135,9 @@ func (f *fakeKDC) serveConn(c net.Conn) {
 			continue
 		}
 		if _, err := c.Write(AppendFrame(nil, rep)); err != nil {
+			return
+		}
+		if f.closeAfterReply {
 			return
 		}
 	}

@@ -337,3 +337,34 @@ func eventually(t *testing.T, cond func() bool, what string) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A KDC that closes every TCP connection after its reply (MIT's krb5kdc):
+// bursts of exchanges never fail on a stale pooled connection.
+func TestExchangeKDCClosesAfterReply(t *testing.T) {
+	want := krbErrorBytes(t, 6)
+	k := newFakeKDC(t, nil, replyWith(want))
+	k.closeAfterReply = true
+	tr := NewTransport(WithKDCs("TEST", k.addr), WithUDPPreferenceLimit(1), WithMaxConnsPerKDC(4))
+	defer tr.Close()
+	for round := 0; round < 5; round++ {
+		var wg sync.WaitGroup
+		errs := make(chan error, 50)
+		for i := 0; i < 50; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := tr.Exchange(context.Background(), "TEST", testReq); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+	if got := k.tcpReqs.Load(); got != 250 {
+		t.Fatalf("%d requests reached the KDC, want 250", got)
+	}
+}
