@@ -280,9 +280,9 @@ func (t *Transport) order(realm string) []string {
 // Failover (as MIT's sendto_kdc): the request goes to the first KDC (the
 // one that answered the previous exchange for the realm, else the first
 // configured); if no answer comes within the stagger delay it also goes to
-// the next, while the earlier attempts keep listening; a KDC that fails outright (refused,
-// unreachable) hands over at once. The first reply wins and the other
-// attempts are cancelled. The whole exchange is bounded by ctx and the
+// the next, while the earlier attempts keep listening; a KDC that fails
+// outright (refused, unreachable) hands over at once. The first reply wins
+// and the other attempts are cancelled. The whole exchange is bounded by ctx and the
 // Transport's timeout. Failures are *status.Error with
 // SEC_E_NO_AUTHENTICATING_AUTHORITY.
 func (t *Transport) Exchange(ctx context.Context, realm string, req []byte) ([]byte, error) {
@@ -316,7 +316,8 @@ func (t *Transport) exchange(ctx context.Context, realm string, req []byte) ([]b
 	results := make(chan attemptResult, len(addrs))
 	var attempts sync.WaitGroup
 	// Cancel and wait for every attempt before returning: no attempt
-	// goroutine outlives the Exchange. (Deferred last, so it runs first.)
+	// goroutine outlives the Exchange. (Deferred after cancel and stop, so
+	// it runs before them.)
 	defer func() {
 		cancel()
 		attempts.Wait()
