@@ -219,9 +219,9 @@ func (c *Context) ResetSealingHandle(receive bool) {
 	}
 	s := c.session()
 	if receive {
-		s.recv.resetSeal(&c.recvX)
+		s.recv.resetSeal()
 	} else {
-		s.send.resetSeal(&c.sendX)
+		s.send.resetSeal()
 	}
 }
 

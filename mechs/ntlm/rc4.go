@@ -17,14 +17,26 @@ func (c *rc4) reset(key []byte) {
 	for i := 0; i < 256; i += 8 {
 		binary.LittleEndian.PutUint64(c.s[i:], 0x0706050403020100+uint64(i)*0x0101010101010101)
 	}
+	s := &c.s
 	var j uint8
-	k := 0
-	for i := range c.s {
-		x := c.s[i]
-		j += x + key[k]
-		c.s[i], c.s[j] = c.s[j], x
-		if k++; k == len(key) {
-			k = 0
+	if len(key) == 16 {
+		// NTLM's usual key length: the key index is the low four bits of
+		// i, and no index needs a bounds check.
+		k := (*[16]byte)(key)
+		for i := 0; i < 256; i++ {
+			x := s[uint8(i)]
+			j += x + k[i&15]
+			s[uint8(i)], s[j] = s[j], x
+		}
+	} else {
+		k := 0
+		for i := range s {
+			x := s[i]
+			j += x + key[k]
+			s[i], s[j] = s[j], x
+			if k++; k == len(key) {
+				k = 0
+			}
 		}
 	}
 	c.i, c.j = 0, 0

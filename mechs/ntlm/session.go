@@ -1,6 +1,7 @@
 package ntlm
 
 import (
+	"crypto/md5"
 	"crypto/subtle"
 	"encoding/binary"
 	"hash/crc32"
@@ -21,22 +22,35 @@ const signatureSize = 16
 // Locking: mu guards everything. The send side (MakeSignature,
 // EncryptMessage) uses one direction and the receive side (VerifySignature,
 // DecryptMessage) the other, so the two sides run concurrently, as Windows
-// allows; a second caller on the same side waits. The keys are derived on
-// first use, under mu, so a handshake that never protects a message does not
-// pay for the RC4 key schedules.
+// allows; a second caller on the same side waits.
+//
+// Everything is derived on first use, under mu, in two stages, so that a
+// handshake that never protects a message pays for nothing, and one that
+// protects a single small message (SPNEGO's mechListMIC) pays only for
+// what that message needs:
+//   - keyed: SIGNKEY and SEALKEY (one MD5 each), the RC4 key schedule, and
+//     a copy of the schedule's result (sealInit), so that resetSeal is a
+//     copy rather than another key schedule;
+//   - hmacSet: the precomputed HMAC-MD5 states of SIGNKEY and the
+//     direction's own hasher, which pay off from the second message on.
+//     The first message, if small, is signed by a one-shot HMAC on the
+//     stack instead.
 type direction struct {
 	mu      sync.Mutex
 	flags   uint32 // the negotiated flags
-	ready   bool
 	seq     uint32
-	key     [16]byte // ExportedSessionKey, until ready
-	sealKey [16]byte // SEALKEY, once ready (for resetSeal)
-	sealLen int
-	client  bool    // whether this direction uses the client-to-server keys
-	signKey hmacKey // precomputed HMAC-MD5 states of SIGNKEY
-	seal    rc4     // the sealing handle
-	x       *hasher // the direction's MD5, set by prepare (its owner holds the pointer)
-	sig     [signatureSize]byte
+	client  bool // whether this direction uses the client-to-server keys
+	keyed   bool
+	hmacSet bool
+	oneShot bool     // the one-shot HMAC has been used
+	key     [16]byte // ExportedSessionKey, until keyed
+	signRaw [16]byte // SIGNKEY, once keyed (with extended session security)
+	signKey hmacKey  // precomputed HMAC-MD5 states of SIGNKEY, once hmacSet
+	seal    rc4      // the sealing handle
+	// sealInit is the sealing handle as the key schedule left it: what
+	// resetSeal restores.
+	sealInit rc4
+	sig      [signatureSize]byte
 }
 
 // sessionSecurity is both directions plus the negotiated flags that decide
@@ -58,58 +72,122 @@ func (s *sessionSecurity) init(sessionKey []byte, flags uint32, client bool) {
 		d.client = outbound == client
 		copy(d.key[:], sessionKey)
 		d.flags = flags
-		d.ready = false
+		d.keyed, d.hmacSet, d.oneShot = false, false, false
 		d.seq = 0
 		d.mu.Unlock()
 	}
 }
 
-// prepare sets up the RC4 handle and HMAC key; mu is held.
-func (d *direction) prepare(x **hasher) {
-	flags := d.flags
-	if *x == nil {
-		*x = newHasher()
-	}
-	if d.ready {
+// prepare derives SEALKEY and SIGNKEY and keys the RC4 handle; mu is held.
+func (d *direction) prepare() {
+	if d.keyed {
 		return
 	}
 	var buf keyScratch
-	sk, n := sealKey(&buf, d.key[:], flags, d.client)
-	d.sealKey, d.sealLen = sk, n
-	d.seal.reset(sk[:n])
-	if flags&negotiateExtendedSessionSecurity != 0 {
-		gk, _ := signKey(&buf, d.key[:], flags, d.client)
-		(*x).setKey(&d.signKey, gk[:])
-		clear(gk[:])
+	sk, n := sealKey(&buf, d.key[:], d.flags, d.client)
+	d.sealInit.reset(sk[:n])
+	d.seal = d.sealInit
+	if gk, ok := signKey(&buf, d.key[:], d.flags, d.client); ok {
+		d.signRaw = gk
 	}
 	clear(sk[:])
 	clear(buf[:])
 	clear(d.key[:])
-	d.ready = true
+	d.keyed = true
 }
 
 func (s *sessionSecurity) wipe() {
 	for _, d := range []*direction{&s.send, &s.recv} {
 		d.mu.Lock()
 		d.seal.wipe()
+		d.sealInit.wipe()
 		d.signKey = hmacKey{}
 		clear(d.key[:])
-		clear(d.sealKey[:])
-		d.ready = false
+		clear(d.signRaw[:])
+		d.keyed, d.hmacSet = false, false
 		d.mu.Unlock()
 	}
 }
 
-// resetSeal re-keys one direction's RC4 sealing handle from its sealing
-// key, leaving the sequence number alone.
-func (d *direction) resetSeal(x **hasher) {
+// resetSeal puts one direction's RC4 sealing handle back in the state the
+// key schedule left it in (what re-keying it from its sealing key gives),
+// leaving the sequence number alone.
+func (d *direction) resetSeal() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.ready {
-		d.prepare(x) // a fresh handle is already a reset one
+	if !d.keyed {
+		d.prepare() // a fresh handle is already a reset one
 		return
 	}
-	d.seal.reset(d.sealKey[:d.sealLen])
+	d.seal = d.sealInit
+}
+
+// oneShotMax is the most signed data the one-shot HMAC takes (a
+// mechListMIC covers a few dozen bytes).
+const oneShotMax = 192
+
+// mac is HMAC_MD5(SIGNKEY, SeqNum || Message) over the signed buffers
+// (MS-NLMP 3.4.4.2); mu is held and the direction is keyed. x is the
+// direction's hasher, made here when first needed.
+func (d *direction) mac(x **hasher, seq uint32, msg []secctx.Buffer) [16]byte {
+	if !d.hmacSet {
+		if !d.oneShot {
+			if sum, ok := hmacOneShot(&d.signRaw, seq, msg); ok {
+				d.oneShot = true
+				return sum
+			}
+		}
+		if *x == nil {
+			*x = newHasher()
+		}
+		(*x).setKey(&d.signKey, d.signRaw[:])
+		d.hmacSet = true
+	}
+	hx := *x
+	hx.begin(&d.signKey)
+	hx.writeUint32(seq)
+	for i := range msg {
+		if isSigned(&msg[i]) {
+			hx.write(msg[i].Data)
+		}
+	}
+	return *hx.end(&d.signKey)
+}
+
+// hmacOneShot is HMAC-MD5 (RFC 2104) of seq || the signed buffers under
+// key, computed with md5.Sum on stack buffers (no hasher, no allocation);
+// false when the signed data is more than oneShotMax bytes.
+func hmacOneShot(key *[16]byte, seq uint32, msg []secctx.Buffer) ([16]byte, bool) {
+	var in [md5.BlockSize + 4 + oneShotMax]byte
+	n := md5.BlockSize + 4
+	for i := range msg {
+		if isSigned(&msg[i]) {
+			if len(msg[i].Data) > len(in)-n {
+				return [16]byte{}, false
+			}
+			n += copy(in[n:], msg[i].Data)
+		}
+	}
+	for i := range md5.BlockSize {
+		in[i] = 0x36
+	}
+	for i, k := range key {
+		in[i] ^= k
+	}
+	binary.LittleEndian.PutUint32(in[md5.BlockSize:], seq)
+	inner := md5.Sum(in[:n])
+	var out [md5.BlockSize + md5.Size]byte
+	for i := range md5.BlockSize {
+		out[i] = 0x5c
+	}
+	for i, k := range key {
+		out[i] ^= k
+	}
+	copy(out[md5.BlockSize:], inner[:])
+	sum := md5.Sum(out[:])
+	clear(in[:md5.BlockSize])
+	clear(out[:md5.BlockSize])
+	return sum, true
 }
 
 // isSigned reports whether a buffer takes part in the signature, and
@@ -123,20 +201,13 @@ func isSealed(b *secctx.Buffer) bool {
 // advancing the RC4 handle (MS-NLMP 3.4.4). seq is the sequence number to
 // sign with. The sealing, if any, must already have consumed its key
 // stream (MS-NLMP 3.4.3: SEAL encrypts the message first).
-func (d *direction) computeSignature(hx *hasher, flags uint32, msg []secctx.Buffer, seq uint32) {
+func (d *direction) computeSignature(x **hasher, flags uint32, msg []secctx.Buffer, seq uint32) {
 	sig := d.sig[:]
 	binary.LittleEndian.PutUint32(sig[0:], 1)
 	if flags&negotiateExtendedSessionSecurity != 0 {
 		// 3.4.4.2: HMAC_MD5(SigningKey, SeqNum || Message)[0..7], RC4'd
 		// with the sealing handle when KEY_EXCH was negotiated.
-		hx.begin(&d.signKey)
-		hx.writeUint32(seq)
-		for i := range msg {
-			if isSigned(&msg[i]) {
-				hx.write(msg[i].Data)
-			}
-		}
-		sum := hx.end(&d.signKey)
+		sum := d.mac(x, seq, msg)
 		copy(sig[4:12], sum[:8])
 		if flags&negotiateKeyExch != 0 {
 			d.seal.xor(sig[4:12], sig[4:12])
@@ -173,22 +244,14 @@ func (s *sessionSecurity) protect(x **hasher, msg []secctx.Buffer, seal bool) st
 	d := &s.send
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.prepare(x)
+	d.prepare()
 	flags := d.flags
-	hx := *x
 	seq := d.seq
 	if seal {
 		if flags&negotiateExtendedSessionSecurity != 0 {
 			// The HMAC is over the plaintext; the key stream is used for
 			// the message first, then for the checksum.
-			hx.begin(&d.signKey)
-			hx.writeUint32(seq)
-			for i := range msg {
-				if isSigned(&msg[i]) {
-					hx.write(msg[i].Data)
-				}
-			}
-			sum := hx.end(&d.signKey)
+			sum := d.mac(x, seq, msg)
 			for i := range msg {
 				if isSealed(&msg[i]) && len(msg[i].Data) > 0 {
 					d.seal.xor(msg[i].Data, msg[i].Data)
@@ -222,7 +285,7 @@ func (s *sessionSecurity) protect(x **hasher, msg []secctx.Buffer, seal bool) st
 			clear(sig[4:8])
 		}
 	} else {
-		d.computeSignature(*x, flags, msg, seq)
+		d.computeSignature(x, flags, msg, seq)
 	}
 	d.seq++
 	msg[ti].Data = append(msg[ti].Data[:0], d.sig[:]...)
@@ -248,7 +311,7 @@ func (s *sessionSecurity) check(x **hasher, msg []secctx.Buffer, sealed bool) st
 	d := &s.recv
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.prepare(x)
+	d.prepare()
 	flags := d.flags
 	seq := d.seq
 	ess := flags&negotiateExtendedSessionSecurity != 0
@@ -265,7 +328,7 @@ func (s *sessionSecurity) check(x **hasher, msg []secctx.Buffer, sealed bool) st
 			}
 		}
 	}
-	d.computeSignature(*x, flags, msg, seq)
+	d.computeSignature(x, flags, msg, seq)
 	d.seq++
 	if !ess {
 		// The sequence number is under RC4: compare it apart from the
