@@ -168,7 +168,8 @@ func (c *Context) verify(in *mechs.StepInput) mechs.StepResult {
 		return fail(status.SEC_E_LOGON_DENIED, "unknown user or wrong password")
 	}
 	// NTProofStr = HMAC_MD5(NTOWFv2(user, domain), ServerChallenge || temp).
-	x := &c.x
+	x := p.hasher()
+	defer p.release(x)
 	respKey := c.cred.respKeys.get(x, &u, user, domain)
 	x.begin(respKey)
 	x.write(c.serverChal[:])
@@ -296,7 +297,9 @@ func (c *Context) verifyV1(in *mechs.StepInput, auth *authenticateMessage, flags
 	}
 	base := md4(u.NTHash[:])
 	if ess {
-		c.baseKey = c.x.hmacOnce(base[:], c.serverChal[:], auth.lmResponse[:8])
+		x := c.cred.pkg.hasher()
+		c.baseKey = x.hmacOnce(base[:], c.serverChal[:], auth.lmResponse[:8])
+		c.cred.pkg.release(x)
 	} else {
 		c.baseKey = base
 	}

@@ -37,7 +37,6 @@ type Context struct {
 	failure     mechs.StepResult // a dead acceptor's status, repeated
 	sendX       *hasher          // the send direction's MD5, owned under sec.send.mu
 	recvX       *hasher          // the receive direction's MD5, owned under sec.recv.mu
-	x           hasher           // the handshake's MD5 (its interfaces lead it)
 
 	client bool
 	iscReq secctx.ISCReq
@@ -49,8 +48,9 @@ type Context struct {
 	negBuf     [negotiateFixedVersion]byte
 	serverChal [8]byte
 	clientChal [8]byte
-	baseKey    [16]byte // SessionBaseKey / KeyExchangeKey
-	chalFlags  uint32   // what the acceptor offered
+	random     [8 + 16]byte // the initiator's client challenge and session key, as read
+	baseKey    [16]byte     // SessionBaseKey / KeyExchangeKey
+	chalFlags  uint32       // what the acceptor offered
 
 	// Results, guarded by mu.
 	flags      uint32 // negotiated NTLMSSP flags
@@ -312,6 +312,7 @@ func (c *Context) Close() {
 	clear(c.sessionKey[:])
 	clear(c.secKey[:])
 	clear(c.baseKey[:])
+	clear(c.random[:])
 }
 
 // filetime converts t to a FILETIME (100 ns ticks since 1601).

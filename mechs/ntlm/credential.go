@@ -103,9 +103,7 @@ func (c *Credential) NewInitiator(p mechs.InitiatorParams) (mechs.SecurityContex
 	if c.isClosed() {
 		return nil, status.Errorf(status.SEC_E_INVALID_HANDLE, PackageName, "credential closed")
 	}
-	x := &Context{cred: c, client: true, target: p.Target, iscReq: p.Req}
-	x.x.init()
-	return x, nil
+	return &Context{cred: c, client: true, target: p.Target, iscReq: p.Req}, nil
 }
 
 // NewAcceptor starts a server context.
@@ -116,9 +114,7 @@ func (c *Credential) NewAcceptor(p mechs.AcceptorParams) (mechs.SecurityContext,
 	if c.isClosed() {
 		return nil, status.Errorf(status.SEC_E_INVALID_HANDLE, PackageName, "credential closed")
 	}
-	x := &Context{cred: c, ascReq: p.Req}
-	x.x.init()
-	return x, nil
+	return &Context{cred: c, ascReq: p.Req}, nil
 }
 
 // replayCache remembers, for a while, the server challenges an acceptor

@@ -230,7 +230,6 @@ func TestHandshakeFailures(t *testing.T) {
 		// Same proof presented to an acceptor whose challenge matches: the
 		// proof cache refuses it.
 		s3 := &Context{cred: s.cred}
-		s3.x.init()
 		s3.serverChal = s.serverChal
 		s3.negotiate, s3.challenge, s3.chalFlags, s3.state = s.negotiate, s.challenge, s.chalFlags, stateSentChallenge
 		if r := s3.Step(stepIn(auth)); r.Status != status.SEC_E_LOGON_DENIED || !errors.Is(r.Err, status.SEC_E_LOGON_DENIED) {

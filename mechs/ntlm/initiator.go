@@ -74,9 +74,6 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 	if !anonymous && !c.cred.hasKey {
 		return fail(status.SEC_E_NO_CREDENTIALS, "credential has no key")
 	}
-	if _, err := io.ReadFull(p.rand, c.clientChal[:]); err != nil {
-		return fail(status.SEC_E_INTERNAL_ERROR, "no randomness: "+err.Error())
-	}
 
 	user, domain, ws := c.cred.user, c.cred.domain, p.computer
 	if anonymous {
@@ -127,6 +124,13 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 	if keyExch {
 		keyLen = 16
 	}
+	// The client challenge and, with key exchange, the exported session
+	// key, in one read: the same bytes, in the same order, as two reads.
+	random := c.random[:8+keyLen]
+	if _, err := io.ReadFull(p.rand, random); err != nil {
+		return fail(status.SEC_E_INTERNAL_ERROR, "no randomness: "+err.Error())
+	}
+	c.clientChal = [8]byte(random[:8])
 	if ntLen > 0xFFFF {
 		return fail(status.SEC_E_INVALID_TOKEN, "CHALLENGE target information too large for an AUTHENTICATE message")
 	}
@@ -172,7 +176,8 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 		appendAVEOL(av)
 		// NTProofStr = HMAC_MD5(ResponseKeyNT, ServerChallenge || temp),
 		// under the credential's precomputed NTOWFv2 states.
-		x := &c.x
+		x := p.hasher()
+		defer p.release(x)
 		x.begin(&c.cred.respKey)
 		x.write(c.serverChal[:])
 		x.write(temp)
@@ -197,9 +202,8 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 	}
 	if c.hasKey {
 		if keyExch {
-			if _, err := io.ReadFull(p.rand, c.sessionKey[:]); err != nil {
-				return fail(status.SEC_E_INTERNAL_ERROR, "no randomness: "+err.Error())
-			}
+			c.sessionKey = [16]byte(random[8:])
+			clear(random)
 			var kx rc4
 			kx.reset(c.baseKey[:])
 			kx.xor(lay.encKey.in(b), c.sessionKey[:])
@@ -211,7 +215,8 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 	if mic {
 		// MIC = HMAC_MD5(ExportedSessionKey, NEGOTIATE || CHALLENGE ||
 		// AUTHENTICATE with the MIC zeroed), MS-NLMP 3.1.5.1.2.
-		x := &c.x
+		x := p.hasher()
+		defer p.release(x)
 		x.beginRaw(c.sessionKey[:])
 		x.write(c.negotiate)
 		x.write(in.Token)
@@ -272,7 +277,9 @@ func (c *Context) ntlmv1Responses(lm, nt []byte, flags uint32) {
 		copy(nt, r[:])
 		clear(lm)
 		copy(lm, c.clientChal[:])
-		c.baseKey = c.x.hmacOnce(baseKey[:], c.serverChal[:], lm[:8])
+		x := cr.pkg.hasher()
+		c.baseKey = x.hmacOnce(baseKey[:], c.serverChal[:], lm[:8])
+		cr.pkg.release(x)
 	} else {
 		r := desl(cr.ntHash[:], c.serverChal[:])
 		copy(nt, r[:])

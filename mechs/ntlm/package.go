@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	secctx "github.com/asyncsspi/asyncsspi/context"
@@ -25,6 +26,28 @@ type Package struct {
 	dnsComputer string
 	dnsDomain   string
 	version     version // the Version field of our messages
+
+	// hashers lends *hasher values to the Steps that compute HMACs, so
+	// that a context does not make (and carry) its own MD5 for the one or
+	// two legs that use it.
+	hashers sync.Pool
+}
+
+// hasher lends an MD5 hasher for one Step; give it back with release.
+func (p *Package) hasher() *hasher {
+	if x, ok := p.hashers.Get().(*hasher); ok {
+		return x
+	}
+	return newHasher()
+}
+
+// release wipes the hasher's key-derived scratch and gives it back.
+func (p *Package) release(x *hasher) {
+	x.h.Reset()
+	clear(x.pad[:])
+	clear(x.key[:])
+	clear(x.sum[:])
+	p.hashers.Put(x)
 }
 
 // Option configures a Package.
