@@ -358,6 +358,7 @@ func (c *acceptor) resp(state NegState, token, mic []byte) []byte {
 // mechTok is the sub-context's final token, if it produced one now;
 // fromMech says the initiator's token carried the last mechanism token.
 func (c *acceptor) finish(mechTok, micIn []byte, fromMech bool) mechs.StepResult {
+	defer c.releaseMIC()
 	sub := c.active
 	integrity := c.flags&uint64(secctx.ASC_RET_INTEGRITY) != 0
 	if mechWantsMIC(sub) {

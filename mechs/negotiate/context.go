@@ -37,8 +37,8 @@ type negContext struct {
 	established atomic.Pointer[established]
 	firstEst    established // the slot the first completion publishes
 
-	// Step-owned scratch, reused leg after leg (mic only once a
-	// mechListMIC is made or checked).
+	// Step-owned scratch, reused leg after leg; mic is lent by the
+	// package for the Step that makes or checks a mechListMIC.
 	subIn   mechs.StepInput
 	subBufs []secctx.Buffer
 	mic     *micScratch
@@ -50,11 +50,28 @@ type micScratch struct {
 	sig  [defaultSignatureSize]byte
 }
 
+// micScratch returns the Step's MIC scratch, borrowing it from the
+// package on first use in this Step.
 func (c *negContext) micScratch() *micScratch {
 	if c.mic == nil {
-		c.mic = new(micScratch)
+		if m, ok := c.cred.pkg.mics.Get().(*micScratch); ok {
+			c.mic = m
+		} else {
+			c.mic = new(micScratch)
+		}
 	}
 	return c.mic
+}
+
+// releaseMIC gives the MIC scratch back at the end of the Step that
+// borrowed it, once the signature it holds has been copied into the
+// output token.
+func (c *negContext) releaseMIC() {
+	if m := c.mic; m != nil {
+		c.mic = nil
+		m.bufs = [2]secctx.Buffer{}
+		c.cred.pkg.mics.Put(m)
+	}
 }
 
 type established struct {

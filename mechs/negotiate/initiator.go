@@ -402,6 +402,7 @@ func cloneOrNil(b []byte) []byte {
 // (RFC 4178 section 5) and the decision whether the exchange is over.
 // mechTok is the sub-context's final token, if it produced one now.
 func (c *initiator) finish(mechTok, micIn []byte) mechs.StepResult {
+	defer c.releaseMIC()
 	sub := c.active
 	integrity := c.flags&uint64(secctx.ISC_RET_INTEGRITY) != 0
 	if mechWantsMIC(sub) {

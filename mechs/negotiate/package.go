@@ -27,6 +27,7 @@ package negotiate
 
 import (
 	"strings"
+	"sync"
 
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs"
@@ -116,6 +117,7 @@ type subPackage struct {
 type Package struct {
 	subs []subPackage
 	info secctx.PackageInfo
+	mics sync.Pool // *micScratch, lent to the Steps that make or check a mechListMIC
 }
 
 // New returns the Negotiate package over subs, in preference order: the
