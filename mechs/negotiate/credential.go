@@ -58,16 +58,6 @@ func (c *Credential) subForDER(oid []byte) *subCred {
 	return nil
 }
 
-// subNamed returns the sub-credential of the named package.
-func (c *Credential) subNamed(name string) *subCred {
-	for i := range c.subs {
-		if equalFold(c.subs[i].sub.name, name) {
-			return &c.subs[i]
-		}
-	}
-	return nil
-}
-
 // Package returns "Negotiate".
 func (c *Credential) Package() string { return pkgName }
 

@@ -180,14 +180,6 @@ type derReader struct {
 
 func (r *derReader) empty() bool { return len(r.b) == 0 }
 
-// peek returns the next tag without consuming it (0 when empty).
-func (r *derReader) peek() byte {
-	if len(r.b) == 0 {
-		return 0
-	}
-	return r.b[0]
-}
-
 // next consumes one TLV that must fit in the container.
 func (r *derReader) next() (tag byte, content, whole []byte, err error) {
 	tag, hdr, n, err := readHeader(r.b)
