@@ -12,7 +12,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash"
-	"sync"
 	"sync/atomic"
 
 	krbcrypto "github.com/jcmturner/gokrb5/v8/crypto"
@@ -75,13 +74,56 @@ type key struct {
 }
 
 // usageKey holds what one key usage derives (RFC 3961 section 5.3):
-// Ke's cipher, and pools of keyed HMACs for Ki and Kc. hmac's Reset
-// restores the keyed state, so pooled HMACs skip the key setup.
+// Ke's cipher, and one spare keyed HMAC each for Ki and Kc. hmac's Reset
+// restores the keyed state, so a spare HMAC skips the key setup. Ki and
+// Kc are derived only when an HMAC must be made (first use, or a
+// concurrent user holds the spare), so a key used only to decrypt and
+// encrypt never derives Kc.
 type usageKey struct {
-	k  *key
-	ke cipher.Block
-	ki sync.Pool
-	kc sync.Pool
+	k     *key
+	label [5]byte // usage number (big-endian) and a derivation constant byte
+	ke    cipher.Block
+	ki    macSlot
+	kc    macSlot
+}
+
+// macSlot keeps at most one idle keyed HMAC. get takes it (Swap, so two
+// goroutines never share one) or makes a new one; put returns it, a
+// racing put simply replacing the other's. Unlike a sync.Pool, a slot
+// costs nothing to set up, which matters for the one-shot keys of a first
+// contact (a fresh ticket session key per client).
+type macSlot struct {
+	idle atomic.Pointer[mac]
+}
+
+type mac struct{ h hash.Hash }
+
+// mac returns a keyed HMAC for derivation constant c (Ki or Kc) of the
+// usage; give it back with put.
+func (uk *usageKey) mac(slot *macSlot, c byte) (*mac, error) {
+	if m := slot.idle.Swap(nil); m != nil {
+		return m, nil
+	}
+	k := uk.k
+	label := uk.label
+	label[4] = c
+	var kb []byte
+	if k.sha2 {
+		kb = kdfHMACSHA2(k.hfn, k.value, label[:], derivedBits(k.etype, c))
+	} else {
+		var err error
+		if kb, err = k.deriveSHA1(label); err != nil {
+			return nil, err
+		}
+	}
+	m := &mac{h: hmac.New(k.hfn, kb)}
+	clear(kb) // hmac keeps its own padded copy
+	return m, nil
+}
+
+func (slot *macSlot) put(m *mac) {
+	m.h.Reset()
+	slot.idle.Store(m)
 }
 
 func newKey(et int32, value []byte) (*key, error) {
@@ -145,33 +187,25 @@ func (k *key) usage(u uint32) (*usageKey, error) {
 		}
 	}
 	uk := &usageKey{k: k}
+	binary.BigEndian.PutUint32(uk.label[:], u)
 	if k.fast {
-		var label [5]byte
-		binary.BigEndian.PutUint32(label[:], u)
-		derive := func(c byte) ([]byte, error) {
-			label[4] = c
-			if k.sha2 {
-				return kdfHMACSHA2(k.hfn, k.value, label[:], derivedBits(k.etype, c)), nil
+		label := uk.label
+		label[4] = derivationEncryption
+		var ke []byte
+		if k.sha2 {
+			ke = kdfHMACSHA2(k.hfn, k.value, label[:], derivedBits(k.etype, derivationEncryption))
+		} else {
+			var err error
+			if ke, err = k.deriveSHA1(label); err != nil {
+				return nil, err
 			}
-			return k.deriveSHA1(label)
 		}
-		ke, err := derive(derivationEncryption)
+		var err error
+		uk.ke, err = aes.NewCipher(ke)
+		clear(ke)
 		if err != nil {
 			return nil, err
 		}
-		ki, err := derive(derivationIntegrity)
-		if err != nil {
-			return nil, err
-		}
-		kc, err := derive(derivationChecksum)
-		if err != nil {
-			return nil, err
-		}
-		if uk.ke, err = aes.NewCipher(ke); err != nil {
-			return nil, err
-		}
-		uk.ki.New = func() any { return hmac.New(k.hfn, ki) }
-		uk.kc.New = func() any { return hmac.New(k.hfn, kc) }
 	}
 	if u < maxUsage {
 		k.derived[u].Store(uk)
@@ -206,7 +240,11 @@ func (k *key) encrypt(dst []byte, u uint32, plaintext []byte) ([]byte, error) {
 	rand.Read(dst[start:])
 	dst = append(dst, plaintext...)
 	p := dst[start:]
-	h := uk.ki.Get().(hash.Hash)
+	m, err := uk.mac(&uk.ki, derivationIntegrity)
+	if err != nil {
+		return nil, err
+	}
+	h := m.h
 	var sum [64]byte
 	if !k.sha2 {
 		h.Write(p)
@@ -219,8 +257,7 @@ func (k *key) encrypt(dst []byte, u uint32, plaintext []byte) ([]byte, error) {
 		h.Write(p)
 		h.Sum(sum[:0])
 	}
-	h.Reset()
-	uk.ki.Put(h)
+	uk.ki.put(m)
 	return append(dst, sum[:k.hlen]...), nil
 }
 
@@ -254,7 +291,11 @@ func (k *key) decryptInPlace(u uint32, ct []byte) ([]byte, error) {
 	c := ct[:len(ct)-k.hlen]
 	var want [64]byte
 	copy(want[:], ct[len(ct)-k.hlen:])
-	h := uk.ki.Get().(hash.Hash)
+	m, err := uk.mac(&uk.ki, derivationIntegrity)
+	if err != nil {
+		return nil, err
+	}
+	h := m.h
 	var sum [64]byte
 	if k.sha2 {
 		var iv [aesBlock]byte
@@ -267,8 +308,7 @@ func (k *key) decryptInPlace(u uint32, ct []byte) ([]byte, error) {
 		h.Write(c)
 		h.Sum(sum[:0])
 	}
-	h.Reset()
-	uk.ki.Put(h)
+	uk.ki.put(m)
 	if subtle.ConstantTimeCompare(sum[:k.hlen], want[:k.hlen]) != 1 {
 		return nil, errIntegrity
 	}
@@ -292,13 +332,16 @@ func (k *key) checksum(dst []byte, u uint32, p1, p2 []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := uk.kc.Get().(hash.Hash)
+	m, err := uk.mac(&uk.kc, derivationChecksum)
+	if err != nil {
+		return nil, err
+	}
+	h := m.h
 	h.Write(p1)
 	h.Write(p2)
 	var sum [64]byte
 	h.Sum(sum[:0])
-	h.Reset()
-	uk.kc.Put(h)
+	uk.kc.put(m)
 	return append(dst, sum[:k.hlen]...), nil
 }
 
@@ -324,14 +367,17 @@ func (k *key) checksumParts(dst []byte, u uint32, parts [][]byte) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	h := uk.kc.Get().(hash.Hash)
+	m, err := uk.mac(&uk.kc, derivationChecksum)
+	if err != nil {
+		return nil, err
+	}
+	h := m.h
 	for _, p := range parts {
 		h.Write(p)
 	}
 	var sum [64]byte
 	h.Sum(sum[:0])
-	h.Reset()
-	uk.kc.Put(h)
+	uk.kc.put(m)
 	return append(dst, sum[:k.hlen]...), nil
 }
 
