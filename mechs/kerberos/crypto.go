@@ -94,6 +94,52 @@ type usageKey struct {
 // contact (a fresh ticket session key per client).
 type macSlot struct {
 	idle atomic.Pointer[mac]
+	used atomic.Bool // a one-shot HMAC has been computed
+}
+
+// oneShotMax is the longest message hmacOnce takes.
+const oneShotMax = 512
+
+// hmacOnce computes HMAC-SHA1 (RFC 2104) of data under Ki or Kc (derived
+// here, on the stack) without making a keyed HMAC state, for the first
+// use of a usage: a key used once (the session key of a fresh ticket
+// verifies one authenticator and seals one AP-REP) then costs no
+// allocation for its HMACs. It reports false, computing nothing, for the
+// SHA-2 enctypes, for long messages, and for every use after the first
+// (later uses keep a keyed state in the slot, which saves the two pad
+// blocks per message).
+func (uk *usageKey) hmacOnce(slot *macSlot, c byte, data []byte, sum *[64]byte) bool {
+	k := uk.k
+	if k.sha2 || len(data) > oneShotMax || slot.used.Load() || !slot.used.CompareAndSwap(false, true) {
+		return false
+	}
+	label := uk.label
+	label[4] = c
+	var kb [32]byte
+	n, err := k.deriveSHA1Into(label, &kb)
+	if err != nil {
+		slot.used.Store(false)
+		return false
+	}
+	const block = 64 // SHA-1's block size; derived keys are shorter
+	var in [block + oneShotMax]byte
+	var out [block + sha1.Size]byte
+	for i := 0; i < block; i++ {
+		in[i], out[i] = 0x36, 0x5c
+	}
+	for i, b := range kb[:n] {
+		in[i] ^= b
+		out[i] ^= b
+	}
+	m := copy(in[block:], data)
+	inner := sha1.Sum(in[:block+m])
+	copy(out[block:], inner[:])
+	outer := sha1.Sum(out[:])
+	copy(sum[:], outer[:])
+	clear(kb[:])
+	clear(in[:block])
+	clear(out[:block])
+	return true
 }
 
 type mac struct{ h hash.Hash }
@@ -192,13 +238,15 @@ func (k *key) usage(u uint32) (*usageKey, error) {
 		label := uk.label
 		label[4] = derivationEncryption
 		var ke []byte
+		var kb [32]byte
 		if k.sha2 {
 			ke = kdfHMACSHA2(k.hfn, k.value, label[:], derivedBits(k.etype, derivationEncryption))
 		} else {
-			var err error
-			if ke, err = k.deriveSHA1(label); err != nil {
+			n, err := k.deriveSHA1Into(label, &kb)
+			if err != nil {
 				return nil, err
 			}
+			ke = kb[:n]
 		}
 		var err error
 		uk.ke, err = aes.NewCipher(ke)
@@ -240,12 +288,16 @@ func (k *key) encrypt(dst []byte, u uint32, plaintext []byte) ([]byte, error) {
 	rand.Read(dst[start:])
 	dst = append(dst, plaintext...)
 	p := dst[start:]
+	var sum [64]byte
+	if uk.hmacOnce(&uk.ki, derivationIntegrity, p, &sum) {
+		ctsEncrypt(uk.ke, p)
+		return append(dst, sum[:k.hlen]...), nil
+	}
 	m, err := uk.mac(&uk.ki, derivationIntegrity)
 	if err != nil {
 		return nil, err
 	}
 	h := m.h
-	var sum [64]byte
 	if !k.sha2 {
 		h.Write(p)
 		h.Sum(sum[:0])
@@ -291,12 +343,33 @@ func (k *key) decryptInPlace(u uint32, ct []byte) ([]byte, error) {
 	c := ct[:len(ct)-k.hlen]
 	var want [64]byte
 	copy(want[:], ct[len(ct)-k.hlen:])
+	var sum [64]byte
+	if !k.sha2 && len(c) <= oneShotMax && !uk.ki.used.Load() {
+		ctsDecrypt(uk.ke, c, c)
+		if uk.hmacOnce(&uk.ki, derivationIntegrity, c, &sum) {
+			if subtle.ConstantTimeCompare(sum[:k.hlen], want[:k.hlen]) != 1 {
+				return nil, errIntegrity
+			}
+			return c[confounderSize:], nil
+		}
+		// Lost a race for the one-shot: c is decrypted already.
+		m, err := uk.mac(&uk.ki, derivationIntegrity)
+		if err != nil {
+			return nil, err
+		}
+		m.h.Write(c)
+		m.h.Sum(sum[:0])
+		uk.ki.put(m)
+		if subtle.ConstantTimeCompare(sum[:k.hlen], want[:k.hlen]) != 1 {
+			return nil, errIntegrity
+		}
+		return c[confounderSize:], nil
+	}
 	m, err := uk.mac(&uk.ki, derivationIntegrity)
 	if err != nil {
 		return nil, err
 	}
 	h := m.h
-	var sum [64]byte
 	if k.sha2 {
 		var iv [aesBlock]byte
 		h.Write(iv[:])
@@ -480,23 +553,34 @@ func kdfHMACSHA2(hfn func() hash.Hash, key, label []byte, bits int) []byte {
 // length is reached (one block for AES-128, two for AES-256), and
 // random-to-key is the identity.
 func (k *key) deriveSHA1(label [5]byte) ([]byte, error) {
+	var out [32]byte
+	n, err := k.deriveSHA1Into(label, &out)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), out[:n]...), nil
+}
+
+// deriveSHA1Into is deriveSHA1 into the caller's array (no allocation);
+// it returns the derived key's length, len(k.value).
+func (k *key) deriveSHA1Into(label [5]byte, out *[32]byte) (int, error) {
 	bp := k.base.Load()
 	if bp == nil {
 		b, err := aes.NewCipher(k.value)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		bp = &b
 		k.base.Store(bp)
 	}
 	b := *bp
 	folded := nfold5(label)
-	out := make([]byte, len(k.value))
+	n := len(k.value)
 	b.Encrypt(out[:aesBlock], folded[:])
-	for i := aesBlock; i < len(out); i += aesBlock {
+	for i := aesBlock; i < n; i += aesBlock {
 		b.Encrypt(out[i:i+aesBlock], out[i-aesBlock:i])
 	}
-	return out, nil
+	return n, nil
 }
 
 // nfold5 is RFC 3961 section 5.1's n-fold of a 5-byte usage constant to

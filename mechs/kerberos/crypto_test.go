@@ -125,3 +125,69 @@ func TestNfoldAndDK(t *testing.T) {
 		}
 	}
 }
+
+// TestHMACOnceMatchesKeyedHMAC: the first use of a usage (hmacOnce, on the
+// stack) and later uses (a keyed crypto/hmac state) give the same HMAC,
+// so ciphertexts made either way decrypt either way.
+func TestHMACOnceMatchesKeyedHMAC(t *testing.T) {
+	value := make([]byte, 32)
+	for i := range value {
+		value[i] = byte(i * 7)
+	}
+	for _, et := range []int32{etypeAES128SHA1, etypeAES256SHA1} {
+		kv := value[:16]
+		if et == etypeAES256SHA1 {
+			kv = value
+		}
+		for _, n := range []int{0, 1, 15, 16, 17, 100, oneShotMax - confounderSize, oneShotMax, 2 * oneShotMax} {
+			msg := make([]byte, n)
+			for i := range msg {
+				msg[i] = byte(i)
+			}
+			k, _ := newKey(et, kv)
+			uk, err := k.usage(usageAPReqAuth)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var once [64]byte
+			fresh, _ := newKey(et, kv)
+			fuk, _ := fresh.usage(usageAPReqAuth)
+			if !fuk.hmacOnce(&fuk.ki, derivationIntegrity, msg, &once) {
+				if n <= oneShotMax {
+					t.Fatalf("etype %d len %d: no one-shot HMAC", et, n)
+				}
+			} else {
+				m, err := uk.mac(&uk.ki, derivationIntegrity)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.h.Write(msg)
+				keyed := m.h.Sum(nil)
+				uk.ki.put(m)
+				if !bytes.Equal(keyed, once[:len(keyed)]) {
+					t.Fatalf("etype %d len %d: one-shot HMAC %x, keyed %x", et, n, once[:len(keyed)], keyed)
+				}
+				if fuk.hmacOnce(&fuk.ki, derivationIntegrity, msg, &once) {
+					t.Fatal("a second one-shot HMAC for the same usage")
+				}
+			}
+			// Round trips: first and later uses on both sides.
+			a, _ := newKey(et, kv)
+			b, _ := newKey(et, kv)
+			for i := 0; i < 3; i++ {
+				ct, err := a.encrypt(nil, usageAPReqAuth, msg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pt, err := b.decrypt(usageAPReqAuth, ct)
+				if err != nil || !bytes.Equal(pt, msg) {
+					t.Fatalf("etype %d len %d round %d: %v", et, n, i, err)
+				}
+				ct[len(ct)-1] ^= 1
+				if _, err := b.decrypt(usageAPReqAuth, ct); err == nil {
+					t.Fatalf("etype %d len %d round %d: altered ciphertext decrypted", et, n, i)
+				}
+			}
+		}
+	}
+}
