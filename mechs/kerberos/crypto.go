@@ -85,6 +85,11 @@ type usageKey struct {
 	ke    cipher.Block
 	ki    macSlot
 	kc    macSlot
+	// scratch holds a derived key while usage or hmacOnce (which has the
+	// slot to itself once its CompareAndSwap wins) computes with it, and is
+	// wiped after: derived keys pass through the cipher.Block interface,
+	// so a local array would escape to the heap anyway.
+	scratch [32]byte
 }
 
 // macSlot keeps at most one idle keyed HMAC. get takes it (Swap, so two
@@ -95,6 +100,9 @@ type usageKey struct {
 type macSlot struct {
 	idle atomic.Pointer[mac]
 	used atomic.Bool // a one-shot HMAC has been computed
+	// scratch holds the derived key during the one-shot HMAC; only the
+	// goroutine whose CompareAndSwap set used touches it, once.
+	scratch [32]byte
 }
 
 // oneShotMax is the longest message hmacOnce takes.
@@ -115,11 +123,10 @@ func (uk *usageKey) hmacOnce(slot *macSlot, c byte, data []byte, sum *[64]byte) 
 	}
 	label := uk.label
 	label[4] = c
-	var kb [32]byte
-	n, err := k.deriveSHA1Into(label, &kb)
+	kb := &slot.scratch
+	n, err := k.deriveSHA1Into(label, kb)
 	if err != nil {
-		slot.used.Store(false)
-		return false
+		return false // used stays set: later uses take the keyed HMAC
 	}
 	const block = 64 // SHA-1's block size; derived keys are shorter
 	var in [block + oneShotMax]byte
@@ -155,7 +162,7 @@ func (uk *usageKey) mac(slot *macSlot, c byte) (*mac, error) {
 	label[4] = c
 	var kb []byte
 	if k.sha2 {
-		kb = kdfHMACSHA2(k.hfn, k.value, label[:], derivedBits(k.etype, c))
+		kb = k.deriveSHA2(label, c)
 	} else {
 		var err error
 		if kb, err = k.deriveSHA1(label); err != nil {
@@ -238,15 +245,15 @@ func (k *key) usage(u uint32) (*usageKey, error) {
 		label := uk.label
 		label[4] = derivationEncryption
 		var ke []byte
-		var kb [32]byte
 		if k.sha2 {
-			ke = kdfHMACSHA2(k.hfn, k.value, label[:], derivedBits(k.etype, derivationEncryption))
+			ke = k.deriveSHA2(label, derivationEncryption)
 		} else {
-			n, err := k.deriveSHA1Into(label, &kb)
+			// uk is not yet published: its scratch is ours.
+			n, err := k.deriveSHA1Into(label, &uk.scratch)
 			if err != nil {
 				return nil, err
 			}
-			ke = kb[:n]
+			ke = uk.scratch[:n]
 		}
 		var err error
 		uk.ke, err = aes.NewCipher(ke)
@@ -288,11 +295,12 @@ func (k *key) encrypt(dst []byte, u uint32, plaintext []byte) ([]byte, error) {
 	rand.Read(dst[start:])
 	dst = append(dst, plaintext...)
 	p := dst[start:]
-	var sum [64]byte
-	if uk.hmacOnce(&uk.ki, derivationIntegrity, p, &sum) {
+	var once [64]byte // not the sum below, which escapes through hash.Hash
+	if uk.hmacOnce(&uk.ki, derivationIntegrity, p, &once) {
 		ctsEncrypt(uk.ke, p)
-		return append(dst, sum[:k.hlen]...), nil
+		return append(dst, once[:k.hlen]...), nil
 	}
+	var sum [64]byte
 	m, err := uk.mac(&uk.ki, derivationIntegrity)
 	if err != nil {
 		return nil, err
@@ -343,11 +351,11 @@ func (k *key) decryptInPlace(u uint32, ct []byte) ([]byte, error) {
 	c := ct[:len(ct)-k.hlen]
 	var want [64]byte
 	copy(want[:], ct[len(ct)-k.hlen:])
-	var sum [64]byte
 	if !k.sha2 && len(c) <= oneShotMax && !uk.ki.used.Load() {
 		ctsDecrypt(uk.ke, c, c)
-		if uk.hmacOnce(&uk.ki, derivationIntegrity, c, &sum) {
-			if subtle.ConstantTimeCompare(sum[:k.hlen], want[:k.hlen]) != 1 {
+		var once [64]byte
+		if uk.hmacOnce(&uk.ki, derivationIntegrity, c, &once) {
+			if subtle.ConstantTimeCompare(once[:k.hlen], ct[len(ct)-k.hlen:]) != 1 {
 				return nil, errIntegrity
 			}
 			return c[confounderSize:], nil
@@ -357,10 +365,11 @@ func (k *key) decryptInPlace(u uint32, ct []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		var sum [64]byte
 		m.h.Write(c)
 		m.h.Sum(sum[:0])
 		uk.ki.put(m)
-		if subtle.ConstantTimeCompare(sum[:k.hlen], want[:k.hlen]) != 1 {
+		if subtle.ConstantTimeCompare(sum[:k.hlen], ct[len(ct)-k.hlen:]) != 1 {
 			return nil, errIntegrity
 		}
 		return c[confounderSize:], nil
@@ -370,6 +379,7 @@ func (k *key) decryptInPlace(u uint32, ct []byte) ([]byte, error) {
 		return nil, err
 	}
 	h := m.h
+	var sum [64]byte
 	if k.sha2 {
 		var iv [aesBlock]byte
 		h.Write(iv[:])
@@ -533,6 +543,12 @@ func derivedBits(et int32, c byte) int {
 	return 192
 }
 
+// deriveSHA2 derives Ke, Ki or Kc (constant c) for the RFC 8009 enctypes.
+// It takes the label by value so that only this path moves it to the heap.
+func (k *key) deriveSHA2(label [5]byte, c byte) []byte {
+	return kdfHMACSHA2(k.hfn, k.value, label[:], derivedBits(k.etype, c))
+}
+
 // kdfHMACSHA2 is RFC 8009 section 3's KDF-HMAC-SHA2 with an empty context:
 // k-truncate(HMAC(key, 00000001 | label | 0x00 | k)). One block suffices
 // for every length RFC 8009 needs.
@@ -574,9 +590,11 @@ func (k *key) deriveSHA1Into(label [5]byte, out *[32]byte) (int, error) {
 		k.base.Store(bp)
 	}
 	b := *bp
-	folded := nfold5(label)
+	// The n-fold goes through out itself: out escapes (the cipher.Block
+	// interface), so a local array would be one more allocation.
+	*(*[aesBlock]byte)(out[:aesBlock]) = nfold5(label)
 	n := len(k.value)
-	b.Encrypt(out[:aesBlock], folded[:])
+	b.Encrypt(out[:aesBlock], out[:aesBlock])
 	for i := aesBlock; i < n; i += aesBlock {
 		b.Encrypt(out[i:i+aesBlock], out[i-aesBlock:i])
 	}
