@@ -1,8 +1,6 @@
 package kerberos
 
 import (
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"strings"
 	"sync"
@@ -344,13 +342,10 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 	if isub != nil {
 		subEtype = isub.etype
 	}
-	asub, err := randomKey(subEtype)
+	asub, mySeq, err := randomKeyAndSeq(subEtype)
 	if err != nil {
 		return c.fail(status.SEC_E_INTERNAL_ERROR, err)
 	}
-	var sb [4]byte
-	rand.Read(sb[:])
-	mySeq := binary.BigEndian.Uint32(sb[:]) & 0x3fffffff
 	tok, err := buildAPRep(sess, auth.ctime, auth.cusec, asub, mySeq)
 	if err != nil {
 		return c.fail(status.SEC_E_INTERNAL_ERROR, err)

@@ -209,13 +209,28 @@ func keyFrom(ek types.EncryptionKey) (*key, error) { return newKey(ek.KeyType, e
 // randomKey makes a fresh key of etype et (a subkey). For the AES
 // enctypes random-to-key is the identity (RFC 3962 section 6, RFC 8009).
 func randomKey(et int32) (*key, error) {
+	k, _, err := randomKeyAndSeq(et)
+	return k, err
+}
+
+// randomKeyAndSeq is randomKey plus a random initial sequence number
+// (masked to 30 bits, as the acceptor has always chosen it), from one
+// random read: the acceptor's AP-REP needs both.
+func randomKeyAndSeq(et int32) (*key, uint32, error) {
 	e, err := krbcrypto.GetEtype(et)
 	if err != nil {
-		return nil, errBadEtype
+		return nil, 0, errBadEtype
 	}
-	b := make([]byte, keySize(et, e))
-	rand.Read(b)
-	return newKey(et, b)
+	n := keySize(et, e)
+	var b [64 + 4]byte
+	if n > 64 {
+		return nil, 0, errBadEtype
+	}
+	rand.Read(b[:n+4])
+	k, err := newKey(et, b[:n])
+	seq := binary.BigEndian.Uint32(b[n:]) & 0x3fffffff
+	clear(b[:])
+	return k, seq, err
 }
 
 // wipe zeroes the key and drops its derived schedules (the AES and HMAC
