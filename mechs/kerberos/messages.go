@@ -54,20 +54,6 @@ type principal struct {
 
 func (p principal) String() string { return strings.Join(p.parts, "/") }
 
-// equalParts compares name strings only: name types differ between
-// implementations (MIT sends NT-PRINCIPAL or NT-SRV-HST for one service).
-func (p principal) equalParts(o principal) bool {
-	if len(p.parts) != len(o.parts) {
-		return false
-	}
-	for i := range p.parts {
-		if p.parts[i] != o.parts[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func (w *builder) principal(n int, p principal) {
 	f := w.open(ctx(n))
 	s := w.open(tagSequence)
