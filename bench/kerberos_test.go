@@ -11,6 +11,7 @@ import (
 	"github.com/asyncsspi/asyncsspi/mechs/kerberos"
 	"github.com/asyncsspi/asyncsspi/mechs/kerberos/kdc"
 	"github.com/asyncsspi/asyncsspi/status"
+	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/client"
 	"github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/gssapi"
@@ -39,24 +40,30 @@ type krbFixture struct {
 
 func newKrbFixture(b *testing.B) *krbFixture {
 	b.Helper()
-	now := time.Now()
 	kt := keytab.New()
-	if err := kt.AddEntry(krbSPN, krbRealm, "service password", now, 2, 18); err != nil {
+	if err := kt.AddEntry(krbSPN, krbRealm, "service password", time.Now(), 2, 18); err != nil {
 		b.Fatal(err)
 	}
-	cname := types.NewPrincipalName(1, "alice")
-	sname := types.NewPrincipalName(2, krbSPN)
 	fl := types.NewKrbFlags()
 	types.SetFlag(&fl, flags.Forwardable)
-	tkt, key, err := messages.NewTicket(cname, krbRealm, sname, krbRealm, fl, kt, 18, 2, now, now, now.Add(10*time.Hour), now.Add(10*time.Hour))
+	return &krbFixture{kt: kt, ticket: issueTicket(b, kt, types.NewPrincipalName(1, "alice"), types.NewPrincipalName(2, krbSPN), fl)}
+}
+
+// issueTicket does what a KDC does for a TGS-REQ: a new session key and an
+// EncTicketPart encrypted in the service's keytab key, valid for ten hours.
+func issueTicket(b *testing.B, kt *keytab.Keytab, cname, sname types.PrincipalName, fl asn1.BitString) *kdc.Ticket {
+	b.Helper()
+	now := time.Now()
+	end := now.Add(10 * time.Hour)
+	tkt, key, err := messages.NewTicket(cname, krbRealm, sname, krbRealm, fl, kt, 18, 2, now, now, end, end)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &krbFixture{kt: kt, ticket: &kdc.Ticket{
+	return &kdc.Ticket{
 		Client: cname, CRealm: krbRealm, Server: sname, SRealm: krbRealm,
 		Ticket: tkt, SessionKey: key, Flags: fl,
-		AuthTime: now, StartTime: now, EndTime: now.Add(10 * time.Hour), RenewTill: now.Add(10 * time.Hour),
-	}}
+		AuthTime: now, StartTime: now, EndTime: end, RenewTill: end,
+	}
 }
 
 // uniqueClock advances a microsecond per call, so that authenticators made
@@ -252,17 +259,11 @@ func BenchmarkKerberosHandshake(b *testing.B) {
 // newTicketAPReqs builds n initial context tokens, each on a ticket of its
 // own, so that no acceptor-side cache of verified tickets can help.
 func newTicketAPReqs(b *testing.B, f *krbFixture, n int) [][]byte {
-	now := time.Now()
 	toks := make([][]byte, n)
 	for i := range toks {
-		t := *f.ticket
-		tkt, key, err := messages.NewTicket(t.Client, krbRealm, t.Server, krbRealm, t.Flags, f.kt, 18, 2, now, now, now.Add(10*time.Hour), now.Add(10*time.Hour))
-		if err != nil {
-			b.Fatal(err)
-		}
-		t.Ticket, t.SessionKey = tkt, key
+		t := issueTicket(b, f.kt, f.ticket.Client, f.ticket.Server, f.ticket.Flags)
 		cred, err := kerberos.New().AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_OUTBOUND,
-			AuthData: &kerberos.ServiceTickets{Tickets: []*kdc.Ticket{&t}}})
+			AuthData: &kerberos.ServiceTickets{Tickets: []*kdc.Ticket{t}}})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,7 +8,6 @@ package bench
 
 import (
 	"testing"
-	"time"
 
 	"github.com/asyncsspi/asyncsspi/async"
 	secctx "github.com/asyncsspi/asyncsspi/context"
@@ -16,10 +15,6 @@ import (
 	"github.com/asyncsspi/asyncsspi/mechs/kerberos"
 	"github.com/asyncsspi/asyncsspi/mechs/kerberos/kdc"
 	"github.com/asyncsspi/asyncsspi/mechs/negotiate"
-	"github.com/jcmturner/gokrb5/v8/iana/flags"
-	"github.com/jcmturner/gokrb5/v8/keytab"
-	"github.com/jcmturner/gokrb5/v8/messages"
-	"github.com/jcmturner/gokrb5/v8/types"
 )
 
 // BenchmarkNegotiateNTLM: NTLM under Negotiate, with the same credentials,
@@ -59,30 +54,6 @@ func BenchmarkNegotiateNTLM(b *testing.B) {
 	}
 }
 
-// negKrbTicket makes a service ticket locally, as a KDC would (gokrb5's
-// messages.NewTicket, aes256-cts-hmac-sha1-96), and the service keytab,
-// the same way the Kerberos benchmarks do.
-func negKrbTicket(b *testing.B, realm, spn string) (*keytab.Keytab, *kdc.Ticket) {
-	now := time.Now()
-	kt := keytab.New()
-	if err := kt.AddEntry(spn, realm, "service password", now, 2, 18); err != nil {
-		b.Fatal(err)
-	}
-	cname := types.NewPrincipalName(1, "alice")
-	sname := types.NewPrincipalName(2, spn)
-	fl := types.NewKrbFlags()
-	types.SetFlag(&fl, flags.Forwardable)
-	tkt, key, err := messages.NewTicket(cname, realm, sname, realm, fl, kt, 18, 2, now, now, now.Add(10*time.Hour), now.Add(10*time.Hour))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return kt, &kdc.Ticket{
-		Client: cname, CRealm: realm, Server: sname, SRealm: realm,
-		Ticket: tkt, SessionKey: key, Flags: fl,
-		AuthTime: now, StartTime: now, EndTime: now.Add(10 * time.Hour), RenewTill: now.Add(10 * time.Hour),
-	}
-}
-
 // BenchmarkNegotiateKerberos: Kerberos under Negotiate with mutual
 // authentication, as BenchmarkKerberosHandshake runs it bare (the same
 // flags and the same asynchronous engine legs, asyncLegs): NegTokenInit
@@ -90,8 +61,9 @@ func negKrbTicket(b *testing.B, realm, spn string) (*keytab.Keytab, *kdc.Ticket)
 // (Kerberos is both sides' first choice, so no mechListMIC). The
 // sub-packages are Kerberos then NTLM, as a real Negotiate has them.
 func BenchmarkNegotiateKerberos(b *testing.B) {
-	const realm, spn = "EXAMPLE.ORG", "HTTP/host.example.org"
-	kt, tkt := negKrbTicket(b, realm, spn)
+	// The same locally made ticket and keytab as the Kerberos benchmarks.
+	f := newKrbFixture(b)
+	kt, tkt, spn := f.kt, f.ticket, krbSPN
 	e := async.New(mechs.NewSet(negotiate.New(kerberos.New(kerberos.WithReplayCache(64, 1<<16)), ntlmPackage())))
 	defer e.Close()
 	client, _, err := e.AcquireCredentialsHandle("", "Negotiate", secctx.SECPKG_CRED_OUTBOUND, &negotiate.AuthData{
