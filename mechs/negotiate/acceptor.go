@@ -40,9 +40,6 @@ type acceptor struct {
 	flags    uint64
 	expiry   time.Time
 	mic      micExchange
-
-	resume  func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult
-	ioToken []byte
 }
 
 type aphase uint8
@@ -74,11 +71,8 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 	if c.isClosed() {
 		return failf(status.SEC_E_INVALID_HANDLE, "context deleted")
 	}
-	if c.resume != nil {
-		sub := c.active
-		resume := c.resume
-		c.resume = nil
-		return resume(in, sub.Step(c.subInput(in, c.ioToken)))
+	if r, ok := c.resumeIO(in); ok {
+		return r
 	}
 	switch c.phase {
 	case aStart, aHinted, aDone:
@@ -94,7 +88,7 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 
 func (c *acceptor) fail(r mechs.StepResult, token []byte) mechs.StepResult {
 	c.phase = aFailed
-	c.resume = nil
+	c.ioWait = nil
 	c.dropSub()
 	if r.Err == nil {
 		r.Err = status.New(r.Status, pkgName, nil)
@@ -201,11 +195,9 @@ func (c *acceptor) direct(in *mechs.StepInput, sc *subCred, oid string) mechs.St
 
 func (c *acceptor) directStepped(in *mechs.StepInput, res mechs.StepResult, token []byte) mechs.StepResult {
 	if res.IO != nil {
-		c.ioToken = append([]byte(nil), token...)
-		c.resume = func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult {
+		return c.awaitIO(res, token, func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult {
 			return c.directStepped(in, res, c.ioToken)
-		}
-		return mechs.StepResult{IO: res.IO}
+		})
 	}
 	if res.Status == status.SEC_E_INCOMPLETE_MESSAGE {
 		return res
@@ -301,12 +293,10 @@ func (c *acceptor) reply(in *mechs.StepInput) mechs.StepResult {
 
 func (c *acceptor) mechStepped(in *mechs.StepInput, micIn []byte, res mechs.StepResult, token []byte) mechs.StepResult {
 	if res.IO != nil {
-		c.ioToken = append([]byte(nil), token...)
 		mic := cloneOrNil(micIn)
-		c.resume = func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult {
+		return c.awaitIO(res, token, func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult {
 			return c.mechStepped(in, mic, res, c.ioToken)
-		}
-		return mechs.StepResult{IO: res.IO}
+		})
 	}
 	if res.Status.IsError() {
 		if res.Err == nil {

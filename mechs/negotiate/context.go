@@ -42,6 +42,32 @@ type negContext struct {
 	subIn   mechs.StepInput
 	subBufs []secctx.Buffer
 	mic     *micScratch
+
+	// ioWait, when set, is how Step goes on once the sub-context's I/O
+	// request is answered: the next Step hands IOReply/IOErr to the same
+	// sub-context with ioToken, the token that sub-step was given.
+	ioWait  func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult
+	ioToken []byte
+}
+
+// awaitIO parks the exchange on a sub-context's I/O request (res.IO) and
+// passes the request up; then runs with the sub-step's outcome on the Step
+// that brings the I/O's answer.
+func (c *negContext) awaitIO(res mechs.StepResult, token []byte, then func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult) mechs.StepResult {
+	c.ioToken = append([]byte(nil), token...)
+	c.ioWait = then
+	return mechs.StepResult{IO: res.IO}
+}
+
+// resumeIO runs the parked sub-step with the I/O's answer, if the exchange
+// is parked.
+func (c *negContext) resumeIO(in *mechs.StepInput) (mechs.StepResult, bool) {
+	then := c.ioWait
+	if then == nil {
+		return mechs.StepResult{}, false
+	}
+	c.ioWait = nil
+	return then(in, c.active.Step(c.subInput(in, c.ioToken))), true
 }
 
 // micScratch holds the buffers of the mechListMIC calls.

@@ -42,11 +42,6 @@ type initiator struct {
 	mic      micExchange //
 	firstErr error       // the most preferred sub-package's failure
 
-	// resume, when set, is how to go on once the sub-context's I/O
-	// request is answered: the next Step hands IOReply/IOErr to the same
-	// sub-context with ioToken.
-	resume  func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult
-	ioToken []byte
 }
 
 type iphase uint8
@@ -79,11 +74,8 @@ func (c *initiator) Step(in *mechs.StepInput) mechs.StepResult {
 	if c.isClosed() {
 		return failf(status.SEC_E_INVALID_HANDLE, "context deleted")
 	}
-	if c.resume != nil {
-		sub := c.active
-		resume := c.resume
-		c.resume = nil
-		return resume(in, sub.Step(c.subInput(in, c.ioToken)))
+	if r, ok := c.resumeIO(in); ok {
+		return r
 	}
 	switch c.phase {
 	case iStart:
@@ -103,7 +95,7 @@ func (c *initiator) Step(in *mechs.StepInput) mechs.StepResult {
 // fail ends the exchange.
 func (c *initiator) fail(r mechs.StepResult) mechs.StepResult {
 	c.phase = iFailed
-	c.resume = nil
+	c.ioWait = nil
 	c.dropSub()
 	if r.Err == nil {
 		r.Err = status.New(r.Status, pkgName, nil)
@@ -203,14 +195,12 @@ func (c *initiator) skip(err error) bool {
 // candidate could not serve and the next one should be tried.
 func (c *initiator) probed(in *mechs.StepInput, i int, res mechs.StepResult) (mechs.StepResult, bool) {
 	if res.IO != nil {
-		c.ioToken = nil
-		c.resume = func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult {
+		return c.awaitIO(res, nil, func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult {
 			if r, done := c.probed(in, i, res); done {
 				return r
 			}
 			return c.probe(in, i+1)
-		}
-		return mechs.StepResult{IO: res.IO}, true
+		}), true
 	}
 	if res.Status.IsError() {
 		err := res.Err
@@ -355,12 +345,10 @@ func (c *initiator) reselect(in *mechs.StepInput, sc *subCred, idx int, resp *Ne
 // mechStepped handles a sub-step's outcome in the mech phase.
 func (c *initiator) mechStepped(in *mechs.StepInput, micIn []byte, res mechs.StepResult, token []byte) mechs.StepResult {
 	if res.IO != nil {
-		c.ioToken = append([]byte(nil), token...)
 		mic := cloneOrNil(micIn)
-		c.resume = func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult {
+		return c.awaitIO(res, token, func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult {
 			return c.mechStepped(in, mic, res, c.ioToken)
-		}
-		return mechs.StepResult{IO: res.IO}
+		})
 	}
 	if res.Status.IsError() {
 		if res.Err == nil {
