@@ -689,6 +689,13 @@ func (e *Engine) settle(initiator bool, ent *ctxEntry, sc mechs.SecurityContext,
 // normalize makes a mechanism's result fit to publish: a pending status is
 // not a final one, and a failure carries a *status.Error.
 func normalize(r *mechs.StepResult, pkg string) {
+	if r.Headroom > 0 {
+		// Room the engine never asked for: only the token is output.
+		if r.Headroom <= len(r.Token) {
+			r.Token = r.Token[r.Headroom:]
+		}
+		r.Headroom = 0
+	}
 	if r.Status == status.SEC_I_ASYNC_CALL_PENDING {
 		*r = mechs.StepResult{Status: status.SEC_E_INTERNAL_ERROR,
 			Err: status.Errorf(status.SEC_E_INTERNAL_ERROR, pkg, "security package returned SEC_I_ASYNC_CALL_PENDING as a result")}

@@ -110,6 +110,21 @@ type StepInput struct {
 	// Step of this leg returned. Both are nil on a leg's first Step.
 	IOReply any
 	IOErr   error
+	// Headroom asks for spare bytes in front of the output token, so that
+	// a package wrapping this one's tokens (Negotiate) can frame the
+	// token in place instead of copying it. A package that honours it
+	// returns a Token whose first Headroom bytes are spare, and says so in
+	// StepResult.Headroom; a package may ignore it. The engine never asks.
+	Headroom int
+}
+
+// MaxHeadroom is the most spare room a package honours.
+const MaxHeadroom = 256
+
+// Room is the headroom a package honouring StepInput.Headroom leaves in
+// front of its token: Headroom, clamped to [0, MaxHeadroom].
+func (in *StepInput) Room() int {
+	return min(max(in.Headroom, 0), MaxHeadroom)
 }
 
 // StepResult is one leg's output, or a request for I/O.
@@ -126,6 +141,10 @@ type StepResult struct {
 	// Token is the output token; it may be non-empty with SEC_E_OK and
 	// must then still be sent. The engine takes ownership of it.
 	Token []byte
+	// Headroom is how many leading bytes of Token are spare room that
+	// StepInput.Headroom asked for, not token: the token proper is
+	// Token[Headroom:]. It is 0 unless the input asked for room.
+	Headroom int
 	// Flags are the ISC_RET_* (initiator) or ASC_RET_* (acceptor) bits
 	// established so far; meaningful for security after the final leg.
 	Flags uint64
