@@ -346,7 +346,8 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 	if err != nil {
 		return c.fail(status.SEC_E_INTERNAL_ERROR, err)
 	}
-	tok, err := buildAPRep(sess, auth.ctime, auth.cusec, asub, mySeq)
+	room := in.Room()
+	tok, err := buildAPRep(sess, auth.ctime, auth.cusec, asub, mySeq, room)
 	if err != nil {
 		return c.fail(status.SEC_E_INTERNAL_ERROR, err)
 	}
@@ -354,13 +355,13 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 	c.done = true
 	c.own(isub, asub)
 	c.establish(asub, true, uint64(mySeq), initSeq, uint64(ret), client, server, start, etp.endTime)
-	return mechs.StepResult{Status: status.SEC_E_OK, Token: tok, Flags: uint64(ret), Expiry: etp.endTime}
+	return mechs.StepResult{Status: status.SEC_E_OK, Token: tok, Headroom: room, Flags: uint64(ret), Expiry: etp.endTime}
 }
 
 // buildAPRep makes the framed AP-REP (TOK_ID 02 00): EncAPRepPart echoing
 // the authenticator's ctime and cusec with our subkey and sequence
 // number, encrypted in the ticket session key with usage 12.
-func buildAPRep(sess *key, ctime time.Time, cusec int32, sub *key, seq uint32) ([]byte, error) {
+func buildAPRep(sess *key, ctime time.Time, cusec int32, sub *key, seq uint32, room int) ([]byte, error) {
 	var pb [128]byte
 	p := builder{b: pb[:0]}
 	e := p.open(app(27))
@@ -374,7 +375,7 @@ func buildAPRep(sess *key, ctime time.Time, cusec int32, sub *key, seq uint32) (
 	p.close(s)
 	p.close(e)
 
-	w := builder{b: make([]byte, 0, sess.sealedSize(len(p.b))+48)}
+	w := builder{b: make([]byte, room, room+sess.sealedSize(len(p.b))+48)} // room: spare, in front
 	g := w.open(0x60)
 	w.raw(oidKrb5DER)
 	w.raw(tokAPRep[:])

@@ -241,10 +241,15 @@ func (k *key) wipe() {
 		return
 	}
 	clear(k.value)
+	// Most usages were never derived: a load spares their atomic stores.
 	for i := range k.derived {
-		k.derived[i].Store(nil)
+		if k.derived[i].Load() != nil {
+			k.derived[i].Store(nil)
+		}
 	}
-	k.base.Store(nil)
+	if k.base.Load() != nil {
+		k.base.Store(nil)
+	}
 }
 
 // usage returns the derived keys for usage u, deriving them on first use.

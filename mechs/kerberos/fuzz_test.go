@@ -168,7 +168,7 @@ func FuzzAPRep(f *testing.F) {
 	tkt := e.ticket()
 	e.src.tickets[testSPN] = tkt
 	sub, _ := randomKey(etypeAES256SHA1)
-	rep, err := buildAPRep(tkt.key, e.now.Truncate(1e9), 123, sub, 42)
+	rep, err := buildAPRep(tkt.key, e.now.Truncate(1e9), 123, sub, 42, 0)
 	if err != nil {
 		f.Fatal(err)
 	}

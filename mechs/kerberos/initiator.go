@@ -143,7 +143,8 @@ func (c *initiator) stepStart(in *mechs.StepInput) mechs.StepResult {
 			return c.fail(status.SEC_E_INTERNAL_ERROR, err)
 		}
 	}
-	tok, err := c.buildAPReq(in.Bindings, krbCred, now)
+	room := in.Room()
+	tok, err := c.buildAPReq(in.Bindings, krbCred, now, room)
 	if err != nil {
 		return c.fail(status.SEC_E_INTERNAL_ERROR, err)
 	}
@@ -158,14 +159,14 @@ func (c *initiator) stepStart(in *mechs.StepInput) mechs.StepResult {
 	c.retFlag = ret
 	if c.req&secctx.ISC_REQ_MUTUAL_AUTH != 0 {
 		c.state = initWaitAPRep
-		return mechs.StepResult{Status: status.SEC_I_CONTINUE_NEEDED, Token: tok, Flags: ret, Expiry: c.tkt.endTime}
+		return mechs.StepResult{Status: status.SEC_I_CONTINUE_NEEDED, Token: tok, Headroom: room, Flags: ret, Expiry: c.tkt.endTime}
 	}
 	// Without mutual authentication the acceptor takes our sequence
 	// number as its own and the per-message key is our subkey (RFC 4121
 	// sections 4.1 and 2).
 	c.own(c.subkey, nil)
 	c.finish(c.subkey, false, uint64(c.seq), ret)
-	return mechs.StepResult{Status: status.SEC_E_OK, Token: tok, Flags: ret, Expiry: c.tkt.endTime}
+	return mechs.StepResult{Status: status.SEC_E_OK, Token: tok, Headroom: room, Flags: ret, Expiry: c.tkt.endTime}
 }
 
 func (c *initiator) finish(k *key, asub bool, recvSeq uint64, ret uint64) {
@@ -183,7 +184,7 @@ func (c *initiator) finish(k *key, asub bool, recvSeq uint64, ret uint64) {
 // carries the 0x8003 checksum, a fresh subkey and a sequence number. The
 // ticket goes in as its cached DER bytes and the authenticator is
 // encrypted straight into the output buffer.
-func (c *initiator) buildAPReq(cb *secctx.ChannelBindings, krbCred []byte, now time.Time) ([]byte, error) {
+func (c *initiator) buildAPReq(cb *secctx.ChannelBindings, krbCred []byte, now time.Time, room int) ([]byte, error) {
 	t := c.tkt
 	sub, err := randomKey(t.key.etype)
 	if err != nil {
@@ -256,7 +257,7 @@ func (c *initiator) buildAPReq(cb *secctx.ChannelBindings, krbCred []byte, now t
 	octL := lb(ctLen)
 	encL := lb(ctLen + 2 + octL + 4 + 8) // SEQUENCE { [0] etype, [2] OCTET STRING }
 	bodyL := lb(len(t.raw) + ctLen + 64)
-	w := builder{b: make([]byte, 0, len(t.raw)+ctLen+64)}
+	w := builder{b: make([]byte, room, room+len(t.raw)+ctLen+64)} // room: spare, in front
 	g := w.openLong(0x60, bodyL)
 	w.raw(oidKrb5DER)
 	w.raw(tokAPReq[:])
