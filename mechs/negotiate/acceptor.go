@@ -119,6 +119,7 @@ func (c *acceptor) tokenError(err error) mechs.StepResult {
 }
 
 func (c *acceptor) reset() {
+	c.unwrapped = false
 	c.mechList, c.cur, c.curOID = nil, nil, nil
 	c.answered, c.subDone, c.flags, c.expiry = false, false, 0, time.Time{}
 	c.mic.reset()
@@ -190,6 +191,7 @@ func (c *acceptor) direct(in *mechs.StepInput, sc *subCred, oid string) mechs.St
 	}
 	c.cur, c.curOID = sc, oidDEROf(sc, oid)
 	c.phase = aDirect
+	c.unwrapped = true
 	return c.directStepped(in, ctx.Step(c.subInput(in, in.Token)), in.Token)
 }
 
@@ -288,7 +290,7 @@ func (c *acceptor) reply(in *mechs.StepInput) mechs.StepResult {
 	if len(resp.ResponseToken) > 0 {
 		return c.fail(failf(status.SEC_E_INVALID_TOKEN, "initiator sent a mechanism token after the mechanism completed"), c.rejectToken(nil))
 	}
-	return c.finish(nil, resp.MechListMIC, false)
+	return c.finish(subToken{}, resp.MechListMIC, false)
 }
 
 func (c *acceptor) mechStepped(in *mechs.StepInput, micIn []byte, res mechs.StepResult, token []byte) mechs.StepResult {
@@ -302,7 +304,7 @@ func (c *acceptor) mechStepped(in *mechs.StepInput, micIn []byte, res mechs.Step
 		if res.Err == nil {
 			res.Err = status.New(res.Status, c.cur.sub.name, nil)
 		}
-		return c.fail(res, c.rejectToken(res.Token))
+		return c.fail(res, c.rejectToken(subTokenOf(&res).bytes()))
 	}
 	c.flags, c.expiry = res.Flags, res.Expiry
 	switch res.Status {
@@ -312,27 +314,28 @@ func (c *acceptor) mechStepped(in *mechs.StepInput, micIn []byte, res mechs.Step
 		}
 		return mechs.StepResult{
 			Status: status.SEC_I_CONTINUE_NEEDED,
-			Token:  c.resp(AcceptIncomplete, orEmpty(res.Token), nil),
+			Token:  c.resp(AcceptIncomplete, orEmpty(subTokenOf(&res)), nil),
 			Flags:  res.Flags,
 			Expiry: res.Expiry,
 		}
 	case status.SEC_E_OK:
 		c.subDone = true
-		return c.finish(res.Token, micIn, true)
+		return c.finish(subTokenOf(&res), micIn, true)
 	}
 	return c.fail(failf(status.SEC_E_INTERNAL_ERROR, "sub-package returned "+res.Status.String()), c.rejectToken(nil))
 }
 
-func orEmpty(b []byte) []byte {
-	if b == nil {
-		return []byte{}
+// orEmpty makes an absent token a present, empty one.
+func orEmpty(t subToken) subToken {
+	if t.buf == nil {
+		return plainToken([]byte{})
 	}
-	return b
+	return t
 }
 
 // resp builds the next NegTokenResp; the first one names the mechanism
 // and, when the MIC exchange is required, says request-mic.
-func (c *acceptor) resp(state NegState, token, mic []byte) []byte {
+func (c *acceptor) resp(state NegState, token subToken, mic []byte) []byte {
 	var mech []byte
 	if !c.answered {
 		mech = c.curOID
@@ -341,20 +344,20 @@ func (c *acceptor) resp(state NegState, token, mic []byte) []byte {
 		}
 		c.answered = true
 	}
-	return marshalResp(state, mech, token, mic)
+	return frameResp(state, mech, token, mic)
 }
 
 // finish runs once the sub-context is complete (RFC 4178 section 5).
 // mechTok is the sub-context's final token, if it produced one now;
 // fromMech says the initiator's token carried the last mechanism token.
-func (c *acceptor) finish(mechTok, micIn []byte, fromMech bool) mechs.StepResult {
+func (c *acceptor) finish(mechTok subToken, micIn []byte, fromMech bool) mechs.StepResult {
 	defer c.releaseMIC()
 	sub := c.active
 	integrity := c.flags&uint64(secctx.ASC_RET_INTEGRITY) != 0
 	if mechWantsMIC(sub) {
 		c.mic.required = true
 	}
-	sending := len(mechTok) > 0
+	sending := len(mechTok.bytes()) > 0
 	if micIn != nil {
 		if c.mic.received {
 			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "second mechListMIC"), c.rejectToken(nil))
@@ -377,7 +380,7 @@ func (c *acceptor) finish(mechTok, micIn []byte, fromMech bool) mechs.StepResult
 		micOut = m
 		c.mic.sent = true
 	}
-	var tok []byte
+	var tok subToken
 	if sending {
 		tok = mechTok
 	}
@@ -387,7 +390,7 @@ func (c *acceptor) finish(mechTok, micIn []byte, fromMech bool) mechs.StepResult
 		return mechs.StepResult{Status: status.SEC_I_CONTINUE_NEEDED, Token: c.resp(AcceptIncomplete, tok, micOut), Flags: c.flags, Expiry: c.expiry}
 	}
 	var out []byte
-	if tok != nil || micOut != nil || fromMech || !c.answered {
+	if tok.buf != nil || micOut != nil || fromMech || !c.answered {
 		// The initiator waits for the verdict on its last mechanism
 		// token; after its closing MIC it waits for nothing.
 		out = c.resp(AcceptCompleted, tok, micOut)

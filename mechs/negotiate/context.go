@@ -16,7 +16,8 @@ import (
 // Locking: Step is never concurrent with itself (the engine's rule), so
 // the Step-only state of initiator and acceptor needs no lock. mu guards
 // the fields QueryAttribute and Close read or change while a Step may run
-// (sub, chosen, state, closed); Step takes it only to change them. The
+// (sub, chosen, state, closed); Step takes it only to change them. closed
+// is also atomic, so that Step's entry check needs no lock. The
 // established sub-context is published with an atomic pointer when the
 // handshake completes: the per-message calls load it without a lock, and
 // the store happens before the Step that completed returns, so before the
@@ -32,7 +33,9 @@ type negContext struct {
 	sub    mechs.SecurityContext // the current sub-context, nil before one is made
 	chosen *subPackage           // its package
 	state  secctx.NegotiationState
-	closed bool
+	// closed is written under mu (by Close) and read under it by setSub;
+	// Step's entry check reads it without the lock.
+	closed atomic.Bool
 
 	established atomic.Pointer[established]
 	firstEst    established // the slot the first completion publishes
@@ -48,6 +51,11 @@ type negContext struct {
 	// sub-context with ioToken, the token that sub-step was given.
 	ioWait  func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult
 	ioToken []byte
+
+	// unwrapped: the sub-package's own tokens travel unwrapped (an acceptor
+	// answering a raw NTLMSSP or krb5 token), so its sub-steps get the
+	// caller's headroom request rather than Negotiate's.
+	unwrapped bool
 }
 
 // awaitIO parks the exchange on a sub-context's I/O request (res.IO) and
@@ -111,7 +119,7 @@ type established struct {
 // reports false, closing ctx, when the context was closed meanwhile.
 func (c *negContext) setSub(ctx mechs.SecurityContext, pkg *subPackage, state secctx.NegotiationState) bool {
 	c.mu.Lock()
-	if c.closed {
+	if c.closed.Load() {
 		c.mu.Unlock()
 		if ctx != nil {
 			ctx.Close()
@@ -139,11 +147,7 @@ func (c *negContext) setState(s secctx.NegotiationState) {
 	c.mu.Unlock()
 }
 
-func (c *negContext) isClosed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
-}
+func (c *negContext) isClosed() bool { return c.closed.Load() }
 
 // complete publishes the current sub-context for the per-message calls.
 func (c *negContext) complete() {
@@ -250,11 +254,11 @@ func (c *negContext) DecryptMessage(msg []secctx.Buffer, seq uint32) (uint32, st
 // Close deletes the context and every sub-context it holds.
 func (c *negContext) Close() {
 	c.mu.Lock()
-	if c.closed {
+	if c.closed.Load() {
 		c.mu.Unlock()
 		return
 	}
-	c.closed = true
+	c.closed.Store(true)
 	sub := c.sub
 	c.sub = nil
 	c.mu.Unlock()
@@ -272,7 +276,10 @@ func (c *negContext) Close() {
 // channel bindings and I/O outcome, and the caller's buffers with the
 // TOKEN buffer's data replaced by the sub-token.
 func (c *negContext) subInput(in *mechs.StepInput, token []byte) *mechs.StepInput {
-	c.subIn = mechs.StepInput{Token: token, Bindings: in.Bindings, IOReply: in.IOReply, IOErr: in.IOErr}
+	c.subIn = mechs.StepInput{Token: token, Bindings: in.Bindings, IOReply: in.IOReply, IOErr: in.IOErr, Headroom: c.cred.room}
+	if c.unwrapped {
+		c.subIn.Headroom = in.Headroom
+	}
 	if onlyTokens(in.Buffers) {
 		// Nothing but the token, which the sub-context gets as Token.
 		return &c.subIn

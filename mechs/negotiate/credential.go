@@ -29,6 +29,8 @@ type Credential struct {
 	fullList   []byte
 	fullOIDs   []string
 	fullOffSub []*subCred
+	// room is the headroom asked of sub-packages (see headroom).
+	room int
 	// allCands points at subs, in order (shared, read-only).
 	allCands []*subCred
 }

@@ -234,13 +234,13 @@ func (c *initiator) probed(in *mechs.StepInput, i int, res mechs.StepResult) (me
 	c.subDone = res.Status == status.SEC_E_OK
 	c.flags, c.expiry = res.Flags, res.Expiry
 	c.phase = iFirstReply
-	var tok []byte
-	if len(res.Token) > 0 {
-		tok = res.Token
+	var tok subToken
+	if st := subTokenOf(&res); len(st.bytes()) > 0 {
+		tok = st
 	}
 	return mechs.StepResult{
 		Status: status.SEC_I_CONTINUE_NEEDED,
-		Token:  marshalInit(c.mechList, tok, nil, false, ""),
+		Token:  frameInit(c.mechList, tok, nil, false, ""),
 		Flags:  res.Flags,
 		Expiry: res.Expiry,
 	}, true
@@ -300,7 +300,7 @@ func (c *initiator) reply(in *mechs.StepInput) mechs.StepResult {
 	if len(resp.ResponseToken) > 0 {
 		return c.fail(failf(status.SEC_E_INVALID_TOKEN, "acceptor sent a mechanism token after the mechanism completed"))
 	}
-	return c.finish(nil, resp.MechListMIC)
+	return c.finish(subToken{}, resp.MechListMIC)
 }
 
 // oidDEROf returns the DER content octets of oid, one of sc's OIDs.
@@ -362,19 +362,19 @@ func (c *initiator) mechStepped(in *mechs.StepInput, micIn []byte, res mechs.Ste
 		if micIn != nil {
 			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "mechListMIC before the mechanism completed"))
 		}
-		tok := res.Token
-		if tok == nil {
-			tok = []byte{}
+		tok := subTokenOf(&res)
+		if tok.buf == nil {
+			tok = plainToken([]byte{})
 		}
 		return mechs.StepResult{
 			Status: status.SEC_I_CONTINUE_NEEDED,
-			Token:  marshalResp(NegStateAbsent, nil, tok, nil),
+			Token:  frameResp(NegStateAbsent, nil, tok, nil),
 			Flags:  res.Flags,
 			Expiry: res.Expiry,
 		}
 	case status.SEC_E_OK:
 		c.subDone = true
-		return c.finish(res.Token, micIn)
+		return c.finish(subTokenOf(&res), micIn)
 	}
 	return c.fail(failf(status.SEC_E_INTERNAL_ERROR, "sub-package returned "+res.Status.String()))
 }
@@ -389,14 +389,14 @@ func cloneOrNil(b []byte) []byte {
 // finish runs once the sub-context is complete: the mechListMIC exchange
 // (RFC 4178 section 5) and the decision whether the exchange is over.
 // mechTok is the sub-context's final token, if it produced one now.
-func (c *initiator) finish(mechTok, micIn []byte) mechs.StepResult {
+func (c *initiator) finish(mechTok subToken, micIn []byte) mechs.StepResult {
 	defer c.releaseMIC()
 	sub := c.active
 	integrity := c.flags&uint64(secctx.ISC_RET_INTEGRITY) != 0
 	if mechWantsMIC(sub) {
 		c.mic.required = true
 	}
-	sending := len(mechTok) > 0
+	sending := len(mechTok.bytes()) > 0
 	if micIn != nil {
 		if c.mic.received {
 			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "second mechListMIC"))
@@ -424,11 +424,11 @@ func (c *initiator) finish(mechTok, micIn []byte) mechs.StepResult {
 	}
 	var out []byte
 	if sending || micOut != nil {
-		var tok []byte
+		var tok subToken
 		if sending {
 			tok = mechTok
 		}
-		out = marshalResp(NegStateAbsent, nil, tok, micOut)
+		out = frameResp(NegStateAbsent, nil, tok, micOut)
 	}
 	done := false
 	switch {

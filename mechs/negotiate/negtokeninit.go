@@ -62,6 +62,13 @@ func (t *NegTokenInit) Marshal() ([]byte, error) {
 // marshalInit writes the framed NegTokenInit (NegTokenInit2 when init2) in
 // one allocation. mechList is the DER of the MechTypeList.
 func marshalInit(mechList, mechToken, mic []byte, init2 bool, hint string) []byte {
+	return frameInit(mechList, plainToken(mechToken), mic, init2, hint)
+}
+
+// frameInit writes the framed NegTokenInit around tok: in place in the
+// room in front of tok when it has enough, else in one allocation.
+func frameInit(mechList []byte, tok subToken, mic []byte, init2 bool, hint string) []byte {
+	mechToken := tok.bytes()
 	// Sizes, innermost first.
 	seq := tlvLen(len(mechList))
 	if mechToken != nil {
@@ -79,32 +86,37 @@ func marshalInit(mechList, mechToken, mic []byte, init2 bool, hint string) []byt
 	}
 	choice := tlvLen(seq)
 	app := len(spnegoOIDTLV) + tlvLen(choice)
-	out := make([]byte, 0, tlvLen(app))
 
-	out = appendHeader(out, tagApplication0, app)
-	out = append(out, spnegoOIDTLV...)
-	out = appendHeader(out, tagContext0, choice) // negTokenInit [0]
-	out = appendHeader(out, tagSequence, seq)
-	out = appendHeader(out, tagContext0, len(mechList))
-	out = append(out, mechList...)
+	// Everything before the mechToken's content octets.
+	var hb [160]byte
+	head := appendHeader(hb[:0], tagApplication0, app)
+	head = append(head, spnegoOIDTLV...)
+	head = appendHeader(head, tagContext0, choice) // negTokenInit [0]
+	head = appendHeader(head, tagSequence, seq)
+	head = appendHeader(head, tagContext0, len(mechList))
+	head = append(head, mechList...)
 	if mechToken != nil {
-		out = appendTaggedOctets(out, tagContext2, mechToken)
+		head = appendHeader(head, tagContext2, tlvLen(len(mechToken)))
+		head = appendHeader(head, tagOctetString, len(mechToken))
 	}
+	// Everything after it.
+	var tb [96]byte
+	tail := tb[:0]
 	micTag := byte(tagContext3)
 	if init2 {
-		out = appendHeader(out, tagContext3, tlvLen(hintsSeq))
-		out = appendHeader(out, tagSequence, hintsSeq)
+		tail = appendHeader(tail, tagContext3, tlvLen(hintsSeq))
+		tail = appendHeader(tail, tagSequence, hintsSeq)
 		if hint != "" {
-			out = appendHeader(out, tagContext0, tlvLen(len(hint)))
-			out = appendHeader(out, tagGeneralString, len(hint))
-			out = append(out, hint...)
+			tail = appendHeader(tail, tagContext0, tlvLen(len(hint)))
+			tail = appendHeader(tail, tagGeneralString, len(hint))
+			tail = append(tail, hint...)
 		}
 		micTag = tagContext4
 	}
 	if mic != nil {
-		out = appendTaggedOctets(out, micTag, mic)
+		tail = appendTaggedOctets(tail, micTag, mic)
 	}
-	return out
+	return frame(head, tok, tail)
 }
 
 // initialToken is a parsed RFC 2743 InitialContextToken: the mechanism OID

@@ -60,6 +60,13 @@ func (t *NegTokenResp) Marshal() ([]byte, error) {
 // marshalResp writes a NegTokenResp in one allocation; mech is the content
 // octets of supportedMech's OID (nil when absent).
 func marshalResp(state NegState, mech, token, mic []byte) []byte {
+	return frameResp(state, mech, plainToken(token), mic)
+}
+
+// frameResp writes a NegTokenResp around tok: in place in the room in
+// front of tok when it has enough, else in one allocation.
+func frameResp(state NegState, mech []byte, tok subToken, mic []byte) []byte {
+	token := tok.bytes()
 	seq := 0
 	if state != NegStateAbsent {
 		seq += tlvLen(3)
@@ -73,24 +80,28 @@ func marshalResp(state NegState, mech, token, mic []byte) []byte {
 	if mic != nil {
 		seq += taggedOctetsLen(mic)
 	}
-	out := make([]byte, 0, tlvLen(tlvLen(seq)))
-	out = appendHeader(out, tagContext1, tlvLen(seq)) // negTokenResp [1]
-	out = appendHeader(out, tagSequence, seq)
+	// Everything before the token's content octets.
+	var hb [64]byte
+	head := appendHeader(hb[:0], tagContext1, tlvLen(seq)) // negTokenResp [1]
+	head = appendHeader(head, tagSequence, seq)
 	if state != NegStateAbsent {
-		out = append(out, tagContext0, 3, tagEnumerated, 1, byte(state))
+		head = append(head, tagContext0, 3, tagEnumerated, 1, byte(state))
 	}
 	if mech != nil {
-		out = appendHeader(out, tagContext1, tlvLen(len(mech)))
-		out = appendHeader(out, tagOID, len(mech))
-		out = append(out, mech...)
+		head = appendHeader(head, tagContext1, tlvLen(len(mech)))
+		head = appendHeader(head, tagOID, len(mech))
+		head = append(head, mech...)
 	}
 	if token != nil {
-		out = appendTaggedOctets(out, tagContext2, token)
+		head = appendHeader(head, tagContext2, tlvLen(len(token)))
+		head = appendHeader(head, tagOctetString, len(token))
 	}
+	var tb [48]byte
+	tail := tb[:0]
 	if mic != nil {
-		out = appendTaggedOctets(out, tagContext3, mic)
+		tail = appendTaggedOctets(tail, tagContext3, mic)
 	}
-	return out
+	return frame(head, tok, tail)
 }
 
 // ParseNegTokenResp parses a NegTokenResp. A truncated token gives a

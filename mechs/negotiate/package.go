@@ -284,6 +284,7 @@ func (p *Package) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credent
 		}
 	}
 	c.fullList, _ = encodeMechTypeList(c.fullOIDs)
+	c.room = headroom(c.fullList)
 	return c, nil
 }
 
