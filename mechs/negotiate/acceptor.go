@@ -88,7 +88,7 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 
 func (c *acceptor) fail(r mechs.StepResult, token []byte) mechs.StepResult {
 	c.phase = aFailed
-	c.ioWait = nil
+	c.dropIOWait()
 	c.dropSub()
 	if r.Err == nil {
 		r.Err = status.New(r.Status, pkgName, nil)
@@ -174,7 +174,7 @@ func (c *acceptor) speakFirst() mechs.StepResult {
 	c.phase = aHinted
 	return mechs.StepResult{
 		Status: status.SEC_I_CONTINUE_NEEDED,
-		Token:  marshalInit(c.cred.fullList, nil, nil, true, HintName),
+		Token:  marshalInit(c.cred.full.list, nil, nil, true, HintName),
 	}
 }
 
@@ -198,7 +198,7 @@ func (c *acceptor) direct(in *mechs.StepInput, sc *subCred, oid string) mechs.St
 func (c *acceptor) directStepped(in *mechs.StepInput, res mechs.StepResult, token []byte) mechs.StepResult {
 	if res.IO != nil {
 		return c.awaitIO(res, token, func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult {
-			return c.directStepped(in, res, c.ioToken)
+			return c.directStepped(in, res, c.ioToken())
 		})
 	}
 	if res.Status == status.SEC_E_INCOMPLETE_MESSAGE {
@@ -297,7 +297,7 @@ func (c *acceptor) mechStepped(in *mechs.StepInput, micIn []byte, res mechs.Step
 	if res.IO != nil {
 		mic := cloneOrNil(micIn)
 		return c.awaitIO(res, token, func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult {
-			return c.mechStepped(in, mic, res, c.ioToken)
+			return c.mechStepped(in, mic, res, c.ioToken())
 		})
 	}
 	if res.Status.IsError() {

@@ -42,15 +42,11 @@ type negContext struct {
 
 	// Step-owned scratch, reused leg after leg; mic is lent by the
 	// package for the Step that makes or checks a mechListMIC.
-	subIn   mechs.StepInput
-	subBufs []secctx.Buffer
-	mic     *micScratch
-
-	// ioWait, when set, is how Step goes on once the sub-context's I/O
-	// request is answered: the next Step hands IOReply/IOErr to the same
-	// sub-context with ioToken, the token that sub-step was given.
-	ioWait  func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult
-	ioToken []byte
+	subIn mechs.StepInput
+	mic   *micScratch
+	// rare holds what only some exchanges need (I/O, extra buffers), made
+	// on first use so that the common context stays small.
+	rare *rareState
 
 	// unwrapped: the sub-package's own tokens travel unwrapped (an acceptor
 	// answering a raw NTLMSSP or krb5 token), so its sub-steps get the
@@ -58,24 +54,54 @@ type negContext struct {
 	unwrapped bool
 }
 
+// rareState is negContext's Step-owned state for the less common paths.
+type rareState struct {
+	// subBufs is the scratch for a sub-step's buffers when the caller
+	// passed more than the token.
+	subBufs []secctx.Buffer
+	// ioWait, when set, is how Step goes on once the sub-context's I/O
+	// request is answered: the next Step hands IOReply/IOErr to the same
+	// sub-context with ioToken, the token that sub-step was given.
+	ioWait  func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult
+	ioToken []byte
+}
+
+func (c *negContext) rareState() *rareState {
+	if c.rare == nil {
+		c.rare = new(rareState)
+	}
+	return c.rare
+}
+
+// dropIOWait forgets a parked sub-step, if any.
+func (c *negContext) dropIOWait() {
+	if c.rare != nil {
+		c.rare.ioWait = nil
+	}
+}
+
+// ioToken is the token of the parked sub-step.
+func (c *negContext) ioToken() []byte { return c.rare.ioToken }
+
 // awaitIO parks the exchange on a sub-context's I/O request (res.IO) and
 // passes the request up; then runs with the sub-step's outcome on the Step
 // that brings the I/O's answer.
 func (c *negContext) awaitIO(res mechs.StepResult, token []byte, then func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult) mechs.StepResult {
-	c.ioToken = append([]byte(nil), token...)
-	c.ioWait = then
+	r := c.rareState()
+	r.ioToken = append([]byte(nil), token...)
+	r.ioWait = then
 	return mechs.StepResult{IO: res.IO}
 }
 
 // resumeIO runs the parked sub-step with the I/O's answer, if the exchange
 // is parked.
 func (c *negContext) resumeIO(in *mechs.StepInput) (mechs.StepResult, bool) {
-	then := c.ioWait
-	if then == nil {
+	if c.rare == nil || c.rare.ioWait == nil {
 		return mechs.StepResult{}, false
 	}
-	c.ioWait = nil
-	return then(in, c.active.Step(c.subInput(in, c.ioToken))), true
+	then := c.rare.ioWait
+	c.rare.ioWait = nil
+	return then(in, c.active.Step(c.subInput(in, c.rare.ioToken))), true
 }
 
 // micScratch holds the buffers of the mechListMIC calls.
@@ -285,11 +311,12 @@ func (c *negContext) subInput(in *mechs.StepInput, token []byte) *mechs.StepInpu
 		return &c.subIn
 	}
 	if len(in.Buffers) > 0 {
-		c.subBufs = append(c.subBufs[:0], in.Buffers...)
-		if i := secctx.Find(c.subBufs, secctx.SECBUFFER_TOKEN); i >= 0 {
-			c.subBufs[i].Data = token
+		r := c.rareState()
+		r.subBufs = append(r.subBufs[:0], in.Buffers...)
+		if i := secctx.Find(r.subBufs, secctx.SECBUFFER_TOKEN); i >= 0 {
+			r.subBufs[i].Data = token
 		}
-		c.subIn.Buffers = c.subBufs
+		c.subIn.Buffers = r.subBufs
 	}
 	return &c.subIn
 }

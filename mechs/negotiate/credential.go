@@ -23,16 +23,22 @@ type Credential struct {
 	use         secctx.CredentialUse
 	packageList string
 	subs        []subCred
-	// fullList is the DER MechTypeList of every sub-package held,
-	// fullOIDs its OIDs and fullOffSub their sub-credentials: what an
-	// initiator offers when no sub-package failed (shared, read-only).
-	fullList   []byte
-	fullOIDs   []string
-	fullOffSub []*subCred
+	// full is what an initiator offers when no sub-package failed:
+	// every sub-package held (shared, read-only).
+	full offer
 	// room is the headroom asked of sub-packages (see headroom).
 	room int
 	// allCands points at subs, in order (shared, read-only).
 	allCands []*subCred
+}
+
+// offer is what an initiator offers: the mechTypes (dotted OIDs), each
+// one's sub-credential, and the DER MechTypeList, which the mechListMICs
+// cover.
+type offer struct {
+	oids []string
+	subs []*subCred
+	list []byte
 }
 
 // subFor returns the sub-credential negotiated under a dotted OID.

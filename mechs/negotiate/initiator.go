@@ -30,9 +30,7 @@ type initiator struct {
 	// Everything below is owned by Step.
 	phase    iphase
 	cands    []*subCred  // allowed sub-credentials, preference order (read-only)
-	offered  []string    // the mechTypes sent
-	offSub   []*subCred  // offered[i]'s sub-credential
-	mechList []byte      // DER of offered: what the MICs cover
+	off      *offer      // what was offered (the credential's full offer, or a smaller one)
 	cur      *subCred    // sub-credential of the current sub-context
 	curOID   []byte      // OID content octets of the current mechanism
 	subDone  bool        // the sub-context returned SEC_E_OK
@@ -95,7 +93,7 @@ func (c *initiator) Step(in *mechs.StepInput) mechs.StepResult {
 // fail ends the exchange.
 func (c *initiator) fail(r mechs.StepResult) mechs.StepResult {
 	c.phase = iFailed
-	c.ioWait = nil
+	c.dropIOWait()
 	c.dropSub()
 	if r.Err == nil {
 		r.Err = status.New(r.Status, pkgName, nil)
@@ -116,9 +114,9 @@ func (c *initiator) tokenError(err error) mechs.StepResult {
 // start is the first leg (and the first leg of a re-authentication).
 func (c *initiator) start(in *mechs.StepInput) mechs.StepResult {
 	c.phase = iStart
-	// cands, offered and offSub may alias the credential's shared lists: never
+	// cands and off may alias the credential's shared lists: never
 	// appended to in place.
-	c.offered, c.offSub, c.mechList = nil, nil, nil
+	c.off = nil
 	c.cur, c.curOID = nil, nil
 	c.subDone, c.flags, c.expiry = false, 0, time.Time{}
 	c.acc = NegStateAbsent
@@ -219,16 +217,18 @@ func (c *initiator) probed(in *mechs.StepInput, i int, res mechs.StepResult) (me
 	// Offer this candidate and every later one: those before it cannot
 	// serve the target.
 	if i == 0 && len(c.cands) == len(c.cred.subs) {
-		c.offered, c.offSub, c.mechList = c.cred.fullOIDs, c.cred.fullOffSub, c.cred.fullList
+		c.off = &c.cred.full
 	} else {
+		off := new(offer)
 		for _, sc := range c.cands[i:] {
 			for _, o := range sc.sub.oids {
-				c.offered = append(c.offered, o)
-				c.offSub = append(c.offSub, sc)
+				off.oids = append(off.oids, o)
+				off.subs = append(off.subs, sc)
 			}
 		}
 		// The OIDs were validated by NewWithOptions: this cannot fail.
-		c.mechList, _ = encodeMechTypeList(c.offered)
+		off.list, _ = encodeMechTypeList(off.oids)
+		c.off = off
 	}
 	c.curOID = c.cands[i].sub.oidDER[0]
 	c.subDone = res.Status == status.SEC_E_OK
@@ -240,7 +240,7 @@ func (c *initiator) probed(in *mechs.StepInput, i int, res mechs.StepResult) (me
 	}
 	return mechs.StepResult{
 		Status: status.SEC_I_CONTINUE_NEEDED,
-		Token:  frameInit(c.mechList, tok, nil, false, ""),
+		Token:  frameInit(c.off.list, tok, nil, false, ""),
 		Flags:  res.Flags,
 		Expiry: res.Expiry,
 	}, true
@@ -260,7 +260,7 @@ func (c *initiator) reply(in *mechs.StepInput) mechs.StepResult {
 		idx := 0
 		if resp.SupportedMech != "" {
 			idx = -1
-			for i, o := range c.offered {
+			for i, o := range c.off.oids {
 				if o == resp.SupportedMech {
 					idx = i
 					break
@@ -270,12 +270,12 @@ func (c *initiator) reply(in *mechs.StepInput) mechs.StepResult {
 				return c.fail(failf(status.SEC_E_INVALID_TOKEN, "acceptor chose mechanism "+resp.SupportedMech+", which was not offered"))
 			}
 		}
-		sc := c.offSub[idx]
+		sc := c.off.subs[idx]
 		// RFC 4178 section 5: the MIC exchange is optional only when the
 		// chosen mechanism is the initiator's first choice (the
 		// Kerberos OIDs count as one mechanism, as MIT treats them) and
 		// the acceptor did not ask for it.
-		if sc != c.offSub[0] || resp.NegState == RequestMIC {
+		if sc != c.off.subs[0] || resp.NegState == RequestMIC {
 			c.mic.required = true
 		}
 		// A counter-proposal: another package, or the same package
@@ -286,9 +286,20 @@ func (c *initiator) reply(in *mechs.StepInput) mechs.StepResult {
 		if sc != c.cur || (idx != 0 && resp.ResponseToken == nil && resp.NegState != AcceptCompleted) {
 			return c.reselect(in, sc, idx, &resp)
 		}
-		c.curOID = oidDEROf(sc, c.offered[idx])
-		c.setState(secctx.SECPKG_NEGOTIATION_IN_PROGRESS)
+		c.curOID = oidDEROf(sc, c.off.oids[idx])
+		// Out of the optimistic state; a leg that completes goes
+		// straight to complete (one lock instead of two).
+		r := c.mechReply(in, &resp)
+		if r.IO != nil || r.Status != status.SEC_E_OK {
+			c.setState(secctx.SECPKG_NEGOTIATION_IN_PROGRESS)
+		}
+		return r
 	}
+	return c.mechReply(in, &resp)
+}
+
+// mechReply handles a NegTokenResp once the mechanism is settled.
+func (c *initiator) mechReply(in *mechs.StepInput, resp *NegTokenResp) mechs.StepResult {
 	c.acc = resp.NegState
 	if !c.subDone {
 		if resp.ResponseToken == nil {
@@ -338,7 +349,7 @@ func (c *initiator) reselect(in *mechs.StepInput, sc *subCred, idx int, resp *Ne
 	if !c.setSub(ctx, sc.sub, secctx.SECPKG_NEGOTIATION_IN_PROGRESS) {
 		return failf(status.SEC_E_INVALID_HANDLE, "context deleted")
 	}
-	c.cur, c.curOID, c.subDone = sc, oidDEROf(sc, c.offered[idx]), false
+	c.cur, c.curOID, c.subDone = sc, oidDEROf(sc, c.off.oids[idx]), false
 	return c.mechStepped(in, nil, ctx.Step(c.subInput(in, nil)), nil)
 }
 
@@ -347,7 +358,7 @@ func (c *initiator) mechStepped(in *mechs.StepInput, micIn []byte, res mechs.Ste
 	if res.IO != nil {
 		mic := cloneOrNil(micIn)
 		return c.awaitIO(res, token, func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult {
-			return c.mechStepped(in, mic, res, c.ioToken)
+			return c.mechStepped(in, mic, res, c.ioToken())
 		})
 	}
 	if res.Status.IsError() {
@@ -401,7 +412,7 @@ func (c *initiator) finish(mechTok subToken, micIn []byte) mechs.StepResult {
 		if c.mic.received {
 			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "second mechListMIC"))
 		}
-		if err := c.verifyMechListMIC(sub, c.mechList, micIn); err != nil {
+		if err := c.verifyMechListMIC(sub, c.off.list, micIn); err != nil {
 			return c.fail(failResult(err))
 		}
 		c.mic.received, c.mic.required = true, true
@@ -415,7 +426,7 @@ func (c *initiator) finish(mechTok subToken, micIn []byte) mechs.StepResult {
 	// the final mechanism token we send (Windows and gss-ntlmssp under
 	// MIT do so for NTLM; the acceptor then answers with its own).
 	if integrity && !c.mic.sent && (c.mic.required || sending) {
-		m, err := c.makeMechListMIC(sub, c.mechList)
+		m, err := c.makeMechListMIC(sub, c.off.list)
 		if err != nil {
 			return c.fail(failResult(err))
 		}

@@ -279,12 +279,12 @@ func (p *Package) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credent
 	for i := range c.subs {
 		c.allCands = append(c.allCands, &c.subs[i])
 		for _, o := range c.subs[i].sub.oids {
-			c.fullOIDs = append(c.fullOIDs, o)
-			c.fullOffSub = append(c.fullOffSub, &c.subs[i])
+			c.full.oids = append(c.full.oids, o)
+			c.full.subs = append(c.full.subs, &c.subs[i])
 		}
 	}
-	c.fullList, _ = encodeMechTypeList(c.fullOIDs)
-	c.room = headroom(c.fullList)
+	c.full.list, _ = encodeMechTypeList(c.full.oids)
+	c.room = headroom(c.full.list)
 	return c, nil
 }
 
