@@ -65,6 +65,15 @@ func BenchmarkNegotiateNTLM(b *testing.B) {
 // with the AP-REQ, accept-completed with the AP-REP, the initiator's check
 // (Kerberos is both sides' first choice, so no mechListMIC). The
 // sub-packages are Kerberos then NTLM, as a real Negotiate has them.
+//
+// Issue 5 asks for this within 10% of BenchmarkKerberosHandshake. The
+// layer frames the sub-tokens in place (StepInput.Headroom) and adds two
+// small contexts; its own cost is about 0.8 µs on a mechanism that does
+// nothing (mechs/negotiate BenchmarkLayerNull) and 1.0-1.5 µs beside the
+// real handshake (the *Direct pair: +14-19%). Through the engine the gap
+// grows to +25-35% on a 2-core VM, because each leg's handoff to an idle
+// core costs more the longer the leg runs; with GOMAXPROCS=1 it is
+// +7-11%.
 func BenchmarkNegotiateKerberos(b *testing.B) {
 	f := newKrbFixture(b)
 	e := async.New(mechs.NewSet(negotiateKerberosPackage()))
