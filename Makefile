@@ -1,7 +1,9 @@
 # asyncsspi — build, test and measure.
 #
 #   make test    race-enabled tests of every package (real peers when installed;
-#                .ci/run installs them and sets ASYNCSSPI_REQUIRE_PEERS=1)
+#                .ci/run installs them and sets ASYNCSSPI_REQUIRE_PEERS=1), and
+#                every benchmark run once, so that their fixtures' checks run
+#                (legs, flags, statuses)
 #   make bench   benchmarks in bench/, with allocations
 #   make fuzz    every fuzz target in the tree for FUZZTIME each
 #   make lint    gofmt, go vet, staticcheck
@@ -19,6 +21,7 @@ all: lint test
 
 test:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -race -count=1 -run '^$$' -bench . -benchtime 1x ./bench/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/
