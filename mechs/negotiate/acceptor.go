@@ -68,10 +68,7 @@ func newAcceptor(c *Credential, p mechs.AcceptorParams) *acceptor {
 
 // Step runs one AcceptSecurityContext (Negotiate) leg.
 func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
-	if c.isClosed() {
-		return failf(status.SEC_E_INVALID_HANDLE, "context deleted")
-	}
-	if r, ok := c.resumeIO(in); ok {
+	if r, ok := c.enter(in); ok {
 		return r
 	}
 	switch c.phase {

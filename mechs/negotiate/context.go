@@ -93,6 +93,16 @@ func (c *negContext) awaitIO(res mechs.StepResult, token []byte, then func(in *m
 	return mechs.StepResult{IO: res.IO}
 }
 
+// enter begins every Step, initiator's and acceptor's: a deleted context
+// fails, and an exchange parked on a sub-context's I/O resumes. ok says
+// the leg ends with r.
+func (c *negContext) enter(in *mechs.StepInput) (r mechs.StepResult, ok bool) {
+	if c.closed.Load() {
+		return failf(status.SEC_E_INVALID_HANDLE, "context deleted"), true
+	}
+	return c.resumeIO(in)
+}
+
 // resumeIO runs the parked sub-step with the I/O's answer, if the exchange
 // is parked.
 func (c *negContext) resumeIO(in *mechs.StepInput) (mechs.StepResult, bool) {
@@ -172,8 +182,6 @@ func (c *negContext) setState(s secctx.NegotiationState) {
 	c.state = s
 	c.mu.Unlock()
 }
-
-func (c *negContext) isClosed() bool { return c.closed.Load() }
 
 // complete publishes the current sub-context for the per-message calls.
 func (c *negContext) complete() {

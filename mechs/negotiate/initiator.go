@@ -69,10 +69,7 @@ func newInitiator(c *Credential, p mechs.InitiatorParams) *initiator {
 
 // Step runs one InitializeSecurityContext (Negotiate) leg.
 func (c *initiator) Step(in *mechs.StepInput) mechs.StepResult {
-	if c.isClosed() {
-		return failf(status.SEC_E_INVALID_HANDLE, "context deleted")
-	}
-	if r, ok := c.resumeIO(in); ok {
+	if r, ok := c.enter(in); ok {
 		return r
 	}
 	switch c.phase {
