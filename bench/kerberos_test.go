@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asyncsspi/asyncsspi/async"
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/mechs/kerberos"
@@ -234,39 +233,25 @@ func checkKrbHandshake(b *testing.B, r handshakeResult) {
 // BenchmarkNegotiateKerberos runs the same legs with the same flags under
 // Negotiate.
 func BenchmarkKerberosHandshake(b *testing.B) {
-	f := newKrbFixture(b)
-	pkg := kerberos.New(kerberos.WithReplayCache(64, 1<<16))
-	e := async.New(mechs.NewSet(pkg))
-	defer e.Close()
-	icred, _, err := e.AcquireCredentialsHandle("", kerberos.Name, secctx.SECPKG_CRED_OUTBOUND,
-		&kerberos.ServiceTickets{Tickets: []*kdc.Ticket{f.ticket}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	acred, _, err := e.AcquireCredentialsHandle("", kerberos.Name, secctx.SECPKG_CRED_INBOUND, &kerberos.Keytab{Keytab: f.kt})
-	if err != nil {
-		b.Fatal(err)
-	}
-	l := newAsyncLegs(e)
-	checkKrbHandshake(b, l.handshake(b, icred, acred, krbSPN, mutualReq))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		l.handshake(b, icred, acred, krbSPN, mutualReq)
-	}
+	benchEngineHandshakes(b, krbCase(newKrbFixture(b)))
 }
 
 // BenchmarkKerberosHandshakeDirect: BenchmarkKerberosHandshake's legs
 // without the engine (stepHandshake).
 func BenchmarkKerberosHandshakeDirect(b *testing.B) {
-	f := newKrbFixture(b)
-	pkg := kerberos.New(kerberos.WithReplayCache(64, 1<<16))
-	client, server := f.initiatorCred(b, pkg), f.acceptorCred(b, pkg)
-	in := &mechs.StepInput{}
-	checkKrbHandshake(b, stepHandshake(b, client, server, krbSPN, mutualReq, in))
-	b.ReportAllocs()
-	for b.Loop() {
-		stepHandshake(b, client, server, krbSPN, mutualReq, in)
+	benchDirectHandshakes(b, krbCase(newKrbFixture(b)))
+}
+
+// krbCase is a mutual Kerberos handshake on f's ticket and keytab, checked
+// by checkKrbHandshake.
+func krbCase(f *krbFixture) handshakeCase {
+	return handshakeCase{
+		pkg:    kerberos.New(kerberos.WithReplayCache(64, 1<<16)),
+		client: &kerberos.ServiceTickets{Tickets: []*kdc.Ticket{f.ticket}},
+		server: &kerberos.Keytab{Keytab: f.kt},
+		target: krbSPN,
+		req:    mutualReq,
+		check:  checkKrbHandshake,
 	}
 }
 

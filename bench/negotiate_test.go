@@ -14,11 +14,7 @@ package bench
 import (
 	"testing"
 
-	"github.com/asyncsspi/asyncsspi/async"
 	secctx "github.com/asyncsspi/asyncsspi/context"
-	"github.com/asyncsspi/asyncsspi/mechs"
-	"github.com/asyncsspi/asyncsspi/mechs/kerberos"
-	"github.com/asyncsspi/asyncsspi/mechs/kerberos/kdc"
 	"github.com/asyncsspi/asyncsspi/mechs/negotiate"
 )
 
@@ -39,24 +35,7 @@ import (
 // handshake itself (some 36 blocks and 2 key schedules), plus a fifth
 // engine leg and the SPNEGO framing.
 func BenchmarkNegotiateNTLM(b *testing.B) {
-	e := async.New(mechs.NewSet(negotiate.New(ntlmPackage())))
-	defer e.Close()
-	client, _, err := e.AcquireCredentialsHandle("", "Negotiate", secctx.SECPKG_CRED_OUTBOUND,
-		&secctx.AuthIdentity{User: ntlmUser, Domain: ntlmDomain, Password: ntlmPassword})
-	if err != nil {
-		b.Fatal(err)
-	}
-	server, _, err := e.AcquireCredentialsHandle("", "Negotiate", secctx.SECPKG_CRED_INBOUND, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	l := newAsyncLegs(e)
-	checkNTLMHandshake(b, l.handshake(b, client, server, "HTTP/web.example.com", ntlmHandshakeReq), 5)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		l.handshake(b, client, server, "HTTP/web.example.com", ntlmHandshakeReq)
-	}
+	benchEngineHandshakes(b, ntlmCase(negotiate.New(ntlmPackage()), 5))
 }
 
 // BenchmarkNegotiateKerberos: Kerberos under Negotiate with mutual
@@ -75,84 +54,32 @@ func BenchmarkNegotiateNTLM(b *testing.B) {
 // core costs more the longer the leg runs; with GOMAXPROCS=1 it is
 // +7-11%.
 func BenchmarkNegotiateKerberos(b *testing.B) {
-	f := newKrbFixture(b)
-	e := async.New(mechs.NewSet(negotiateKerberosPackage()))
-	defer e.Close()
-	client, _, err := e.AcquireCredentialsHandle("", "Negotiate", secctx.SECPKG_CRED_OUTBOUND, negotiateKerberosClient(f))
-	if err != nil {
-		b.Fatal(err)
-	}
-	server, _, err := e.AcquireCredentialsHandle("", "Negotiate", secctx.SECPKG_CRED_INBOUND, negotiateKerberosServer(f))
-	if err != nil {
-		b.Fatal(err)
-	}
-	l := newAsyncLegs(e)
-	checkKrbHandshake(b, l.handshake(b, client, server, krbSPN, mutualReq))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		l.handshake(b, client, server, krbSPN, mutualReq)
-	}
+	benchEngineHandshakes(b, negotiateKerberosCase(newKrbFixture(b)))
 }
 
-// negotiateKerberosPackage is Negotiate over Kerberos then NTLM, as a real
-// Negotiate has them.
-func negotiateKerberosPackage() *negotiate.Package {
-	return negotiate.New(kerberos.New(kerberos.WithReplayCache(64, 1<<16)), ntlmPackage())
-}
-
-// negotiateKerberosClient and negotiateKerberosServer hold the same locally
-// made ticket and keytab as the Kerberos benchmarks.
-func negotiateKerberosClient(f *krbFixture) *negotiate.AuthData {
-	return &negotiate.AuthData{ByPackage: map[string]any{
-		"Kerberos": &kerberos.ServiceTickets{Tickets: []*kdc.Ticket{f.ticket}},
+// negotiateKerberosCase is krbCase under Negotiate over Kerberos then
+// NTLM, as a real Negotiate has them: the same ticket and keytab, with an
+// NTLM identity beside the ticket.
+func negotiateKerberosCase(f *krbFixture) handshakeCase {
+	hc := krbCase(f)
+	hc.client = &negotiate.AuthData{ByPackage: map[string]any{
+		"Kerberos": hc.client,
 		"NTLM":     &secctx.AuthIdentity{User: ntlmUser, Domain: ntlmDomain, Password: ntlmPassword},
 	}}
-}
-
-func negotiateKerberosServer(f *krbFixture) *negotiate.AuthData {
-	return &negotiate.AuthData{ByPackage: map[string]any{"Kerberos": &kerberos.Keytab{Keytab: f.kt}}}
+	hc.server = &negotiate.AuthData{ByPackage: map[string]any{"Kerberos": hc.server}}
+	hc.pkg = negotiate.New(hc.pkg, ntlmPackage())
+	return hc
 }
 
 // BenchmarkNegotiateKerberosDirect: BenchmarkNegotiateKerberos's legs
 // without the engine (stepHandshake), beside
 // BenchmarkKerberosHandshakeDirect: the SPNEGO layer's own cost.
 func BenchmarkNegotiateKerberosDirect(b *testing.B) {
-	f := newKrbFixture(b)
-	p := negotiateKerberosPackage()
-	client, err := p.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_OUTBOUND, AuthData: negotiateKerberosClient(f)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	server, err := p.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_INBOUND, AuthData: negotiateKerberosServer(f)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	in := &mechs.StepInput{}
-	checkKrbHandshake(b, stepHandshake(b, client, server, krbSPN, mutualReq, in))
-	b.ReportAllocs()
-	for b.Loop() {
-		stepHandshake(b, client, server, krbSPN, mutualReq, in)
-	}
+	benchDirectHandshakes(b, negotiateKerberosCase(newKrbFixture(b)))
 }
 
 // BenchmarkNegotiateNTLMDirect: BenchmarkNegotiateNTLM's legs without the
 // engine (stepHandshake), beside BenchmarkNTLMHandshakeDirect.
 func BenchmarkNegotiateNTLMDirect(b *testing.B) {
-	p := negotiate.New(ntlmPackage())
-	client, err := p.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_OUTBOUND,
-		AuthData: &secctx.AuthIdentity{User: ntlmUser, Domain: ntlmDomain, Password: ntlmPassword}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	server, err := p.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_INBOUND})
-	if err != nil {
-		b.Fatal(err)
-	}
-	in := &mechs.StepInput{}
-	checkNTLMHandshake(b, stepHandshake(b, client, server, "HTTP/web.example.com", ntlmHandshakeReq, in), 5)
-	b.ReportAllocs()
-	for b.Loop() {
-		stepHandshake(b, client, server, "HTTP/web.example.com", ntlmHandshakeReq, in)
-	}
+	benchDirectHandshakes(b, ntlmCase(negotiate.New(ntlmPackage()), 5))
 }
