@@ -179,10 +179,8 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 	}
 	tokID, inner, err := parseGSS(in.Token)
 	if err != nil {
-		var tr *errTruncated
-		if errors.As(err, &tr) {
-			return mechs.StepResult{Status: status.SEC_E_INCOMPLETE_MESSAGE, Missing: tr.need,
-				Err: status.New(status.SEC_E_INCOMPLETE_MESSAGE, Name, err)}
+		if r, ok := incompleteResult(err); ok {
+			return r
 		}
 		return c.fail(status.SEC_E_INVALID_TOKEN, err)
 	}
@@ -483,4 +481,16 @@ func (c *ticketCache) put(raw []byte, ot *openTicket) {
 	}
 	sh.m[string(raw)] = ot
 	sh.mu.Unlock()
+}
+
+// incompleteResult is the leg's result for a token cut short
+// (SEC_E_INCOMPLETE_MESSAGE, with the missing byte count when known), and
+// false for any other error.
+func incompleteResult(err error) (mechs.StepResult, bool) {
+	var tr *errTruncated
+	if !errors.As(err, &tr) {
+		return mechs.StepResult{}, false
+	}
+	return mechs.StepResult{Status: status.SEC_E_INCOMPLETE_MESSAGE, Missing: tr.need,
+		Err: status.New(status.SEC_E_INCOMPLETE_MESSAGE, Name, err)}, true
 }

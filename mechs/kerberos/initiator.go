@@ -304,11 +304,9 @@ func (c *initiator) stepAPRep(in *mechs.StepInput) mechs.StepResult {
 	}
 	tokID, inner, err := parseGSS(in.Token)
 	if err != nil {
-		var tr *errTruncated
-		if errors.As(err, &tr) {
+		if r, ok := incompleteResult(err); ok {
 			// The context stays in this state: the caller supplies more.
-			return mechs.StepResult{Status: status.SEC_E_INCOMPLETE_MESSAGE, Missing: tr.need,
-				Err: status.New(status.SEC_E_INCOMPLETE_MESSAGE, Name, err)}
+			return r
 		}
 		return c.fail(status.SEC_E_MUTUAL_AUTH_FAILED, err)
 	}
