@@ -549,8 +549,8 @@ func (e *Engine) runLeg(ac *AsyncContext) {
 		e.complete(ac, r)
 		return
 	}
-	if r.IO.Do == nil {
-		e.complete(ac, engineResult(status.SEC_E_INTERNAL_ERROR, errors.New("async: I/O request without Do")))
+	if r.IO.Performer == nil {
+		e.complete(ac, engineResult(status.SEC_E_INTERNAL_ERROR, errors.New("async: I/O request without a performer")))
 		return
 	}
 	if reason := ac.abort.Load(); reason != abortNone {
@@ -641,13 +641,18 @@ func safeStep(sc mechs.SecurityContext, in *mechs.StepInput, pkg string) (r mech
 }
 
 // safeDo performs an I/O request, turning a panic into an error.
-func safeDo(ctx context.Context, io *mechs.IORequest) (reply any, panicked bool, err error) {
+func safeDo(ctx context.Context, io *mechs.IORequest) (reply []byte, panicked bool, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			reply, panicked, err = nil, true, fmt.Errorf("%w: I/O for %q: %v", ErrMechanismPanic, io.Realm, p)
 		}
 	}()
-	reply, err = io.Do(ctx)
+	if !io.Deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, io.Deadline)
+		defer cancel()
+	}
+	reply, err = io.Performer.Perform(ctx, io)
 	return reply, false, err
 }
 
@@ -689,13 +694,6 @@ func (e *Engine) settle(initiator bool, ent *ctxEntry, sc mechs.SecurityContext,
 // normalize makes a mechanism's result fit to publish: a pending status is
 // not a final one, and a failure carries a *status.Error.
 func normalize(r *mechs.StepResult, pkg string) {
-	if r.Headroom > 0 {
-		// Room the engine never asked for: only the token is output.
-		if r.Headroom <= len(r.Token) {
-			r.Token = r.Token[r.Headroom:]
-		}
-		r.Headroom = 0
-	}
 	if r.Status == status.SEC_I_ASYNC_CALL_PENDING {
 		*r = mechs.StepResult{Status: status.SEC_E_INTERNAL_ERROR,
 			Err: status.Errorf(status.SEC_E_INTERNAL_ERROR, pkg, "security package returned SEC_I_ASYNC_CALL_PENDING as a result")}

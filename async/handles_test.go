@@ -3,7 +3,6 @@ package async
 import (
 	"testing"
 
-	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/status"
 )
 
@@ -50,20 +49,5 @@ func TestHandleTableGenerations(t *testing.T) {
 	}
 	if _, st := tb.remove(hb); st != status.SEC_E_OK {
 		t.Fatal("delete after removeAll")
-	}
-}
-
-// A mechanism's result carries no room the engine never asked for: only
-// the token proper is published.
-func TestNormalizeDropsHeadroom(t *testing.T) {
-	r := mechs.StepResult{Status: status.SEC_I_CONTINUE_NEEDED, Token: []byte{0, 0, 0, 'a', 'b'}, Headroom: 3}
-	normalize(&r, "x")
-	if string(r.Token) != "ab" || r.Headroom != 0 {
-		t.Fatalf("token %q, headroom %d", r.Token, r.Headroom)
-	}
-	r = mechs.StepResult{Status: status.SEC_E_OK, Token: []byte("ab"), Headroom: 9}
-	normalize(&r, "x")
-	if string(r.Token) != "ab" || r.Headroom != 0 {
-		t.Fatalf("impossible room: token %q, headroom %d", r.Token, r.Headroom)
 	}
 }

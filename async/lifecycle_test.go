@@ -28,7 +28,7 @@ func byTarget(m map[string]fakemech.Leg) fakemech.Script {
 var (
 	slowCPU   = fakemech.Leg{Delay: time.Hour, Status: status.SEC_E_OK, Token: []byte("slow")}
 	blockedIO = fakemech.Leg{IO: &fakemech.IO{Block: true}, Status: status.SEC_E_OK}
-	slowIO    = fakemech.Leg{IO: &fakemech.IO{Delay: 20 * time.Second, Reply: "kdc"}, Status: status.SEC_I_CONTINUE_NEEDED, Token: []byte("after-io")}
+	slowIO    = fakemech.Leg{IO: &fakemech.IO{Delay: 20 * time.Second, Reply: []byte("kdc")}, Status: status.SEC_I_CONTINUE_NEEDED, Token: []byte("after-io")}
 )
 
 // counting registers a callback that counts its calls.

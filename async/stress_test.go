@@ -47,7 +47,7 @@ func stressLeg(target string, n int, block bool) fakemech.Leg {
 	}
 	l.Flags = uint64(n)
 	if r%10 == 7 { // 10%: the leg needs I/O first
-		l.IO = &fakemech.IO{Realm: "R", Reply: target, Block: block}
+		l.IO = &fakemech.IO{Realm: "R", Reply: []byte(target), Block: block}
 	}
 	return l
 }

@@ -130,8 +130,8 @@ func (e *Engine) handshakeSync(ctx context.Context, initiator bool, cred secctx.
 		if r.IO == nil {
 			break
 		}
-		if r.IO.Do == nil {
-			r = engineResult(status.SEC_E_INTERNAL_ERROR, errors.New("async: I/O request without Do"))
+		if r.IO.Performer == nil {
+			r = engineResult(status.SEC_E_INTERNAL_ERROR, errors.New("async: I/O request without a performer"))
 			break
 		}
 		reply, panicked, stop, err := e.syncIO(ctx, ent, r.IO)
@@ -155,7 +155,7 @@ func (e *Engine) handshakeSync(ctx context.Context, initiator bool, cred secctx.
 // syncIO performs a synchronous leg's I/O inline, under ctx, the engine's
 // I/O timeout, the engine's Close, and the deletion of the leg's context.
 // stop is non-nil when the leg must end instead of stepping on.
-func (e *Engine) syncIO(ctx context.Context, ent *ctxEntry, io *mechs.IORequest) (reply any, panicked bool, stop *mechs.StepResult, err error) {
+func (e *Engine) syncIO(ctx context.Context, ent *ctxEntry, io *mechs.IORequest) (reply []byte, panicked bool, stop *mechs.StepResult, err error) {
 	ioCtx, cancel := context.WithTimeout(ctx, e.cfg.ioTimeout)
 	defer cancel()
 	unhook := context.AfterFunc(e.base, cancel)

@@ -11,7 +11,6 @@
 package mechs
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"time"
@@ -94,88 +93,6 @@ type InitiatorParams struct {
 type AcceptorParams struct {
 	// Req is fContextReq.
 	Req secctx.ASCReq
-}
-
-// StepInput is one leg's input.
-type StepInput struct {
-	// Token is the peer's token (the SECBUFFER_TOKEN input); nil on an
-	// initiator's first leg.
-	Token []byte
-	// Bindings are the channel bindings of a SECBUFFER_CHANNEL_BINDINGS
-	// input, or nil.
-	Bindings *secctx.ChannelBindings
-	// Buffers are all the input buffers, for packages that read others.
-	Buffers []secctx.Buffer
-	// IOReply and IOErr carry the outcome of the IORequest the previous
-	// Step of this leg returned. Both are nil on a leg's first Step.
-	IOReply any
-	IOErr   error
-	// Headroom asks for spare bytes in front of the output token, so that
-	// a package wrapping this one's tokens (Negotiate) can frame the
-	// token in place instead of copying it. A package that honours it
-	// returns a Token whose first Headroom bytes are spare, and says so in
-	// StepResult.Headroom; a package may ignore it. The engine never asks.
-	Headroom int
-}
-
-// MaxHeadroom is the most spare room a package honours.
-const MaxHeadroom = 256
-
-// Room is the headroom a package honouring StepInput.Headroom leaves in
-// front of its token: Headroom, clamped to [0, MaxHeadroom].
-func (in *StepInput) Room() int {
-	return min(max(in.Headroom, 0), MaxHeadroom)
-}
-
-// StepResult is one leg's output, or a request for I/O.
-type StepResult struct {
-	// IO, when non-nil, asks the engine to perform network I/O and to call
-	// Step again, with the same Token and Bindings and the outcome in
-	// IOReply / IOErr. The leg stays pending meanwhile; every other field
-	// is ignored.
-	IO *IORequest
-
-	// Status is the leg's SECURITY_STATUS: SEC_E_OK, SEC_I_CONTINUE_NEEDED
-	// (the Token, possibly empty, goes to the peer), or an error.
-	Status status.Code
-	// Token is the output token; it may be non-empty with SEC_E_OK and
-	// must then still be sent. The engine takes ownership of it.
-	Token []byte
-	// Headroom is how many leading bytes of Token are spare room that
-	// StepInput.Headroom asked for, not token: the token proper is
-	// Token[Headroom:]. It is 0 unless the input asked for room.
-	Headroom int
-	// Flags are the ISC_RET_* (initiator) or ASC_RET_* (acceptor) bits
-	// established so far; meaningful for security after the final leg.
-	Flags uint64
-	// Expiry is when the context stops being valid; zero for never.
-	Expiry time.Time
-	// Missing is the SECBUFFER_MISSING count with SEC_E_INCOMPLETE_MESSAGE:
-	// how many more bytes of token are needed (0 when unknown).
-	Missing int
-	// Extra is the number of trailing input bytes not consumed
-	// (SECBUFFER_EXTRA).
-	Extra int
-	// Err is the cause of a failure status, for status.Error.
-	Err error
-}
-
-// Fail is shorthand for a failed leg.
-func Fail(code status.Code, mech string, cause error) StepResult {
-	return StepResult{Status: code, Err: status.New(code, mech, cause)}
-}
-
-// IORequest is network I/O a step needs before it can go on.
-type IORequest struct {
-	// Realm names the authority the I/O goes to, for limits and
-	// diagnostics.
-	Realm string
-	// Do performs the I/O. The engine calls it on its I/O side (never on a
-	// CPU worker) with a context that carries the engine's I/O deadline
-	// and is cancelled when the leg is cancelled or the engine closes. Do
-	// must return promptly once ctx is done. Its results become the next
-	// Step's IOReply and IOErr.
-	Do func(ctx context.Context) (any, error)
 }
 
 // SecurityContext is one side of one handshake (what a CtxtHandle names).

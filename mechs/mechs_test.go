@@ -47,12 +47,3 @@ func TestFail(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
-
-func TestStepInputRoom(t *testing.T) {
-	for _, c := range []struct{ in, want int }{{-5, 0}, {0, 0}, {40, 40}, {mechs.MaxHeadroom, mechs.MaxHeadroom}, {1 << 30, mechs.MaxHeadroom}} {
-		in := mechs.StepInput{Headroom: c.in}
-		if got := in.Room(); got != c.want {
-			t.Errorf("Room() with Headroom %d = %d, want %d", c.in, got, c.want)
-		}
-	}
-}

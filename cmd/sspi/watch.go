@@ -181,16 +181,24 @@ func (c watchContext) Step(in *mechs.StepInput) mechs.StepResult {
 	if r.IO == nil {
 		return r
 	}
-	inner, w, side := r.IO, c.w, c.side
-	r.IO = &mechs.IORequest{
-		Realm: inner.Realm,
-		Do: func(ctx context.Context) (any, error) {
-			w.send(ctx, ioEvent{side: side, start: true, realm: inner.Realm})
-			start := time.Now()
-			v, err := inner.Do(ctx)
-			w.send(ctx, ioEvent{side: side, realm: inner.Realm, exchanges: w.takeExchanges(), err: err, elapsed: time.Since(start)})
-			return v, err
-		},
-	}
+	io := *r.IO
+	io.Performer = watchPerformer{inner: io.Performer, side: c.side, w: c.w}
+	r.IO = &io
 	return r
+}
+
+// watchPerformer performs an IORequest through the mechanism's own
+// performer, reporting its start and end to w.
+type watchPerformer struct {
+	inner mechs.IOPerformer
+	side  string
+	w     *ioWatch
+}
+
+func (p watchPerformer) Perform(ctx context.Context, req *mechs.IORequest) ([]byte, error) {
+	p.w.send(ctx, ioEvent{side: p.side, start: true, realm: req.Realm})
+	start := time.Now()
+	reply, err := p.inner.Perform(ctx, req)
+	p.w.send(ctx, ioEvent{side: p.side, realm: req.Realm, exchanges: p.w.takeExchanges(), err: err, elapsed: time.Since(start)})
+	return reply, err
 }

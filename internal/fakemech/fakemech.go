@@ -9,6 +9,7 @@
 package fakemech
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"hash/crc32"
@@ -35,17 +36,22 @@ type Info struct {
 
 // IO scripts the network I/O a leg asks for before it completes.
 type IO struct {
-	// Realm is passed through to mechs.IORequest.Realm.
+	// Realm and Key are passed through to mechs.IORequest.
 	Realm string
-	// Delay is how long Do takes (it returns ctx.Err() if ctx ends first).
+	Key   string
+	// Delay is how long Perform takes (it returns ctx.Err() if ctx ends
+	// first).
 	Delay time.Duration
-	// Block makes Do wait until its context is done and return ctx.Err().
+	// Block makes Perform wait until its context is done and return
+	// ctx.Err().
 	Block bool
-	// Reply and Err are what Do returns.
-	Reply any
+	// Reply and Err are what Perform returns.
+	Reply []byte
 	Err   error
-	// Panic, when non-nil, makes Do panic with it.
+	// Panic, when non-nil, makes Perform panic with it.
 	Panic any
+	// Performs counts the calls of Perform.
+	Performs atomic.Int64
 }
 
 // Leg is the scripted outcome of one leg.
@@ -217,7 +223,7 @@ func (c *Context) Step(in *mechs.StepInput) mechs.StepResult {
 			c.leg++
 			return mechs.Fail(status.SEC_E_NO_AUTHENTICATING_AUTHORITY, c.pkg.name, in.IOErr)
 		}
-		if in.IOReply != l.IO.Reply {
+		if !bytes.Equal(in.IOReply, l.IO.Reply) {
 			c.leg++
 			return mechs.Fail(status.SEC_E_INTERNAL_ERROR, c.pkg.name, ErrIOReply)
 		}
@@ -235,14 +241,14 @@ func (c *Context) Step(in *mechs.StepInput) mechs.StepResult {
 		c.waitingIO = true
 		c.pendLeg = l
 		io := l.IO
-		return mechs.StepResult{IO: &mechs.IORequest{Realm: io.Realm, Do: func(ctx context.Context) (any, error) {
-			return io.do(ctx)
-		}}}
+		return mechs.StepResult{IO: &mechs.IORequest{Kind: mechs.IOKDC, Realm: io.Realm, Key: io.Key, Performer: io}}
 	}
 	return c.finish(l)
 }
 
-func (io *IO) do(ctx context.Context) (any, error) {
+// Perform implements mechs.IOPerformer.
+func (io *IO) Perform(ctx context.Context, _ *mechs.IORequest) ([]byte, error) {
+	io.Performs.Add(1)
 	if io.Panic != nil {
 		panic(io.Panic)
 	}

@@ -170,6 +170,23 @@ func krbErrorFor(code status.Code) int32 {
 // and answers with an AP-REP when the initiator asked for mutual
 // authentication.
 func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
+	r, spare := c.StepWithRoom(in, 0)
+	r.Token = r.Token[spare:]
+	return r
+}
+
+// StepWithRoom is Step with room spare bytes in front of the AP-REP
+// (mechs.RoomStepper).
+func (c *acceptor) StepWithRoom(in *mechs.StepInput, room int) (mechs.StepResult, int) {
+	room = min(max(room, 0), mechs.MaxRoom)
+	r := c.step(in, room)
+	if len(r.Token) == 0 || r.Status.IsError() {
+		return r, 0
+	}
+	return r, room
+}
+
+func (c *acceptor) step(in *mechs.StepInput, room int) mechs.StepResult {
 	if c.done || c.bad {
 		return mechs.Fail(status.SEC_E_INVALID_HANDLE, Name, errors.New("kerberos: the acceptor context is already complete"))
 	}
@@ -344,7 +361,6 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 	if err != nil {
 		return c.fail(status.SEC_E_INTERNAL_ERROR, err)
 	}
-	room := in.Room()
 	tok, err := buildAPRep(sess, auth.ctime, auth.cusec, asub, mySeq, room)
 	if err != nil {
 		return c.fail(status.SEC_E_INTERNAL_ERROR, err)
@@ -353,7 +369,7 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 	c.done = true
 	c.own(isub, asub)
 	c.establish(asub, true, uint64(mySeq), initSeq, uint64(ret), client, server, start, etp.endTime)
-	return mechs.StepResult{Status: status.SEC_E_OK, Token: tok, Headroom: room, Flags: uint64(ret), Expiry: etp.endTime}
+	return mechs.StepResult{Status: status.SEC_E_OK, Token: tok, Flags: uint64(ret), Expiry: etp.endTime}
 }
 
 // buildAPRep makes the framed AP-REP (TOK_ID 02 00): EncAPRepPart echoing

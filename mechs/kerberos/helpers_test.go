@@ -165,7 +165,7 @@ func step(t testing.TB, sc mechs.SecurityContext, in *mechs.StepInput) mechs.Ste
 	t.Helper()
 	r := sc.Step(in)
 	for r.IO != nil {
-		reply, err := r.IO.Do(context.Background())
+		reply, err := r.IO.Performer.Perform(context.Background(), r.IO)
 		in2 := *in
 		in2.IOReply, in2.IOErr = reply, err
 		r = sc.Step(&in2)

@@ -57,26 +57,70 @@ type initiator struct {
 	target principal
 	req    secctx.ISCReq
 
-	state   initState
-	reauth  bool
-	tkt     *svcTicket
-	subkey  *key
-	seq     uint32
-	ctime   time.Time
-	cusec   int32
-	retFlag uint64
+	state    initState
+	reauth   bool
+	fetching *ticketFetch // the ticket fetch this leg waits on
+	tkt      *svcTicket
+	subkey   *key
+	seq      uint32
+	ctime    time.Time
+	cusec    int32
+	retFlag  uint64
 }
 
-// ioReply is what an initiator's IORequest returns.
+// ioReply is what an initiator's ticket fetch found.
 type ioReply struct {
 	tkt *svcTicket
 	tgt *svcTicket
 }
 
+// ticketFetch obtains a service ticket (and, for delegation, a forwarded
+// TGT) through the credential's ticket source. It is the IOPerformer of the
+// initiator's one IORequest; the reply's bytes are empty and the tickets
+// stay in reply, which the initiator reads on its next Step.
+type ticketFetch struct {
+	src   ticketSource
+	spn   string
+	deleg bool
+	reply ioReply
+}
+
+// Perform implements mechs.IOPerformer.
+func (f *ticketFetch) Perform(ctx context.Context, _ *mechs.IORequest) ([]byte, error) {
+	t, err := f.src.fetch(ctx, f.spn)
+	if err != nil {
+		return nil, err
+	}
+	f.reply = ioReply{tkt: t}
+	if f.deleg {
+		// No forwardable TGT is not an error: the context is made
+		// without delegation.
+		f.reply.tgt, _ = f.src.forwardedTGT(ctx)
+	}
+	return nil, nil
+}
+
 func (c *initiator) Step(in *mechs.StepInput) mechs.StepResult {
+	r, spare := c.StepWithRoom(in, 0)
+	r.Token = r.Token[spare:]
+	return r
+}
+
+// StepWithRoom is Step with room spare bytes in front of the AP-REQ
+// (mechs.RoomStepper).
+func (c *initiator) StepWithRoom(in *mechs.StepInput, room int) (mechs.StepResult, int) {
+	room = min(max(room, 0), mechs.MaxRoom)
+	r := c.step(in, room)
+	if len(r.Token) == 0 || r.Status.IsError() || r.IO != nil {
+		return r, 0
+	}
+	return r, room
+}
+
+func (c *initiator) step(in *mechs.StepInput, room int) mechs.StepResult {
 	switch c.state {
 	case initStart:
-		return c.stepStart(in)
+		return c.stepStart(in, room)
 	case initWaitAPRep:
 		return c.stepAPRep(in)
 	case initDone:
@@ -86,7 +130,7 @@ func (c *initiator) Step(in *mechs.StepInput) mechs.StepResult {
 		// Another InitializeSecurityContext after success starts a
 		// re-authentication with a fresh AP-REQ.
 		c.state, c.reauth = initStart, true
-		return c.stepStart(in)
+		return c.stepStart(in, room)
 	}
 	return mechs.Fail(status.SEC_E_INVALID_HANDLE, Name, errors.New("kerberos: context failed earlier"))
 }
@@ -98,37 +142,23 @@ func (c *initiator) fail(code status.Code, err error) mechs.StepResult {
 
 func (c *initiator) delegate() bool { return c.req&secctx.ISC_REQ_DELEGATE != 0 }
 
-func (c *initiator) stepStart(in *mechs.StepInput) mechs.StepResult {
+func (c *initiator) stepStart(in *mechs.StepInput, room int) mechs.StepResult {
 	var tgt *svcTicket
-	switch {
+	switch f := c.fetching; {
 	case in.IOErr != nil:
+		c.fetching = nil
 		return c.fail(status.CodeOf(in.IOErr), in.IOErr)
-	case in.IOReply != nil:
-		r, ok := in.IOReply.(ioReply)
-		if !ok || r.tkt == nil {
+	case f != nil:
+		c.fetching = nil
+		if f.reply.tkt == nil {
 			return c.fail(status.SEC_E_INTERNAL_ERROR, errors.New("kerberos: unexpected I/O reply"))
 		}
-		c.tkt, tgt = r.tkt, r.tgt
+		c.tkt, tgt = f.reply.tkt, f.reply.tgt
 	default:
 		t, ok := c.cred.src.cached(c.spn)
 		if !ok || c.delegate() {
-			src, spn, deleg := c.cred.src, c.spn, c.delegate()
-			return mechs.StepResult{IO: &mechs.IORequest{
-				Realm: c.cred.realm,
-				Do: func(ctx context.Context) (any, error) {
-					t, err := src.fetch(ctx, spn)
-					if err != nil {
-						return nil, err
-					}
-					r := ioReply{tkt: t}
-					if deleg {
-						// No forwardable TGT is not an error: the
-						// context is made without delegation.
-						r.tgt, _ = src.forwardedTGT(ctx)
-					}
-					return r, nil
-				},
-			}}
+			c.fetching = &ticketFetch{src: c.cred.src, spn: c.spn, deleg: c.delegate()}
+			return mechs.StepResult{IO: &mechs.IORequest{Kind: mechs.IOKDC, Realm: c.cred.realm, Performer: c.fetching}}
 		}
 		c.tkt = t
 	}
@@ -143,7 +173,6 @@ func (c *initiator) stepStart(in *mechs.StepInput) mechs.StepResult {
 			return c.fail(status.SEC_E_INTERNAL_ERROR, err)
 		}
 	}
-	room := in.Room()
 	tok, err := c.buildAPReq(in.Bindings, krbCred, now, room)
 	if err != nil {
 		return c.fail(status.SEC_E_INTERNAL_ERROR, err)
@@ -159,14 +188,14 @@ func (c *initiator) stepStart(in *mechs.StepInput) mechs.StepResult {
 	c.retFlag = ret
 	if c.req&secctx.ISC_REQ_MUTUAL_AUTH != 0 {
 		c.state = initWaitAPRep
-		return mechs.StepResult{Status: status.SEC_I_CONTINUE_NEEDED, Token: tok, Headroom: room, Flags: ret, Expiry: c.tkt.endTime}
+		return mechs.StepResult{Status: status.SEC_I_CONTINUE_NEEDED, Token: tok, Flags: ret, Expiry: c.tkt.endTime}
 	}
 	// Without mutual authentication the acceptor takes our sequence
 	// number as its own and the per-message key is our subkey (RFC 4121
 	// sections 4.1 and 2).
 	c.own(c.subkey, nil)
 	c.finish(c.subkey, false, uint64(c.seq), ret)
-	return mechs.StepResult{Status: status.SEC_E_OK, Token: tok, Headroom: room, Flags: ret, Expiry: c.tkt.endTime}
+	return mechs.StepResult{Status: status.SEC_E_OK, Token: tok, Flags: ret, Expiry: c.tkt.endTime}
 }
 
 func (c *initiator) finish(k *key, asub bool, recvSeq uint64, ret uint64) {

@@ -294,7 +294,7 @@ func TestIORequestAndErrors(t *testing.T) {
 
 	ic, _ = e.initCred().NewInitiator(mechs.InitiatorParams{Target: testSPN})
 	r = ic.Step(&mechs.StepInput{})
-	reply, err := r.IO.Do(context.Background())
+	reply, err := r.IO.Performer.Perform(context.Background(), r.IO)
 	if err != nil {
 		t.Fatal(err)
 	}

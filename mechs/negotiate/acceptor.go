@@ -78,7 +78,7 @@ func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 		return c.reply(in)
 	case aDirect:
 		sub := c.active
-		return c.directStepped(in, sub.Step(c.subInput(in, in.Token)), in.Token)
+		return c.directStepped(in, c.stepSub(sub, c.subInput(in, in.Token)), in.Token)
 	}
 	return failf(status.SEC_E_INVALID_HANDLE, "context failed")
 }
@@ -189,7 +189,7 @@ func (c *acceptor) direct(in *mechs.StepInput, sc *subCred, oid string) mechs.St
 	c.cur, c.curOID = sc, oidDEROf(sc, oid)
 	c.phase = aDirect
 	c.unwrapped = true
-	return c.directStepped(in, ctx.Step(c.subInput(in, in.Token)), in.Token)
+	return c.directStepped(in, c.stepSub(ctx, c.subInput(in, in.Token)), in.Token)
 }
 
 func (c *acceptor) directStepped(in *mechs.StepInput, res mechs.StepResult, token []byte) mechs.StepResult {
@@ -253,7 +253,7 @@ func (c *acceptor) negTokenInit(in *mechs.StepInput, init *negTokenInitRaw) mech
 	}
 	c.phase = aMech
 	if firstChoice && len(init.mechToken) > 0 {
-		return c.mechStepped(in, init.mechListMIC, ctx.Step(c.subInput(in, init.mechToken)), init.mechToken)
+		return c.mechStepped(in, init.mechListMIC, c.stepSub(ctx, c.subInput(in, init.mechToken)), init.mechToken)
 	}
 	// No usable optimistic token: name the choice and wait for the
 	// initiator's first token of that mechanism.
@@ -282,7 +282,7 @@ func (c *acceptor) reply(in *mechs.StepInput) mechs.StepResult {
 			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "initiator sent no mechanism token"), c.rejectToken(nil))
 		}
 		sub := c.active
-		return c.mechStepped(in, resp.MechListMIC, sub.Step(c.subInput(in, resp.ResponseToken)), resp.ResponseToken)
+		return c.mechStepped(in, resp.MechListMIC, c.stepSub(sub, c.subInput(in, resp.ResponseToken)), resp.ResponseToken)
 	}
 	if len(resp.ResponseToken) > 0 {
 		return c.fail(failf(status.SEC_E_INVALID_TOKEN, "initiator sent a mechanism token after the mechanism completed"), c.rejectToken(nil))
@@ -301,7 +301,7 @@ func (c *acceptor) mechStepped(in *mechs.StepInput, micIn []byte, res mechs.Step
 		if res.Err == nil {
 			res.Err = status.New(res.Status, c.cur.sub.name, nil)
 		}
-		return c.fail(res, c.rejectToken(subTokenOf(&res).bytes()))
+		return c.fail(res, c.rejectToken(c.subTokenOf(&res).bytes()))
 	}
 	c.flags, c.expiry = res.Flags, res.Expiry
 	switch res.Status {
@@ -311,13 +311,13 @@ func (c *acceptor) mechStepped(in *mechs.StepInput, micIn []byte, res mechs.Step
 		}
 		return mechs.StepResult{
 			Status: status.SEC_I_CONTINUE_NEEDED,
-			Token:  c.resp(AcceptIncomplete, orEmpty(subTokenOf(&res)), nil),
+			Token:  c.resp(AcceptIncomplete, orEmpty(c.subTokenOf(&res)), nil),
 			Flags:  res.Flags,
 			Expiry: res.Expiry,
 		}
 	case status.SEC_E_OK:
 		c.subDone = true
-		return c.finish(subTokenOf(&res), micIn, true)
+		return c.finish(c.subTokenOf(&res), micIn, true)
 	}
 	return c.fail(failf(status.SEC_E_INTERNAL_ERROR, "sub-package returned "+res.Status.String()), c.rejectToken(nil))
 }

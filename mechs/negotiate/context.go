@@ -49,9 +49,11 @@ type negContext struct {
 	rare *rareState
 
 	// unwrapped: the sub-package's own tokens travel unwrapped (an acceptor
-	// answering a raw NTLMSSP or krb5 token), so its sub-steps get the
-	// caller's headroom request rather than Negotiate's.
+	// answering a raw NTLMSSP or krb5 token), so its sub-steps are asked
+	// for no room.
 	unwrapped bool
+	// spare is the room in front of the last sub-step's token (Step-owned).
+	spare uint16
 }
 
 // rareState is negContext's Step-owned state for the less common paths.
@@ -111,7 +113,31 @@ func (c *negContext) resumeIO(in *mechs.StepInput) (mechs.StepResult, bool) {
 	}
 	then := c.rare.ioWait
 	c.rare.ioWait = nil
-	return then(in, c.active.Step(c.subInput(in, c.rare.ioToken))), true
+	return then(in, c.stepSub(c.active, c.subInput(in, c.rare.ioToken))), true
+}
+
+// stepSub runs one Step of a sub-context. A sub-context that can leave
+// room in front of its token (mechs.RoomStepper) is asked for what
+// Negotiate's framing needs, so that subTokenOf can frame it in place.
+func (c *negContext) stepSub(sub mechs.SecurityContext, in *mechs.StepInput) mechs.StepResult {
+	c.spare = 0
+	if rs, ok := sub.(mechs.RoomStepper); ok && !c.unwrapped && c.cred.room > 0 {
+		r, spare := rs.StepWithRoom(in, c.cred.room)
+		if spare > 0 && spare <= min(len(r.Token), mechs.MaxRoom) {
+			c.spare = uint16(spare)
+		} else if spare != 0 {
+			// Room that cannot be: the package broke its contract.
+			return failf(status.SEC_E_INTERNAL_ERROR, "sub-package reported more room than its token holds")
+		}
+		return r
+	}
+	return sub.Step(in)
+}
+
+// subTokenOf takes r, the last sub-step's result, with the room its
+// package left in front of the token.
+func (c *negContext) subTokenOf(r *mechs.StepResult) subToken {
+	return subToken{buf: r.Token, room: int(c.spare)}
 }
 
 // micScratch holds the buffers of the mechListMIC calls.
@@ -310,10 +336,7 @@ func (c *negContext) Close() {
 // channel bindings and I/O outcome, and the caller's buffers with the
 // TOKEN buffer's data replaced by the sub-token.
 func (c *negContext) subInput(in *mechs.StepInput, token []byte) *mechs.StepInput {
-	c.subIn = mechs.StepInput{Token: token, Bindings: in.Bindings, IOReply: in.IOReply, IOErr: in.IOErr, Headroom: c.cred.room}
-	if c.unwrapped {
-		c.subIn.Headroom = in.Headroom
-	}
+	c.subIn = mechs.StepInput{Token: token, Bindings: in.Bindings, IOReply: in.IOReply, IOErr: in.IOErr}
 	if onlyTokens(in.Buffers) {
 		// Nothing but the token, which the sub-context gets as Token.
 		return &c.subIn

@@ -26,7 +26,7 @@ type toyPkg struct {
 	legs int
 
 	noIntegrity bool
-	wantMIC     bool // contexts implement MechListMICRequirer (true)
+	wantMIC     bool // contexts implement mechs.MechListMICRequirer (true)
 	acquireErr  status.Code
 	newInitErr  status.Code // NewInitiator fails
 	firstErr    status.Code // the initiator's first Step fails
@@ -64,7 +64,7 @@ func (p *toyPkg) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credenti
 	return &toyCred{pkg: p, use: req.Use, secret: secret}, nil
 }
 
-// toyOIDs wraps a toyPkg to declare its OIDs through MechOIDs.
+// toyOIDs wraps a toyPkg to declare its OIDs through mechs.OIDNamer.
 type toyOIDs struct{ *toyPkg }
 
 func (p toyOIDs) OIDs() []string { return p.oids }
@@ -142,7 +142,7 @@ func (c *toyCtx) Step(in *mechs.StepInput) mechs.StepResult {
 	if c.initiator && c.next == 0 {
 		if p.firstIO && !c.ioAsked {
 			c.ioAsked = true
-			return mechs.StepResult{IO: &mechs.IORequest{Realm: "TOY", Do: func(context.Context) (any, error) { return "reply", nil }}}
+			return mechs.StepResult{IO: &mechs.IORequest{Kind: mechs.IOKDC, Realm: "TOY", Performer: toyPerformer{}}}
 		}
 		if p.firstIO && in.IOErr != nil {
 			return mechs.Fail(status.SEC_E_NO_AUTHENTICATING_AUTHORITY, p.name, in.IOErr)
@@ -237,6 +237,13 @@ func (c *toyCtx) Close() {
 type toyMICCtx struct{ *toyCtx }
 
 func (c toyMICCtx) RequiresMechListMIC() bool { return true }
-func (c toyMICCtx) ResetRC4State(outbound bool) {
+func (c toyMICCtx) ResetSealingState(outbound bool) {
 	c.cred.pkg.stats.resets.Add(1)
+}
+
+// toyPerformer answers every I/O request with "reply".
+type toyPerformer struct{}
+
+func (toyPerformer) Perform(context.Context, *mechs.IORequest) ([]byte, error) {
+	return []byte("reply"), nil
 }

@@ -3,21 +3,13 @@ package negotiate
 import "github.com/asyncsspi/asyncsspi/mechs"
 
 // subToken is a sub-context's output token with the spare room in front of
-// it that the sub-step's StepInput.Headroom asked for: the token is
+// it that negContext.stepSub asked for: the token is
 // buf[room:], and buf[:room] is Negotiate's to write its framing into, so
 // that wrapping a token copies nothing. A nil buf is an absent token; a
 // non-nil one of no bytes is present and empty.
 type subToken struct {
 	buf  []byte
 	room int
-}
-
-// subTokenOf takes r's token and the room its package left in front of it.
-func subTokenOf(r *mechs.StepResult) subToken {
-	if r.Headroom > 0 && r.Headroom <= len(r.Token) {
-		return subToken{buf: r.Token, room: r.Headroom}
-	}
-	return subToken{buf: r.Token}
 }
 
 // plainToken is a token with no room in front.
@@ -53,5 +45,5 @@ func frame(head []byte, tok subToken, tail []byte) []byte {
 // [2] and OCTET STRING headers of at most six bytes each, and the SPNEGO
 // OID).
 func headroom(fullList []byte) int {
-	return min(len(fullList)+6*6+len(spnegoOIDTLV), mechs.MaxHeadroom)
+	return min(len(fullList)+6*6+len(spnegoOIDTLV), mechs.MaxRoom)
 }

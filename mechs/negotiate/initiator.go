@@ -168,7 +168,7 @@ func (c *initiator) probe(in *mechs.StepInput, i int) mechs.StepResult {
 			return failf(status.SEC_E_INVALID_HANDLE, "context deleted")
 		}
 		c.cur = sc
-		if r, done := c.probed(in, i, ctx.Step(c.subInput(in, nil))); done {
+		if r, done := c.probed(in, i, c.stepSub(ctx, c.subInput(in, nil))); done {
 			return r
 		}
 	}
@@ -232,7 +232,7 @@ func (c *initiator) probed(in *mechs.StepInput, i int, res mechs.StepResult) (me
 	c.flags, c.expiry = res.Flags, res.Expiry
 	c.phase = iFirstReply
 	var tok subToken
-	if st := subTokenOf(&res); len(st.bytes()) > 0 {
+	if st := c.subTokenOf(&res); len(st.bytes()) > 0 {
 		tok = st
 	}
 	return mechs.StepResult{
@@ -303,7 +303,7 @@ func (c *initiator) mechReply(in *mechs.StepInput, resp *NegTokenResp) mechs.Ste
 			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "acceptor sent no mechanism token"))
 		}
 		sub := c.active
-		return c.mechStepped(in, resp.MechListMIC, sub.Step(c.subInput(in, resp.ResponseToken)), resp.ResponseToken)
+		return c.mechStepped(in, resp.MechListMIC, c.stepSub(sub, c.subInput(in, resp.ResponseToken)), resp.ResponseToken)
 	}
 	if len(resp.ResponseToken) > 0 {
 		return c.fail(failf(status.SEC_E_INVALID_TOKEN, "acceptor sent a mechanism token after the mechanism completed"))
@@ -347,7 +347,7 @@ func (c *initiator) reselect(in *mechs.StepInput, sc *subCred, idx int, resp *Ne
 		return failf(status.SEC_E_INVALID_HANDLE, "context deleted")
 	}
 	c.cur, c.curOID, c.subDone = sc, oidDEROf(sc, c.off.oids[idx]), false
-	return c.mechStepped(in, nil, ctx.Step(c.subInput(in, nil)), nil)
+	return c.mechStepped(in, nil, c.stepSub(ctx, c.subInput(in, nil)), nil)
 }
 
 // mechStepped handles a sub-step's outcome in the mech phase.
@@ -370,7 +370,7 @@ func (c *initiator) mechStepped(in *mechs.StepInput, micIn []byte, res mechs.Ste
 		if micIn != nil {
 			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "mechListMIC before the mechanism completed"))
 		}
-		tok := subTokenOf(&res)
+		tok := c.subTokenOf(&res)
 		if tok.buf == nil {
 			tok = plainToken([]byte{})
 		}
@@ -382,7 +382,7 @@ func (c *initiator) mechStepped(in *mechs.StepInput, micIn []byte, res mechs.Ste
 		}
 	case status.SEC_E_OK:
 		c.subDone = true
-		return c.finish(subTokenOf(&res), micIn)
+		return c.finish(c.subTokenOf(&res), micIn)
 	}
 	return c.fail(failf(status.SEC_E_INTERNAL_ERROR, "sub-package returned "+res.Status.String()))
 }
@@ -462,7 +462,7 @@ func (c *initiator) finish(mechTok subToken, micIn []byte) mechs.StepResult {
 func (c *initiator) rejected(in *mechs.StepInput, resp *NegTokenResp) mechs.StepResult {
 	if len(resp.ResponseToken) > 0 && !c.subDone {
 		if sub := c.active; sub != nil && c.phase != iFirstReply {
-			res := sub.Step(c.subInput(in, resp.ResponseToken))
+			res := c.stepSub(sub, c.subInput(in, resp.ResponseToken))
 			if res.IO == nil && res.Status.IsError() {
 				return c.fail(res)
 			}

@@ -98,8 +98,12 @@ type nullCtx struct {
 }
 
 func (c *nullCtx) Step(in *mechs.StepInput) mechs.StepResult {
+	r, _ := c.StepWithRoom(in, 0)
+	return r
+}
+
+func (c *nullCtx) StepWithRoom(in *mechs.StepInput, room int) (mechs.StepResult, int) {
 	c.leg++
-	room := in.Room()
 	tok := func(n int) []byte {
 		b := make([]byte, room+n)
 		b[room] = 0x60
@@ -108,11 +112,11 @@ func (c *nullCtx) Step(in *mechs.StepInput) mechs.StepResult {
 	flags := uint64(secctx.ISC_RET_INTEGRITY | secctx.ISC_RET_MUTUAL_AUTH)
 	switch {
 	case c.initiator && c.leg == 1:
-		return mechs.StepResult{Status: status.SEC_I_CONTINUE_NEEDED, Token: tok(600), Headroom: room, Flags: flags}
+		return mechs.StepResult{Status: status.SEC_I_CONTINUE_NEEDED, Token: tok(600), Flags: flags}, room
 	case c.initiator:
-		return mechs.StepResult{Status: status.SEC_E_OK, Flags: flags}
+		return mechs.StepResult{Status: status.SEC_E_OK, Flags: flags}, 0
 	}
-	return mechs.StepResult{Status: status.SEC_E_OK, Token: tok(200), Headroom: room, Flags: flags}
+	return mechs.StepResult{Status: status.SEC_E_OK, Token: tok(200), Flags: flags}, room
 }
 func (c *nullCtx) Close() {}
 

@@ -59,22 +59,12 @@ func (c *negContext) verifyMechListMIC(ctx mechs.SecurityContext, list, mic []by
 	return nil
 }
 
-// sealingHandleResetter is how mechs/ntlm's Context re-keys one RC4
-// sealing handle (receive true: the receive direction); matched
-// structurally, like RC4StateResetter.
-type sealingHandleResetter interface {
-	ResetSealingHandle(receive bool)
-}
-
 // resetRC4 puts the sub-context's RC4 handle of one direction back in its
 // state before the mechListMIC (MS-SPNG 3.3.5.1), when the sub-context
 // has one (NTLM).
 func resetRC4(ctx mechs.SecurityContext, outbound bool) {
-	switch r := ctx.(type) {
-	case RC4StateResetter:
-		r.ResetRC4State(outbound)
-	case sealingHandleResetter:
-		r.ResetSealingHandle(!outbound)
+	if r, ok := ctx.(mechs.SealingStateResetter); ok {
+		r.ResetSealingState(outbound)
 	}
 }
 
@@ -89,21 +79,8 @@ type micExchange struct {
 
 func (m *micExchange) reset() { *m = micExchange{} }
 
-// micPresenter is how mechs/ntlm's Context reports that its AUTHENTICATE
-// message carried a MIC (MS-SPNG 3.2.5.1: the mechListMIC is then
-// required); matched structurally, so that this package needs no import
-// of any sub-package.
-type micPresenter interface {
-	MICPresent() bool
-}
-
 // mechWantsMIC asks the sub-context whether it needs the MIC exchange.
 func mechWantsMIC(ctx mechs.SecurityContext) bool {
-	switch r := ctx.(type) {
-	case MechListMICRequirer:
-		return r.RequiresMechListMIC()
-	case micPresenter:
-		return r.MICPresent()
-	}
-	return false
+	r, ok := ctx.(mechs.MechListMICRequirer)
+	return ok && r.RequiresMechListMIC()
 }

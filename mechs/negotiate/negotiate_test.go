@@ -52,7 +52,7 @@ func handshake(t *testing.T, ic, ac mechs.SecurityContext, tamper func(n int, to
 		in := &mechs.StepInput{Token: tok}
 		res := ctx.Step(in)
 		for res.IO != nil {
-			reply, err := res.IO.Do(t.Context())
+			reply, err := res.IO.Performer.Perform(t.Context(), res.IO)
 			in.IOReply, in.IOErr = reply, err
 			res = ctx.Step(in)
 		}
@@ -442,7 +442,7 @@ func TestIOPassedUpAndResumed(t *testing.T) {
 	if ni := negInfo(t, ic); ni.Package.Name != "Kerberos" || ni.State != secctx.SECPKG_NEGOTIATION_OPTIMISTIC {
 		t.Fatalf("mid-I/O %+v", ni)
 	}
-	reply, err := res.IO.Do(t.Context())
+	reply, err := res.IO.Performer.Perform(t.Context(), res.IO)
 	res = ic.Step(&mechs.StepInput{IOReply: reply, IOErr: err})
 	if res.Status != status.SEC_I_CONTINUE_NEEDED {
 		t.Fatalf("%v", res.Status)

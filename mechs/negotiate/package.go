@@ -46,36 +46,6 @@ const RPCID = 9
 // (Windows reports cbMaxToken 48256 for Negotiate over Kerberos' 48000).
 const negotiateOverhead = 256
 
-// MechOIDs may be implemented by a sub-package (a mechs.Package) to name
-// the mechanism OIDs it is negotiated under, most preferred first. A
-// package without it is looked up by name: "Kerberos" is offered as
-// mechs.OIDMSKerberos then mechs.OIDKerberos (Windows' order) and "NTLM"
-// as mechs.OIDNTLMSSP; WithMechOIDs overrides both.
-type MechOIDs interface {
-	OIDs() []string
-}
-
-// MechListMICRequirer may be implemented by a sub-package's security
-// context that needs the mechListMIC exchange whatever the negotiation
-// found: NTLM whose AUTHENTICATE message carries a MIC (MS-SPNG 3.2.5.1,
-// the flag gss-ntlmssp reports to MIT's SPNEGO). It is consulted once the
-// sub-context is complete. A context with a MICPresent() bool method (as
-// mechs/ntlm's Context has) is read the same way.
-type MechListMICRequirer interface {
-	RequiresMechListMIC() bool
-}
-
-// RC4StateResetter may be implemented by an NTLM security context: after
-// producing (outbound) or verifying (inbound) the mechListMIC, Negotiate
-// calls ResetRC4State so that the RC4 sealing handle of that direction is
-// back in the state it had before the MIC, as MS-SPNG section 3.3.5.1
-// requires for NTLM and Windows and gss-ntlmssp do. The sequence number
-// is not reset. A context with a ResetSealingHandle(receive bool) method
-// (as mechs/ntlm's Context has) is used the same way.
-type RC4StateResetter interface {
-	ResetRC4State(outbound bool)
-}
-
 // Option configures New.
 type Option func(*config)
 
@@ -85,7 +55,7 @@ type config struct {
 }
 
 // WithMechOIDs sets the OIDs the named sub-package is offered and
-// recognised under, most preferred first (overriding MechOIDs and the
+// recognised under, most preferred first (overriding mechs.OIDNamer and the
 // built-in table).
 func WithMechOIDs(pkg string, oids ...string) Option {
 	return func(c *config) {
@@ -123,7 +93,7 @@ type Package struct {
 // New returns the Negotiate package over subs, in preference order: the
 // initiator offers them in this order, and the acceptor uses this order
 // only for tokens that name no order of their own. A sub-package whose OIDs
-// are unknown (no MechOIDs, no WithMechOIDs, not "Kerberos" or "NTLM"),
+// are unknown (no mechs.OIDNamer, no WithMechOIDs, not "Kerberos" or "NTLM"),
 // a nil one and a nested "Negotiate" are left out.
 func New(subs ...mechs.Package) *Package {
 	return NewWithOptions(subs, nil...)
@@ -175,7 +145,7 @@ func (c *config) oidsFor(sp mechs.Package) []string {
 	if o, ok := c.oids[strings.ToLower(sp.Name())]; ok {
 		return o
 	}
-	if m, ok := sp.(MechOIDs); ok {
+	if m, ok := sp.(mechs.OIDNamer); ok {
 		return m.OIDs()
 	}
 	switch strings.ToLower(sp.Name()) {

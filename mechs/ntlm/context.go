@@ -205,23 +205,27 @@ func (c *Context) MICPresent() bool {
 	return c.micSent
 }
 
-// ResetSealingHandle re-keys the RC4 sealing handle of the receive
-// direction (receive true) or of the send direction from its sealing key,
-// leaving the sequence numbers alone. SPNEGO needs it (MS-SPNG, on
-// mechListMIC with NTLM): after an NTLM context has signed (send) or
-// verified (receive) the mechListMIC, the RC4 state must be what it was
-// before, for the first application message; MIT's SPNEGO does the same with gss-ntlmssp's
-// reset-crypto context option. It does nothing before the handshake
-// completes.
-func (c *Context) ResetSealingHandle(receive bool) {
+// RequiresMechListMIC reports MICPresent (mechs.MechListMICRequirer):
+// with an NTLM MIC, SPNEGO's mechListMIC is required (MS-SPNG 3.2.5.1).
+func (c *Context) RequiresMechListMIC() bool { return c.MICPresent() }
+
+// ResetSealingState re-keys the RC4 sealing handle of the send direction
+// (outbound true) or of the receive direction from its sealing key,
+// leaving the sequence numbers alone (mechs.SealingStateResetter). SPNEGO
+// needs it (MS-SPNG 3.3.5.1, on mechListMIC with NTLM): after an NTLM
+// context has signed (send) or verified (receive) the mechListMIC, the RC4
+// state must be what it was before, for the first application message;
+// MIT's SPNEGO does the same with gss-ntlmssp's reset-crypto context
+// option. It does nothing before the handshake completes.
+func (c *Context) ResetSealingState(outbound bool) {
 	if !c.established.Load() {
 		return
 	}
 	s := c.session()
-	if receive {
-		s.recv.resetSeal()
-	} else {
+	if outbound {
 		s.send.resetSeal()
+	} else {
+		s.recv.resetSeal()
 	}
 }
 

@@ -461,9 +461,9 @@ func TestConcurrentDirections(t *testing.T) {
 	}
 }
 
-// TestResetSealingHandle: SPNEGO's mechListMIC exchange, then a reset of
+// TestResetSealingState: SPNEGO's mechListMIC exchange, then a reset of
 // the RC4 handles on both sides, then application messages.
-func TestResetSealingHandle(t *testing.T) {
+func TestResetSealingState(t *testing.T) {
 	c, s := newPair(t, nil)
 	if r, _ := run(t, c, s, nil, nil); r.Status != status.SEC_E_OK {
 		t.Fatal(r.Status)
@@ -473,11 +473,11 @@ func TestResetSealingHandle(t *testing.T) {
 	if st := c.MakeSignature(0, msg, 0); st != status.SEC_E_OK {
 		t.Fatal(st)
 	}
-	c.ResetSealingHandle(false)
+	c.ResetSealingState(true)
 	if _, st := s.VerifySignature(msg, 0); st != status.SEC_E_OK {
 		t.Fatal(st)
 	}
-	s.ResetSealingHandle(true)
+	s.ResetSealingState(false)
 	exchange(t, c, s, true, "first application message")
 	exchange(t, s, c, true, "reply")
 }
