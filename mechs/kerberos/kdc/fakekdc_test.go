@@ -122,7 +122,7 @@ func (f *fakeKDC) serveConn(c net.Conn) {
 		f.mu.Unlock()
 	}()
 	for {
-		req, err := ReadFrame(c, maxReply)
+		req, err := ReadFrame(c, DefaultMaxReplySize)
 		if err != nil {
 			return
 		}

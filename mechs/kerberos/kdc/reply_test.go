@@ -205,7 +205,7 @@ func FuzzReply(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if frame, err := ReadFrame(bytes.NewReader(data), maxReply); err == nil {
+		if frame, err := ReadFrame(bytes.NewReader(data), DefaultMaxReplySize); err == nil {
 			_, _ = ParseReply(frame)
 		}
 		r, err := ParseReply(data)

@@ -52,7 +52,7 @@ func (p *pipeKDCs) serve(network, addr string, c net.Conn, b func(string, []byte
 			req = buf[:n]
 		} else {
 			var err error
-			if req, err = ReadFrame(c, maxReply); err != nil {
+			if req, err = ReadFrame(c, DefaultMaxReplySize); err != nil {
 				return
 			}
 		}
@@ -112,10 +112,11 @@ func TestSynctestStaggerTiming(t *testing.T) {
 		if el := time.Since(start); el != 2*time.Second {
 			t.Fatalf("third KDC answered after %v, want exactly 2 staggers (2s)", el)
 		}
-		// KDC 1 kept listening and was re-sent to at 1s; KDC 2 got its
-		// first datagram at 1s (and a retransmission at 2s).
-		if n := len(p.times("kdc1:88/udp")); n != 2 {
-			t.Fatalf("kdc1 got %d datagrams by 2s, want 2 (0s, 1s)", n)
+		// MIT's first pass sends once on each connection: KDC 1 got
+		// its datagram at 0s and kept listening; KDC 2 got its own at
+		// 1s.
+		if n := len(p.times("kdc1:88/udp")); n != 1 {
+			t.Fatalf("kdc1 got %d datagrams by 2s, want 1 (at 0s)", n)
 		}
 		if ts := p.times("kdc2:88/udp"); len(ts) == 0 || ts[0].Sub(start) != time.Second {
 			t.Fatalf("kdc2 datagrams at %v", ts)
@@ -123,27 +124,64 @@ func TestSynctestStaggerTiming(t *testing.T) {
 	})
 }
 
-func TestSynctestSilentUDPRetransmitsThenTCP(t *testing.T) {
+// A KDC that drops UDP (a firewall) costs one stagger: its TCP
+// connection is opened one stagger after the silent datagram (MIT's
+// deferred connection), not after three retransmissions. The next exchange
+// asks it over TCP first and costs nothing.
+func TestSynctestSilentUDPThenTCP(t *testing.T) {
 	want := krbErrorBytes(t, 6)
 	synctest.Test(t, func(t *testing.T) {
 		p := newPipeKDCs()
 		p.set("kdc1:88", answerOn("tcp", want))
 		tr := NewTransport(WithDialer(p.dial), WithKDCs("R", "kdc1"), WithStagger(time.Second), WithTimeout(time.Minute))
 		defer tr.Close()
+		for i, wantEl := range []time.Duration{time.Second, 0} {
+			start := time.Now()
+			got, err := tr.Exchange(context.Background(), "R", testReq)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%x, %v", got, err)
+			}
+			if el := time.Since(start); el != wantEl {
+				t.Fatalf("exchange %d: TCP answer after %v, want %v", i, el, wantEl)
+			}
+			synctest.Wait()
+			if n := len(p.times("kdc1:88/udp")); n != 1 {
+				t.Fatalf("after exchange %d: %d UDP datagrams, want the first exchange's 1", i, n)
+			}
+		}
+	})
+}
+
+// MIT 1.20's whole schedule for one KDC that never answers on either
+// transport: UDP at 0s; TCP at 1s, which once it carries the request is
+// waited for 10s; the first pass's closing 2s; a UDP resend at 13s with its
+// 1s and the 4s pause; another at 18s with 1s and 8s; given up at 27s.
+func TestSynctestMITSchedule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPipeKDCs()
+		p.set("kdc1:88", silentKDC)
+		tr := NewTransport(WithDialer(p.dial), WithKDCs("R", "kdc1"), WithStagger(time.Second), WithTimeout(time.Hour))
+		defer tr.Close()
 		start := time.Now()
-		got, err := tr.Exchange(context.Background(), "R", testReq)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("%x, %v", got, err)
+		_, err := tr.Exchange(context.Background(), "R", testReq)
+		if status.CodeOf(err) != status.SEC_E_NO_AUTHENTICATING_AUTHORITY {
+			t.Fatalf("%v", err)
 		}
-		var at []time.Duration
+		if el := time.Since(start); el != 27*time.Second {
+			t.Fatalf("gave up after %v, want 27s", el)
+		}
+		var udp, tcp []time.Duration
 		for _, ts := range p.times("kdc1:88/udp") {
-			at = append(at, ts.Sub(start))
+			udp = append(udp, ts.Sub(start))
 		}
-		if len(at) != 3 || at[0] != 0 || at[1] != time.Second || at[2] != 3*time.Second {
-			t.Fatalf("UDP sends at %v, want [0s 1s 3s]", at)
+		for _, ts := range p.times("kdc1:88/tcp") {
+			tcp = append(tcp, ts.Sub(start))
 		}
-		if el := time.Since(start); el != 7*time.Second {
-			t.Fatalf("TCP answer after %v, want 7s (1s+2s+4s of UDP silence)", el)
+		if len(udp) != 3 || udp[0] != 0 || udp[1] != 13*time.Second || udp[2] != 18*time.Second {
+			t.Fatalf("UDP sends at %v, want [0s 13s 18s]", udp)
+		}
+		if len(tcp) != 1 || tcp[0] != time.Second {
+			t.Fatalf("TCP requests at %v, want [1s]", tcp)
 		}
 	})
 }
