@@ -21,10 +21,12 @@ type pipeKDCs struct {
 	mu      sync.Mutex
 	behave  map[string]func(network string, req []byte) []byte
 	arrived map[string][]time.Time // request arrival times per address+network
+	raw     map[string]bool        // addresses whose TCP answers are written unframed
+	open    int                    // connections not yet closed by the client
 }
 
 func newPipeKDCs() *pipeKDCs {
-	return &pipeKDCs{behave: map[string]func(string, []byte) []byte{}, arrived: map[string][]time.Time{}}
+	return &pipeKDCs{behave: map[string]func(string, []byte) []byte{}, arrived: map[string][]time.Time{}, raw: map[string]bool{}}
 }
 
 func (p *pipeKDCs) dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -35,12 +37,27 @@ func (p *pipeKDCs) dial(ctx context.Context, network, addr string) (net.Conn, er
 		return nil, &net.OpError{Op: "dial", Net: network, Err: syscall.ECONNREFUSED}
 	}
 	client, server := net.Pipe()
+	p.mu.Lock()
+	p.open++
+	p.mu.Unlock()
 	go p.serve(network, addr, server, b)
 	return client, nil
 }
 
+// openConns returns how many connections the client has not closed.
+func (p *pipeKDCs) openConns() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.open
+}
+
 func (p *pipeKDCs) serve(network, addr string, c net.Conn, b func(string, []byte) []byte) {
-	defer c.Close()
+	defer func() {
+		c.Close()
+		p.mu.Lock()
+		p.open--
+		p.mu.Unlock()
+	}()
 	buf := make([]byte, 65535)
 	for {
 		var req []byte
@@ -63,7 +80,10 @@ func (p *pipeKDCs) serve(network, addr string, c net.Conn, b func(string, []byte
 		if rep == nil {
 			continue
 		}
-		if network == "tcp" {
+		p.mu.Lock()
+		raw := p.raw[addr]
+		p.mu.Unlock()
+		if network == "tcp" && !raw {
 			rep = AppendFrame(nil, rep)
 		}
 		if _, err := c.Write(rep); err != nil {
