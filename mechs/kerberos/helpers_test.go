@@ -115,7 +115,8 @@ func (e *testEnv) ticket() *svcTicket {
 		etypeAES256SHA1, e.now.Add(-time.Minute), e.now.Add(10*time.Hour), ticketFlagForwardable)
 }
 
-// fakeSource hands out locally made tickets; fetch counts calls.
+// fakeSource hands out locally made tickets; a miss costs one (empty)
+// exchange through nopPerformer, and fetches counts them.
 type fakeSource struct {
 	env     *testEnv
 	mu      sync.Mutex
@@ -132,20 +133,42 @@ func (s *fakeSource) cached(spn string) (*svcTicket, bool) {
 	return t, ok
 }
 
-func (s *fakeSource) fetch(ctx context.Context, spn string) (*svcTicket, error) {
+func (s *fakeSource) serviceTicket(spn string) (*svcTicket, ticketFetch, error) {
+	return nil, &fakeFetch{src: s, spn: spn}, nil
+}
+
+func (s *fakeSource) forwardedTGT() (*svcTicket, ticketFetch, error) { return s.tgt, nil, nil }
+func (s *fakeSource) close() error                                   { return nil }
+
+// fakeFetch asks for one exchange, then makes the ticket.
+type fakeFetch struct {
+	src *fakeSource
+	spn string
+}
+
+func (f *fakeFetch) step(req *mechs.IORequest, _ []byte, err error) (*mechs.IORequest, *svcTicket, error) {
+	if req == nil {
+		return &mechs.IORequest{Kind: mechs.IOKDC, Realm: testRealm, Performer: nopPerformer{}}, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	s := f.src
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fetches++
 	if s.err != nil {
-		return nil, s.err
+		return nil, nil, s.err
 	}
 	t := s.env.ticket()
-	s.tickets[spn] = t
-	return t, nil
+	s.tickets[f.spn] = t
+	return nil, t, nil
 }
 
-func (s *fakeSource) forwardedTGT(ctx context.Context) (*svcTicket, error) { return s.tgt, nil }
-func (s *fakeSource) close() error                                         { return nil }
+// nopPerformer answers every request with an empty reply.
+type nopPerformer struct{}
+
+func (nopPerformer) Perform(context.Context, *mechs.IORequest) ([]byte, error) { return []byte{}, nil }
 
 func (e *testEnv) initCred() *credential {
 	return &credential{pkg: e.pkg, use: secctx.SECPKG_CRED_OUTBOUND, src: e.src, realm: testRealm, principal: "alice@" + testRealm}

@@ -1,7 +1,6 @@
 package kerberos
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -26,15 +25,30 @@ type svcTicket struct {
 	authTime, startTime, endTime, renewTill time.Time
 }
 
-// ticketSource gives an initiator credential its tickets. cached does no
-// I/O; fetch and forwardedTGT do (they run inside an IORequest).
+// ticketSource gives an initiator credential its tickets. None of its
+// methods does I/O: a ticket that is not at hand comes with the
+// ticketFetch that obtains it, whose KDC exchanges the initiator returns
+// to the engine as IORequests.
 type ticketSource interface {
+	// cached returns spn's ticket when it is at hand and fresh; it is the
+	// fast path of every leg and allocates nothing.
 	cached(spn string) (*svcTicket, bool)
-	fetch(ctx context.Context, spn string) (*svcTicket, error)
-	// forwardedTGT returns a forwardable TGT for delegation, or nil when
-	// the client has none.
-	forwardedTGT(ctx context.Context) (*svcTicket, error)
+	// serviceTicket returns spn's ticket, or the fetch that obtains it.
+	serviceTicket(spn string) (*svcTicket, ticketFetch, error)
+	// forwardedTGT returns a forwardable TGT for delegation, or the fetch
+	// that obtains it, or neither when the client has none.
+	forwardedTGT() (*svcTicket, ticketFetch, error)
 	close() error
+}
+
+// ticketFetch is an operation that obtains a ticket through KDC exchanges
+// (a kdc.Op, shared by every leg that needs the same ticket). step feeds
+// it the outcome of req, the request it returned last (nil, with no
+// outcome, on the first call), and returns the next request to perform,
+// or the ticket. It runs on the CPU worker: building requests, decrypting
+// and checking replies.
+type ticketFetch interface {
+	step(req *mechs.IORequest, reply []byte, err error) (*mechs.IORequest, *svcTicket, error)
 }
 
 type initState int
@@ -59,7 +73,7 @@ type initiator struct {
 
 	state    initState
 	reauth   bool
-	fetching *ticketFetch // the ticket fetch this leg waits on
+	fetching *fetchState // the tickets this leg waits on, between its Steps
 	tkt      *svcTicket
 	subkey   *key
 	seq      uint32
@@ -68,36 +82,16 @@ type initiator struct {
 	retFlag  uint64
 }
 
-// ioReply is what an initiator's ticket fetch found.
-type ioReply struct {
+// fetchState is what an initiator that waits on KDC exchanges keeps
+// between its Steps: the fetch under way, the request it returned for it,
+// and the service ticket once it has it (delegation then fetches the
+// forwarded TGT).
+type fetchState struct {
+	op  ticketFetch
+	req *mechs.IORequest
+	fwd bool // op obtains the forwarded TGT
 	tkt *svcTicket
 	tgt *svcTicket
-}
-
-// ticketFetch obtains a service ticket (and, for delegation, a forwarded
-// TGT) through the credential's ticket source. It is the IOPerformer of the
-// initiator's one IORequest; the reply's bytes are empty and the tickets
-// stay in reply, which the initiator reads on its next Step.
-type ticketFetch struct {
-	src   ticketSource
-	spn   string
-	deleg bool
-	reply ioReply
-}
-
-// Perform implements mechs.IOPerformer.
-func (f *ticketFetch) Perform(ctx context.Context, _ *mechs.IORequest) ([]byte, error) {
-	t, err := f.src.fetch(ctx, f.spn)
-	if err != nil {
-		return nil, err
-	}
-	f.reply = ioReply{tkt: t}
-	if f.deleg {
-		// No forwardable TGT is not an error: the context is made
-		// without delegation.
-		f.reply.tgt, _ = f.src.forwardedTGT(ctx)
-	}
-	return nil, nil
 }
 
 func (c *initiator) Step(in *mechs.StepInput) mechs.StepResult {
@@ -143,24 +137,9 @@ func (c *initiator) fail(code status.Code, err error) mechs.StepResult {
 func (c *initiator) delegate() bool { return c.req&secctx.ISC_REQ_DELEGATE != 0 }
 
 func (c *initiator) stepStart(in *mechs.StepInput, room int) mechs.StepResult {
-	var tgt *svcTicket
-	switch f := c.fetching; {
-	case in.IOErr != nil:
-		c.fetching = nil
-		return c.fail(status.CodeOf(in.IOErr), in.IOErr)
-	case f != nil:
-		c.fetching = nil
-		if f.reply.tkt == nil {
-			return c.fail(status.SEC_E_INTERNAL_ERROR, errors.New("kerberos: unexpected I/O reply"))
-		}
-		c.tkt, tgt = f.reply.tkt, f.reply.tgt
-	default:
-		t, ok := c.cred.src.cached(c.spn)
-		if !ok || c.delegate() {
-			c.fetching = &ticketFetch{src: c.cred.src, spn: c.spn, deleg: c.delegate()}
-			return mechs.StepResult{IO: &mechs.IORequest{Kind: mechs.IOKDC, Realm: c.cred.realm, Performer: c.fetching}}
-		}
-		c.tkt = t
+	tgt, r, wait := c.obtainTickets(in)
+	if wait {
+		return r
 	}
 	now := c.cred.pkg.now()
 	if !c.tkt.endTime.IsZero() && !now.Before(c.tkt.endTime) {
@@ -196,6 +175,64 @@ func (c *initiator) stepStart(in *mechs.StepInput, room int) mechs.StepResult {
 	c.own(c.subkey, nil)
 	c.finish(c.subkey, false, uint64(c.seq), ret)
 	return mechs.StepResult{Status: status.SEC_E_OK, Token: tok, Flags: ret, Expiry: c.tkt.endTime}
+}
+
+// obtainTickets sets c.tkt, the service ticket, and returns the
+// forwardable TGT to delegate, if asked and available. When they are not
+// at hand, it returns wait with the IORequest of the next KDC exchange (or
+// a failure) for the leg to return; the next Step, with the exchange's
+// reply, comes back here and goes on. A ticket at hand costs one cache
+// lookup and no allocation.
+func (c *initiator) obtainTickets(in *mechs.StepInput) (tgt *svcTicket, r mechs.StepResult, wait bool) {
+	f := c.fetching
+	reply, ioErr := in.IOReply, in.IOErr
+	if f == nil {
+		if reply != nil || ioErr != nil {
+			return nil, c.fail(status.SEC_E_INTERNAL_ERROR, errors.New("kerberos: unexpected I/O reply")), true
+		}
+		if t, ok := c.cred.src.cached(c.spn); ok && !c.delegate() {
+			c.tkt = t
+			return nil, r, false
+		}
+		t, op, err := c.cred.src.serviceTicket(c.spn)
+		if err != nil {
+			return nil, c.fail(status.CodeOf(err), err), true
+		}
+		f = &fetchState{op: op, tkt: t}
+		c.fetching = f
+	}
+	for {
+		if f.op != nil {
+			next, t, err := f.op.step(f.req, reply, ioErr)
+			reply, ioErr = nil, nil
+			switch {
+			case next != nil:
+				f.req = next
+				return nil, mechs.StepResult{IO: next}, true
+			case err != nil && !f.fwd:
+				c.fetching = nil
+				return nil, c.fail(status.CodeOf(err), err), true
+			case err == nil && f.fwd:
+				f.tgt = t
+			case err == nil:
+				f.tkt = t
+			}
+			// No forwardable TGT is not a failure: the context is made
+			// without delegation.
+			f.op, f.req = nil, nil
+		}
+		if f.fwd || !c.delegate() {
+			break
+		}
+		f.fwd = true
+		t, op, err := c.cred.src.forwardedTGT()
+		if err == nil {
+			f.tgt, f.op = t, op
+		}
+	}
+	c.fetching = nil
+	c.tkt = f.tkt
+	return f.tgt, r, false
 }
 
 func (c *initiator) finish(k *key, asub bool, recvSeq uint64, ret uint64) {

@@ -1,10 +1,11 @@
 package kerberos
 
 import (
-	"context"
 	"encoding/binary"
 	"sync"
+	"time"
 
+	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/mechs/kerberos/kdc"
 	"github.com/asyncsspi/asyncsspi/status"
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -84,20 +85,45 @@ func (s *kdcSource) cached(spn string) (*svcTicket, bool) {
 	return st, true
 }
 
-func (s *kdcSource) fetch(ctx context.Context, spn string) (*svcTicket, error) {
-	t, err := s.c.ServiceTicket(ctx, spn)
-	if err != nil {
-		return nil, err
-	}
-	return s.convert(spn, t)
+func (s *kdcSource) serviceTicket(spn string) (*svcTicket, ticketFetch, error) {
+	t, op, err := s.c.ServiceTicketOp(spn)
+	return s.result(spn, t, op, err)
 }
 
-func (s *kdcSource) forwardedTGT(ctx context.Context) (*svcTicket, error) {
-	t, err := s.c.ForwardableTGT(ctx)
-	if err != nil {
-		return nil, err
+func (s *kdcSource) forwardedTGT() (*svcTicket, ticketFetch, error) {
+	t, op, err := s.c.ForwardableTGTOp()
+	return s.result(forwardedKey, t, op, err)
+}
+
+// forwardedKey is the conversion cache's name for the forwarded TGT.
+const forwardedKey = "\x00forwarded-tgt"
+
+func (s *kdcSource) result(spn string, t *kdc.Ticket, op *kdc.Op, err error) (*svcTicket, ticketFetch, error) {
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case op != nil:
+		return nil, &kdcFetch{src: s, op: op, spn: spn}, nil
 	}
-	return s.convert("\x00forwarded-tgt", t)
+	st, err := s.convert(spn, t)
+	return st, nil, err
+}
+
+// kdcFetch is a leg's share of a kdc.Op: the Op is shared by every leg
+// that needs the same ticket, and processes each reply once.
+type kdcFetch struct {
+	src *kdcSource
+	op  *kdc.Op
+	spn string
+}
+
+func (f *kdcFetch) step(req *mechs.IORequest, reply []byte, err error) (*mechs.IORequest, *svcTicket, error) {
+	next, t, err := f.op.Step(req, reply, err)
+	if next != nil || err != nil {
+		return next, nil, err
+	}
+	st, err := f.src.convert(f.spn, t)
+	return nil, st, err
 }
 
 func (s *kdcSource) close() error { return s.c.Close() }
@@ -145,12 +171,27 @@ func (s *staticSource) cached(spn string) (*svcTicket, bool) {
 	return t, ok
 }
 
-func (s *staticSource) fetch(_ context.Context, spn string) (*svcTicket, error) {
+func (s *staticSource) serviceTicket(spn string) (*svcTicket, ticketFetch, error) {
 	if t, ok := s.byName[spn]; ok {
-		return t, nil
+		return t, nil, nil
 	}
-	return nil, status.Errorf(status.SEC_E_TARGET_UNKNOWN, Name, "no ticket for "+quote(spn)+" in the credential")
+	return nil, nil, status.Errorf(status.SEC_E_TARGET_UNKNOWN, Name, "no ticket for "+quote(spn)+" in the credential")
 }
 
-func (s *staticSource) forwardedTGT(context.Context) (*svcTicket, error) { return nil, nil }
-func (s *staticSource) close() error                                     { return nil }
+func (s *staticSource) forwardedTGT() (*svcTicket, ticketFetch, error) { return nil, nil, nil }
+func (s *staticSource) close() error                                   { return nil }
+
+// expiry is the latest end time among the tickets: the credential serves
+// some target until then.
+func (s *staticSource) expiry() time.Time {
+	var end time.Time
+	for _, t := range s.byName {
+		if t.endTime.After(end) {
+			end = t.endTime
+		}
+	}
+	return end
+}
+
+// expiry is when the client's TGT ends (see kdc.Client.Expiry).
+func (s *kdcSource) expiry() time.Time { return s.c.Expiry() }

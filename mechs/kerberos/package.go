@@ -3,9 +3,14 @@
 // synchronous, sans-I/O state machine behind the mechs interfaces.
 //
 // The initiator's first leg takes its service ticket from the credential's
-// ticket cache; on a miss it returns an IORequest whose Do runs the TGS
-// (and, if needed, AS) exchange through package kdc, and the next Step
-// receives the ticket. Steps never do network I/O themselves.
+// ticket cache. On a miss it joins (or starts) the credential's kdc.Op for
+// that ticket and returns its request, a DER TGS-REQ (or AS-REQ, when the
+// TGT is missing or due) built on the CPU worker, as an IORequest whose
+// Performer is the credential's kdc.Transport; the next Step checks the
+// reply and either returns the next request or builds the AP-REQ. Legs
+// that need the same ticket return the same request, so the engine
+// performs one exchange for all of them. Steps never do network I/O
+// themselves.
 //
 // Messages are encoded and parsed by a small hand-written DER codec, and
 // per-key AES schedules and HMAC states are cached, because gokrb5's
@@ -27,7 +32,11 @@
 //     "HTTP/host@REALM"); when empty, any principal in the keytab is
 //     accepted, as MIT's GSS_C_NO_NAME acceptor does.
 //
-// Each credential owns its kdc.Client, and Close closes it.
+// Each credential owns its kdc.Client and, unless WithTransport gave one,
+// its kdc.Transport; Close closes both. What the Transports learn about a
+// realm's KDCs (which answered, over which transport) is shared by every
+// credential of the Package through one kdc.Hints, for kdc.DefaultHintTTL
+// after it was last learnt.
 package kerberos
 
 import (
@@ -73,6 +82,7 @@ type Package struct {
 	config      *config.Config
 	configPath  string
 	transport   *kdc.Transport
+	hints       *kdc.Hints // shared by the Transports of the Package's credentials
 	clock       func() time.Time
 	maxSkew     time.Duration
 	allowRC4    bool
@@ -92,7 +102,9 @@ func WithConfig(c *config.Config) Option { return func(p *Package) { p.config = 
 func WithConfigFile(path string) Option { return func(p *Package) { p.configPath = path } }
 
 // WithTransport shares one KDC transport among the package's credentials.
-// The package does not close it.
+// The package does not close it. Without it, each credential makes its
+// own Transport (closed with the credential), and they share what they
+// learn about the KDCs.
 func WithTransport(t *kdc.Transport) Option { return func(p *Package) { p.transport = t } }
 
 // WithClock replaces time.Now.
@@ -127,7 +139,7 @@ func WithRequireBindings(require bool) Option { return func(p *Package) { p.requ
 
 // New returns the Kerberos package.
 func New(opts ...Option) *Package {
-	p := &Package{clock: time.Now, maxSkew: DefaultMaxSkew}
+	p := &Package{clock: time.Now, maxSkew: DefaultMaxSkew, hints: kdc.NewHints(0)}
 	for _, o := range opts {
 		o(p)
 	}
@@ -155,14 +167,14 @@ func (p *Package) Info() secctx.PackageInfo {
 	}
 }
 
-func (p *Package) loadConfig() (*config.Config, error) {
+func (p *Package) loadConfig() (*kdc.Profile, error) {
 	if p.config != nil {
-		return p.config, nil
+		return kdc.ProfileFromConfig(p.config), nil
 	}
 	if p.configPath != "" {
-		return kdc.LoadConfigFile(p.configPath)
+		return kdc.LoadProfileFile(p.configPath)
 	}
-	return kdc.LoadConfig()
+	return kdc.LoadProfile()
 }
 
 // AcquireCredentials prepares a credential (see the package comment for
@@ -195,10 +207,11 @@ func (p *Package) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credent
 
 func (c *credential) acquireOutbound(req mechs.CredentialRequest) error {
 	p := c.pkg
-	cfg, err := p.loadConfig()
+	prof, err := p.loadConfig()
 	if err != nil {
 		return status.New(status.SEC_E_NO_CREDENTIALS, Name, err)
 	}
+	cfg := prof.Config
 	kc := kdc.ClientConfig{Config: cfg, Transport: p.transport, Now: p.clock, AllowRC4: p.allowRC4}
 	user, realm := secctx.SplitUser(req.Principal)
 	switch ad := req.AuthData.(type) {
@@ -272,13 +285,22 @@ func (c *credential) acquireOutbound(req mechs.CredentialRequest) error {
 		realm = cfg.LibDefaults.DefaultRealm
 	}
 	kc.Realm = realm
+	var own *kdc.Transport
+	if kc.Transport == nil {
+		own = kdc.NewTransport(kdc.WithProfile(prof), kdc.WithHints(p.hints))
+		kc.Transport = own
+	}
 	client, err := kdc.NewClient(kc)
 	if err != nil {
+		if own != nil {
+			own.Close()
+		}
 		if status.CodeOf(err) == status.SEC_E_INTERNAL_ERROR {
 			return status.New(status.SEC_E_NO_CREDENTIALS, Name, err)
 		}
 		return err
 	}
+	c.transport = own
 	pn, r := client.Principal()
 	c.client = client
 	c.src = newKDCSource(client)
@@ -344,9 +366,10 @@ type credential struct {
 	principal string
 
 	// outbound
-	client *kdc.Client
-	src    ticketSource
-	realm  string
+	client    *kdc.Client
+	transport *kdc.Transport // the client's, when the credential made it
+	src       ticketSource
+	realm     string
 
 	// inbound
 	acc *acceptorKeys
@@ -355,15 +378,34 @@ type credential struct {
 func (c *credential) Package() string           { return Name }
 func (c *credential) Use() secctx.CredentialUse { return c.use }
 func (c *credential) Principal() string         { return c.principal }
-func (c *credential) Expiry() time.Time         { return time.Time{} }
 
-// Close closes the credential's kdc.Client (which waits for its exchanges
-// in flight). Contexts made from the credential keep their keys.
-func (c *credential) Close() error {
-	if c.src != nil {
-		return c.src.close()
+// Expiry is when the credential's TGT ends, as Windows reports for a
+// logged-on credential: from a ticket cache at once, from a password or
+// keytab once the first exchange has obtained the TGT (zero before); for
+// a credential of service tickets, the latest end among them. An inbound
+// credential has none (zero).
+func (c *credential) Expiry() time.Time {
+	if e, ok := c.src.(interface{ expiry() time.Time }); ok {
+		return e.expiry()
 	}
-	return nil
+	return time.Time{}
+}
+
+// Close closes the credential's kdc.Client (which waits for its
+// synchronous callers) and the Transport the credential made (which
+// cancels its exchanges in flight). Contexts made from the credential
+// keep their keys.
+func (c *credential) Close() error {
+	var err error
+	if c.src != nil {
+		err = c.src.close()
+	}
+	if c.transport != nil {
+		if terr := c.transport.Close(); err == nil {
+			err = terr
+		}
+	}
+	return err
 }
 
 // NewInitiator starts a client context for target: "service/host",

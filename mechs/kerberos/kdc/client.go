@@ -3,8 +3,18 @@
 // encrypted-timestamp pre-authentication), a keytab or an existing ticket
 // cache; service tickets from the TGS exchange, shared by concurrent callers
 // and cached until shortly before they expire; and a KDC transport of its
-// own (UDP with TCP fallback, staggered failover, a context and a timeout on
-// every exchange).
+// own (UDP and TCP on MIT's schedule, staggered failover remembered across
+// exchanges, a context and a timeout on every exchange).
+//
+// The exchanges are sans-I/O operations (Op, in the manner of MIT's
+// krb5_init_creds_step and krb5_tkt_creds_step): a Client's ServiceTicketOp,
+// ForwardableTGTOp, TGTOp and LoginOp return a cached ticket or an Op, whose
+// Next and Step hand out DER requests as mechs.IORequests and take the
+// replies, so that an engine performs the I/O on its own side and the CPU
+// work (building, decrypting, checking) stays on its workers. The Transport
+// is the requests' Performer. The synchronous methods (Login, TGT,
+// ServiceTicket, ForwardableTGT) drive the same operations, performing their
+// requests inline.
 //
 // Messages, crypto, keytabs, ticket caches and krb5.conf parsing come from
 // gokrb5 v8, used as a library; gokrb5's client (its network code, sessions
@@ -23,19 +33,19 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asyncsspi/asyncsspi/status"
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/credentials"
-	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
-	"golang.org/x/sync/singleflight"
 )
 
 // maxSPNSpellings bounds the cache keyed by the caller's SPN strings.
@@ -127,15 +137,15 @@ type ClientConfig struct {
 
 // Client obtains and caches tickets for one client principal.
 //
-// Concurrency: all methods are safe for concurrent use. Concurrent requests
-// for one SPN share one TGS exchange (singleflight), and concurrent needs
-// for a TGT share one AS exchange. The shared exchange runs under the
-// Client's own lifetime (cancelled by Close) and the Transport's timeout, so
-// a caller whose context ends gets its context's error at once without
-// failing the others.
+// Concurrency: all methods are safe for concurrent use. Concurrent needs
+// for one ticket share one operation (see Op), and so one exchange at a
+// time: one TGS exchange per SPN, one AS exchange per login. A synchronous
+// caller performs its operation's requests under its own context (and the
+// Client's lifetime): when it gives up, the exchange it was performing ends
+// and another caller waiting on the same operation takes it over.
 //
-// Goroutines: the Client starts none except singleflight's one per shared
-// exchange in flight; Close cancels them and waits. There is no background
+// Goroutines: the Client starts none; its Transport starts one per
+// connection while an exchange is under way. There is no background
 // renewal: tickets are renewed on the first request that finds them due.
 type Client struct {
 	conf         *config.Config
@@ -150,23 +160,34 @@ type Client struct {
 	renewBefore  time.Duration
 	etypes       []int32
 	skew         time.Duration
+	keyPrefix    string        // of the Client's request keys, unique on its Transport
+	rounds       atomic.Uint64 // numbers the Client's requests
 
 	closeCtx context.Context
 	cancel   context.CancelFunc
-	flights  singleflight.Group
+	closed   atomic.Bool
 
-	// mu guards closed, tgt, fwdTGT, tickets, bySPN and hint. ops counts running
-	// operations; its Add happens under mu while !closed, so Close's Wait
-	// (after it sets closed under mu) sees every Add.
+	// mu guards tgt, fwdTGT, tickets, bySPN, hint and ops. It is never
+	// held while an Op's lock is taken (an Op takes it under its own).
+	// drivers counts synchronous callers; its Add happens under mu while
+	// !closed, so Close's Wait (after it sets closed under mu) sees every
+	// Add.
 	mu      sync.RWMutex
-	closed  bool
 	tgt     *Ticket
 	fwdTGT  *Ticket
 	tickets map[string]*Ticket // by canonical "svc/host@REALM"
 	bySPN   map[string]*Ticket // by the caller's spelling, for a lookup without parsing
 	hint    etypeInfo          // the ETYPE-INFO2 learnt from the KDC, for the next AS-REQ
-	ops     sync.WaitGroup
+	ops     map[string]*Op     // operations under way, shared, by what they obtain
+	drivers sync.WaitGroup
 }
+
+// The keys of the Client's shared operations that are not for an SPN.
+const (
+	keyLogin   = "\x00login"
+	keyTGT     = "\x00tgt"
+	keyForward = "\x00forwarded"
+)
 
 // Supported encryption types (RFC 3962, RFC 8009, RFC 4757 for RC4).
 const (
@@ -205,6 +226,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		skew:        conf.LibDefaults.Clockskew,
 		tickets:     make(map[string]*Ticket),
 		bySPN:       make(map[string]*Ticket),
+		ops:         make(map[string]*Op),
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -239,9 +261,10 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Transport != nil {
 		c.transport = cfg.Transport
 	} else {
-		c.transport = NewTransport(WithConfig(conf))
+		c.transport = NewTransport(WithProfile(ProfileFromConfig(conf)))
 		c.ownTransport = true
 	}
+	c.keyPrefix = "kdc/" + strconv.FormatUint(c.transport.newClientID(), 10) + "/"
 	c.closeCtx, c.cancel = context.WithCancel(context.Background())
 	if c.ccache != nil {
 		c.loadCCache()
@@ -352,93 +375,34 @@ func isTGS(p types.PrincipalName, realm string) bool {
 	return len(p.NameString) == 2 && p.NameString[0] == "krbtgt" && p.NameString[1] == realm
 }
 
-// Close cancels the Client's exchanges in flight, waits for them, and closes
-// the Transport if the Client made it. Later calls fail with ErrClosed
-// (SEC_E_NO_CREDENTIALS).
+// Close ends the Client: synchronous callers' exchanges are cancelled and
+// waited for, the operations under way fail with ErrClosed at their next
+// step, and the Transport is closed if the Client made it. Later calls
+// fail with ErrClosed (SEC_E_NO_CREDENTIALS).
 func (c *Client) Close() error {
 	c.mu.Lock()
-	if c.closed {
+	if c.closed.Load() {
 		c.mu.Unlock()
 		return nil
 	}
-	c.closed = true
+	c.closed.Store(true)
+	c.ops = make(map[string]*Op)
 	c.mu.Unlock()
 	c.cancel()
-	c.ops.Wait()
+	c.drivers.Wait()
+	c.transport.removeTaps(c.keyPrefix)
 	if c.ownTransport {
 		return c.transport.Close()
 	}
 	return nil
 }
 
-// enter registers an operation; it fails once the Client is closed.
-func (c *Client) enter() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+// closedErr is ErrClosed once the Client is closed.
+func (c *Client) closedErr() error {
+	if c.closed.Load() {
 		return status.New(status.SEC_E_NO_CREDENTIALS, mech, ErrClosed)
 	}
-	c.ops.Add(1)
 	return nil
-}
-
-// shared runs fn once for all concurrent callers with the same key and
-// returns its result to each. fn runs under the Client's lifetime context;
-// each caller waits under its own ctx.
-func (c *Client) shared(ctx context.Context, key string, fn func(ctx context.Context) (*Ticket, error)) (*Ticket, error) {
-	if err := c.enter(); err != nil {
-		return nil, err
-	}
-	defer c.ops.Done()
-	ch := c.flights.DoChan(key, func() (any, error) {
-		// This runs on singleflight's goroutine, possibly after the
-		// caller that started it has given up; register it so that Close
-		// waits for it.
-		if err := c.enter(); err != nil {
-			return nil, err
-		}
-		defer c.ops.Done()
-		return fn(c.closeCtx)
-	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		return r.Val.(*Ticket), nil
-	case <-ctx.Done():
-		return nil, noAuthority(ctxCause(ctx))
-	}
-}
-
-// Login obtains a new TGT: an AS exchange when the Client has a password or
-// keytab, otherwise it checks that the ticket cache holds a valid TGT.
-func (c *Client) Login(ctx context.Context) error {
-	_, err := c.shared(ctx, "\x00login", func(ctx context.Context) (*Ticket, error) {
-		if c.password == "" && c.keytab == nil {
-			c.mu.Lock()
-			tgt := c.tgt
-			c.mu.Unlock()
-			if tgt == nil || !tgt.Valid(c.now(), c.skew) {
-				return nil, status.Errorf(status.SEC_E_NO_CREDENTIALS, mech, "kdc: the ticket cache holds no valid TGT and there is no password or keytab")
-			}
-			return tgt, nil
-		}
-		return c.asLogin(ctx)
-	})
-	return err
-}
-
-// TGT returns a valid TGT, logging in or renewing it when it is missing or
-// due.
-func (c *Client) TGT(ctx context.Context) (*Ticket, error) {
-	c.mu.Lock()
-	tgt := c.tgt
-	c.mu.Unlock()
-	if tgt != nil && c.fresh(tgt) {
-		return tgt, nil
-	}
-	return c.shared(ctx, "\x00tgt", c.refreshTGT)
 }
 
 // fresh reports whether t is valid and not yet due for replacement.
@@ -447,38 +411,26 @@ func (c *Client) fresh(t *Ticket) bool {
 	return t.Valid(now, c.skew) && now.Before(t.renewAt(c.renewBefore))
 }
 
-// refreshTGT replaces a missing or due TGT: a renewal (TGS exchange with
-// the RENEW option, RFC 4120 section 3.3.3) while the TGT is renewable,
-// else a new AS exchange when a password or keytab is at hand. If neither
-// works but the current TGT is still valid, it is kept.
-func (c *Client) refreshTGT(ctx context.Context) (*Ticket, error) {
-	c.mu.Lock()
-	tgt := c.tgt
-	c.mu.Unlock()
-	if tgt != nil && c.fresh(tgt) {
-		return tgt, nil // refreshed by the flight before this one
+// hasSecret reports whether the Client can log in (a password or keytab).
+func (c *Client) hasSecret() bool { return c.password != "" || c.keytab != nil }
+
+// Expiry is when the Client's credentials end: its TGT's end time once it
+// has a TGT (from the ticket cache at once; from a password or keytab once
+// the first login has happened), else the latest end among the service
+// tickets of its ticket cache, else zero.
+func (c *Client) Expiry() time.Time {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.tgt != nil {
+		return c.tgt.EndTime
 	}
-	now := c.now()
-	var err error
-	if tgt != nil && tgt.Valid(now, c.skew) && tgt.HasFlag(flagRenewable) && now.Before(tgt.RenewTill) {
-		var nt *Ticket
-		if nt, err = c.tgsExchange(ctx, tgt, tgt.Server, tgt.SRealm, optRenew); err == nil {
-			c.mu.Lock()
-			c.tgt = nt
-			c.mu.Unlock()
-			return nt, nil
+	var end time.Time
+	for _, t := range c.tickets {
+		if t.EndTime.After(end) {
+			end = t.EndTime
 		}
 	}
-	if c.password != "" || c.keytab != nil {
-		return c.asLogin(ctx)
-	}
-	if tgt != nil && tgt.Valid(now, c.skew) {
-		return tgt, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return nil, status.Errorf(status.SEC_E_NO_CREDENTIALS, mech, "kdc: the TGT has expired and there is no password or keytab to obtain another")
+	return end
 }
 
 // CachedServiceTicket returns the cached ticket for spn if it is valid and
@@ -487,116 +439,23 @@ func (c *Client) CachedServiceTicket(spn string) (*Ticket, bool) {
 	c.mu.RLock()
 	t := c.bySPN[spn]
 	c.mu.RUnlock()
-	if t == nil {
-		// Another spelling of a cached principal (e.g. with "@REALM").
-		sname, realm, err := c.ParseSPN(spn)
-		if err != nil {
-			return nil, false
-		}
-		c.mu.RLock()
-		t = c.tickets[spnKey(sname, realm)]
-		c.mu.RUnlock()
+	if t != nil && c.fresh(t) {
+		return t, true
 	}
-	if t == nil || !c.fresh(t) {
-		return nil, false
-	}
-	return t, true
-}
-
-// ServiceTicket returns a ticket for spn ("service/host", optionally
-// "@REALM"; "service@host" is read as the host-based name service/host):
-// from the cache when one is valid and not due for renewal, else from a TGS
-// exchange (after an AS exchange if there is no TGT yet). Concurrent callers
-// for one SPN share one TGS exchange. If a due ticket cannot be replaced but
-// is still valid, it is returned. The returned Ticket is shared with other
-// callers: treat it as read-only.
-func (c *Client) ServiceTicket(ctx context.Context, spn string) (*Ticket, error) {
-	if t, ok := c.CachedServiceTicket(spn); ok {
-		return t, nil
-	}
+	// Another spelling of a cached principal (e.g. with "@REALM"), or a
+	// spelling whose ticket was replaced.
 	sname, realm, err := c.ParseSPN(spn)
 	if err != nil {
-		return nil, err
+		return nil, false
 	}
-	key := spnKey(sname, realm)
-	c.mu.RLock()
-	cached := c.tickets[key]
-	c.mu.RUnlock()
-	t, err := c.shared(ctx, key, func(ctx context.Context) (*Ticket, error) {
-		c.mu.RLock()
-		cur := c.tickets[key]
-		c.mu.RUnlock()
-		if cur != nil && c.fresh(cur) {
-			return cur, nil
-		}
-		tgt, err := c.TGT(ctx)
-		if err != nil {
-			return nil, err
-		}
-		t, err := c.tgsExchange(ctx, tgt, sname, realm, 0)
-		if isKDCError(err, errorcode.KRB_AP_ERR_TKT_EXPIRED) && (c.password != "" || c.keytab != nil) {
-			// The KDC holds the TGT expired (clocks differ): log in
-			// again once and retry.
-			if tgt, err = c.asLogin(ctx); err == nil {
-				t, err = c.tgsExchange(ctx, tgt, sname, realm, 0)
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-		c.mu.Lock()
-		c.tickets[key] = t
-		c.mu.Unlock()
-		return t, nil
-	})
-	if err != nil && cached != nil && cached.Valid(c.now(), c.skew) && status.CodeOf(err) != status.SEC_E_NO_CREDENTIALS {
-		t, err = cached, nil
-	}
-	if err == nil {
-		c.mu.Lock()
-		if len(c.bySPN) < maxSPNSpellings || c.bySPN[spn] != nil {
-			c.bySPN[spn] = t
-		}
-		c.mu.Unlock()
-	}
-	return t, err
-}
-
-// ForwardableTGT returns a TGT for delegation (a KRB-CRED, RFC 4120 section
-// 3.6): a ticket for krbtgt/REALM marked FORWARDED, obtained from the TGT
-// with the FORWARDED option (RFC 4120 section 2.6) and cached like a
-// service ticket. It fails with SEC_E_DELEGATION_POLICY when the TGT is not
-// forwardable.
-func (c *Client) ForwardableTGT(ctx context.Context) (*Ticket, error) {
 	c.mu.Lock()
-	cached := c.fwdTGT
-	c.mu.Unlock()
-	if cached != nil && c.fresh(cached) {
-		return cached, nil
+	t = c.tickets[spnKey(sname, realm)]
+	ok := t != nil && c.fresh(t)
+	if ok && (len(c.bySPN) < maxSPNSpellings || c.bySPN[spn] != nil) {
+		c.bySPN[spn] = t
 	}
-	return c.shared(ctx, "\x00forwarded", func(ctx context.Context) (*Ticket, error) {
-		c.mu.Lock()
-		cur := c.fwdTGT
-		c.mu.Unlock()
-		if cur != nil && c.fresh(cur) {
-			return cur, nil
-		}
-		tgt, err := c.TGT(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if !tgt.HasFlag(flagForwardable) {
-			return nil, status.New(status.SEC_E_DELEGATION_POLICY, mech, ErrNotForwardable)
-		}
-		t, err := c.tgsExchange(ctx, tgt, tgt.Server, tgt.SRealm, optForwarded)
-		if err != nil {
-			return nil, err
-		}
-		c.mu.Lock()
-		c.fwdTGT = t
-		c.mu.Unlock()
-		return t, nil
-	})
+	c.mu.Unlock()
+	return t, ok
 }
 
 // ParseSPN reads a service principal name: "service/host[@REALM]" (a
@@ -652,7 +511,7 @@ func nonce() (int, error) {
 
 // errClosedOr maps a failure after Close to ErrClosed.
 func (c *Client) errClosedOr(err error) error {
-	if c.closeCtx.Err() != nil && errors.Is(err, context.Canceled) {
+	if c.closed.Load() && errors.Is(err, context.Canceled) {
 		return status.New(status.SEC_E_NO_CREDENTIALS, mech, ErrClosed)
 	}
 	return err

@@ -1,7 +1,6 @@
 package kdc
 
 import (
-	"context"
 	"encoding/hex"
 	"fmt"
 	"time"
@@ -45,61 +44,6 @@ func kdcOptions(bits ...int) asn1.BitString {
 		types.SetFlag(&o, b)
 	}
 	return o
-}
-
-// asLogin runs the AS exchange (RFC 4120 section 3.1) and stores the TGT.
-// The first AS-REQ carries PA-ENC-TIMESTAMP when an earlier exchange told
-// us the etype and salt; otherwise it carries none, and a
-// KDC_ERR_PREAUTH_REQUIRED answer's ETYPE-INFO2 (RFC 4120 section 5.2.7.5)
-// gives the etype and salt for a second AS-REQ with PA-ENC-TIMESTAMP
-// (section 5.2.7.2). A reply that does not decrypt with our key means a
-// wrong password or key: SEC_E_LOGON_DENIED.
-func (c *Client) asLogin(ctx context.Context) (*Ticket, error) {
-	c.mu.Lock()
-	hint := c.hint
-	c.mu.Unlock()
-	usedHint := hint != nil
-	for round := 0; round < 3; round++ {
-		var pa []types.PAData
-		if hint != nil {
-			ts, err := c.encTimestamp(hint)
-			if err != nil {
-				return nil, err
-			}
-			pa = append(pa, ts)
-		}
-		req, err := c.newASReq(pa)
-		if err != nil {
-			return nil, status.New(status.SEC_E_INTERNAL_ERROR, mech, err)
-		}
-		b, err := req.Marshal()
-		if err != nil {
-			return nil, status.New(status.SEC_E_INTERNAL_ERROR, mech, err)
-		}
-		rb, err := c.transport.Exchange(ctx, c.realm, b)
-		if err != nil {
-			return nil, c.errClosedOr(err)
-		}
-		t, retry, err := c.asReply(rb, req, pa != nil, usedHint, hint)
-		if err != nil {
-			return nil, err
-		}
-		if retry != nil {
-			if pa != nil {
-				usedHint = false // a stale hint is retried once only
-			}
-			hint = retry
-			continue
-		}
-		c.mu.Lock()
-		c.tgt = t
-		if hint != nil {
-			c.hint = hint
-		}
-		c.mu.Unlock()
-		return t, nil
-	}
-	return nil, status.Errorf(status.SEC_E_LOGON_DENIED, mech, "kdc: pre-authentication did not converge")
 }
 
 // asReply handles the KDC's answer to an AS-REQ: a TGT, or the
@@ -293,25 +237,6 @@ func ticketFrom(cname types.PrincipalName, crealm string, tkt messages.Ticket, e
 		Ticket: tkt, SessionKey: enc.Key, Flags: enc.Flags,
 		AuthTime: enc.AuthTime, StartTime: enc.StartTime, EndTime: enc.EndTime, RenewTill: enc.RenewTill,
 	}
-}
-
-// tgsExchange runs one TGS exchange (RFC 4120 section 3.3) with tgt for
-// sname@realm. opts: optRenew renews tgt itself (sname is then its server),
-// optForwarded asks for a forwarded TGT.
-func (c *Client) tgsExchange(ctx context.Context, tgt *Ticket, sname types.PrincipalName, realm string, opts int) (*Ticket, error) {
-	req, err := c.newTGSReq(tgt, sname, realm, opts)
-	if err != nil {
-		return nil, err
-	}
-	b, err := req.Marshal()
-	if err != nil {
-		return nil, status.New(status.SEC_E_INTERNAL_ERROR, mech, err)
-	}
-	rb, err := c.transport.Exchange(ctx, tgt.SRealm, b)
-	if err != nil {
-		return nil, c.errClosedOr(err)
-	}
-	return c.tgsReply(rb, req, tgt, sname, realm)
 }
 
 // tgsReply handles the KDC's answer to a TGS-REQ (RFC 4120 section 3.3.4):

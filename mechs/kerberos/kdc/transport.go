@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -197,6 +198,24 @@ func (t *Transport) removeTap(key string) {
 	t.tapMu.Lock()
 	delete(t.taps, key)
 	t.tapMu.Unlock()
+}
+
+// removeTaps forgets every tap whose key starts with prefix (a closed
+// Client's).
+func (t *Transport) removeTaps(prefix string) {
+	t.tapMu.Lock()
+	defer t.tapMu.Unlock()
+	for k := range t.taps {
+		if strings.HasPrefix(k, prefix) {
+			delete(t.taps, k)
+		}
+	}
+}
+
+// roundOf returns the operation round that registered key, if any.
+func (t *Transport) roundOf(key string) *round {
+	r, _ := t.tap(key).(*round)
+	return r
 }
 
 // Exchange sends req (a DER-encoded AS-REQ or TGS-REQ) to the KDCs of realm
