@@ -122,10 +122,14 @@ func (r *round) begin() {
 func (r *round) end(reply []byte, err error, cancelled bool) {
 	r.mu.Lock()
 	r.inflight--
-	if r.reply == nil && r.err == nil && !cancelled {
-		if err == nil {
+	if r.reply == nil && r.err == nil {
+		// A reply is kept however the exchange ended; a failure only
+		// when it was not the caller giving up (the request is then
+		// abandoned, and the next caller sends it again).
+		switch {
+		case err == nil:
 			r.reply = reply
-		} else {
+		case !cancelled:
 			r.err = err
 		}
 	}
@@ -250,8 +254,10 @@ func (o *Op) advanceLocked() (*mechs.IORequest, *Ticket, error) {
 			default:
 				return r.io, nil, nil
 			}
-		default:
+		case o.phase == phStart:
 			o.startLocked()
+		default:
+			o.finishLocked(nil, status.Errorf(status.SEC_E_INTERNAL_ERROR, mech, "kdc: operation stalled"))
 		}
 	}
 }
