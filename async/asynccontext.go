@@ -1,5 +1,13 @@
 package async
 
+// The async context (SspiAsyncContext): what a caller holds to follow one
+// call at a time, and reads the outputs from.
+//
+// Rule: Status is a single atomic load, with no lock and no allocation, and
+// it never reads SEC_E_OK before a call has completed with SEC_E_OK: the
+// status word is stored XOR StatusIdle, so the zero value, like a context
+// fresh from CreateAsyncContext or Reinit, reads StatusIdle.
+
 import (
 	"context"
 	"sync"
@@ -9,24 +17,6 @@ import (
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/status"
-)
-
-// legKind is what a leg does.
-type legKind uint8
-
-const (
-	legAcquire legKind = iota + 1
-	legInit
-	legAccept
-	legDelete
-	legFree
-)
-
-// abort reasons, set by Cancel or by a deletion of the leg's security context.
-const (
-	abortNone uint32 = iota
-	abortCancel
-	abortDelete
 )
 
 // AsyncContext tracks one asynchronous call at a time (SspiAsyncContext).
@@ -255,52 +245,3 @@ func (ac *AsyncContext) Extra() int { return ac.res.Extra }
 // Err returns nil after a successful call and a *status.Error (with the
 // final status as Code and the cause) after a failed one.
 func (ac *AsyncContext) Err() error { return ac.res.Err }
-
-// CompletionQueue collects completed async contexts for an event loop that
-// holds many at once. Waiting on Ready and calling Drain costs in proportion
-// to the number of contexts that completed, not to the number pending.
-type CompletionQueue struct {
-	mu    sync.Mutex
-	items []*AsyncContext // guarded by mu
-	ready chan struct{}   // capacity 1: "something was added since the last receive"
-}
-
-// NewCompletionQueue returns an empty completion queue for use with
-// AsyncContext.SetCompletionQueue.
-func (e *Engine) NewCompletionQueue() *CompletionQueue {
-	return &CompletionQueue{ready: make(chan struct{}, 1)}
-}
-
-func (q *CompletionQueue) push(ac *AsyncContext) {
-	q.mu.Lock()
-	q.items = append(q.items, ac)
-	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
-}
-
-// Ready returns a channel that receives a value after contexts have been
-// added. One receive may stand for many additions; after receiving, Drain
-// returns all of them (possibly none, if an earlier Drain took them).
-func (q *CompletionQueue) Ready() <-chan struct{} { return q.ready }
-
-// Drain appends every context that has completed since the last Drain to
-// dst, in completion order, and returns it. A context appears once per
-// completed call.
-func (q *CompletionQueue) Drain(dst []*AsyncContext) []*AsyncContext {
-	q.mu.Lock()
-	dst = append(dst, q.items...)
-	clear(q.items)
-	q.items = q.items[:0]
-	q.mu.Unlock()
-	return dst
-}
-
-// Len returns how many completed contexts wait to be drained.
-func (q *CompletionQueue) Len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.items)
-}
