@@ -42,15 +42,14 @@ type AsyncContext struct {
 
 	// mu guards the fields below it and orders the publication of the
 	// final status against Done, Reinit and the queuing of the next leg.
-	mu       sync.Mutex
-	active   bool   // a leg is being queued or is pending
-	seq      uint64 // number of the current (or last) leg
-	freed    bool
-	done     chan struct{} // made lazily by Done; closed at completion
-	cb       func(*AsyncContext, any)
-	cbData   any
-	cq       *CompletionQueue
-	ioCancel context.CancelFunc // set while the leg's I/O runs
+	mu     sync.Mutex
+	active bool   // a leg is being queued or is pending
+	seq    uint64 // number of the current (or last) leg
+	freed  bool
+	done   chan struct{} // made lazily by Done; closed at completion
+	cb     func(*AsyncContext, any)
+	cbData any
+	cq     *CompletionQueue
 
 	// The leg, owned as described above.
 	kind     legKind
@@ -66,11 +65,17 @@ type AsyncContext struct {
 	authData any                   // ACH pAuthData
 	delH     secctx.CtxtHandle     // DeleteSecurityContextAsync's handle
 	freeH    secctx.CredHandle     // FreeCredentialsHandleAsync's handle
-	io       *mechs.IORequest      // the I/O the leg waits on
 	res      mechs.StepResult      // the result being completed
 	outCtx   secctx.CtxtHandle     // output: phNewContext
 	outCred  secctx.CredHandle     // output: phCredential
+
+	// The exchange the leg waits on, and its neighbours among that
+	// exchange's waiters; guarded by the engine's ioSide.mu (io.go).
+	ioX     *exchange
+	ioLinks ilinks[AsyncContext]
 }
+
+func (ac *AsyncContext) links() *ilinks[AsyncContext] { return &ac.ioLinks }
 
 // encode maps a status to the word stored in st.
 func encode(c status.Code) uint32 { return uint32(c ^ StatusIdle) }
@@ -113,7 +118,6 @@ func (ac *AsyncContext) resetOutputsLocked() {
 	ac.in = mechs.StepInput{}
 	ac.target, ac.authData = "", nil
 	ac.iscReq, ac.ascReq, ac.use, ac.delH, ac.freeH = 0, 0, 0, 0, 0
-	ac.io = nil
 	ac.res = mechs.StepResult{}
 	ac.outCtx, ac.outCred = 0, 0
 }
@@ -183,24 +187,28 @@ func (ac *AsyncContext) Wait(ctx context.Context) status.Code {
 	return ac.Status()
 }
 
-// Cancel ends the pending call early. A leg still queued, or waiting on I/O
-// (whose context is cancelled), completes with StatusCancelled and an Err
-// wrapping context.Canceled. A mechanism step already running is not
-// interrupted: if it produces the leg's final result, that result stands
-// (the mechanism's state has moved on), otherwise the leg completes as
-// cancelled at its next hand-over. Either way the leg completes exactly once.
-// Without a pending call Cancel does nothing. A cancelled leg of a later
-// handshake step leaves its security context mid-handshake: delete it.
+// Cancel ends the pending call early. A leg still queued, or waiting on I/O,
+// completes with StatusCancelled and an Err wrapping context.Canceled; a leg
+// waiting on I/O leaves its exchange at once, and the exchange's context is
+// cancelled if no other leg waits on it (io.go). A mechanism step already
+// running is not interrupted: if it produces the leg's final result, that
+// result stands (the mechanism's state has moved on), otherwise the leg
+// completes as cancelled at its next hand-over. Either way the leg
+// completes exactly once, on an engine goroutine. Without a pending call
+// Cancel does nothing. A cancelled leg of a later handshake step leaves its
+// security context mid-handshake: delete it.
 func (ac *AsyncContext) Cancel() {
 	ac.abortLeg(abortCancel, 0, false)
 }
 
 // abortLeg sets the abort reason of the pending leg (of number seq, when
-// checkSeq) and cancels its I/O.
+// checkSeq). If the leg waits on I/O, it takes it off the I/O side and
+// queues it on the CPU pool, whose worker completes it with its abort
+// status.
 func (ac *AsyncContext) abortLeg(reason uint32, seq uint64, checkSeq bool) {
 	ac.mu.Lock()
-	defer ac.mu.Unlock()
 	if !ac.active || (checkSeq && ac.seq != seq) {
+		ac.mu.Unlock()
 		return
 	}
 	if reason == abortDelete {
@@ -208,8 +216,12 @@ func (ac *AsyncContext) abortLeg(reason uint32, seq uint64, checkSeq bool) {
 	} else {
 		ac.abort.CompareAndSwap(abortNone, reason)
 	}
-	if ac.ioCancel != nil {
-		ac.ioCancel()
+	// Under ac.mu, so that the leg cannot complete, and a later leg of
+	// ac begin, before it is taken off.
+	held := ac.e.io.leave(ac)
+	ac.mu.Unlock()
+	if held {
+		ac.e.resume(ac, false)
 	}
 }
 

@@ -13,11 +13,13 @@
 // counts) has been written, and the final SECURITY_STATUS after.
 //
 // A mechanism is a sans-I/O state machine. When its Step asks for network I/O
-// (a KDC exchange), the worker hands the request to the engine's bounded I/O
-// side, with the engine's I/O timeout and a context that is cancelled when the
-// leg is cancelled, its security context deleted, or the engine closed, and
-// goes on with other legs. When the I/O returns, the leg is queued again and
-// Step is called with the outcome; the leg reads pending throughout.
+// (a KDC exchange, as a mechs.IORequest), the worker hands the leg to the
+// engine's bounded I/O side and goes on with other legs. The leg waits on an
+// exchange, which it shares with every other leg that asked for the same
+// I/O, performed under the engine's I/O timeout and a context that ends when
+// no leg waits on it any more or the engine closes. When the exchange ends,
+// the leg is queued again and Step is called with the outcome; the leg reads
+// pending throughout.
 //
 // # Guarantees
 //
@@ -33,8 +35,10 @@
 //     allocation), and a fresh context never reads as SEC_E_OK.
 //   - mechcall.go: a panic in a security package becomes
 //     SEC_E_INTERNAL_ERROR for that call; the goroutine lives on.
-//   - io.go: I/O never runs on a CPU worker, and is bounded, timed out and
-//     cancelled with its leg.
+//   - io.go: I/O never runs on a CPU worker and is bounded and timed out;
+//     legs that ask for the same I/O share one exchange, performed once; an
+//     exchange ends when its last waiting leg is cancelled, deleted or
+//     closed, and a leg leaving does not disturb the others.
 //   - engine.go: Close gives every pending leg a final status and returns
 //     when every goroutine of the engine has exited.
 //   - handles.go: handles are generation-checked.

@@ -9,7 +9,7 @@ package async
 // calls) with a closed bit on top; Close sets the bit, so that nothing new
 // is admitted, cancels base (every I/O context derives from it), closes the
 // CPU pool (whose queued legs are completed as closed), closes the I/O
-// side, and then waits until the count drains to zero.
+// side (io.go), and then waits until the count drains to zero.
 
 import (
 	"context"
@@ -32,7 +32,7 @@ type Engine struct {
 	cfg config
 
 	cpu *queue.Pool // runs legTask: mechanism steps
-	io  *queue.Pool // runs ioTask: IORequest.Performer.Perform
+	io  ioSide      // performs exchanges: IORequest.Performer.Perform
 
 	creds *table[credEntry]
 	ctxs  *table[ctxEntry]
@@ -47,6 +47,10 @@ type Engine struct {
 	idle     chan struct{}
 	idleOnce sync.Once
 
+	// stragglers are the goroutines that complete a leg taken off the I/O
+	// side by Cancel or a deletion after the CPU pool has closed.
+	stragglers sync.WaitGroup
+
 	closeOnce sync.Once
 	closed    chan struct{} // closed when Close has finished
 }
@@ -59,16 +63,15 @@ func New(set *mechs.Set, opts ...Option) *Engine {
 	e := &Engine{
 		set: set,
 		cfg: c,
-		// Every admitted leg sits in at most one of the two queues at a
-		// time, and at most depth legs are admitted, so neither queue can
-		// refuse a leg that was admitted.
+		// At most depth legs are admitted, so the queue cannot refuse a
+		// leg that was admitted.
 		cpu:    queue.New(queue.WithWorkers(c.workers), queue.WithDepth(c.depth)),
-		io:     queue.New(queue.WithWorkers(c.ioWorkers), queue.WithDepth(c.depth)),
 		creds:  newTable[credEntry](tag),
 		ctxs:   newTable[ctxEntry](tag),
 		idle:   make(chan struct{}),
 		closed: make(chan struct{}),
 	}
+	e.io.init(e, c.ioWorkers)
 	e.base, e.cancelBase = context.WithCancel(context.Background())
 	return e
 }
@@ -107,12 +110,13 @@ func (e *Engine) Close() error {
 		}
 		e.cancelBase()
 		// Queued legs are completed by their Cancel hooks; running steps
-		// that ask for I/O reach the I/O queue, whose context is already
-		// cancelled; I/O that returns finds the CPU queue closed and
-		// completes its leg.
+		// that ask for I/O reach the I/O side, whose contexts have ended;
+		// exchanges that end find the CPU queue closed and complete their
+		// legs; legs cancelled meanwhile are completed by stragglers.
 		e.cpu.Close()
-		e.io.Close()
+		e.io.close()
 		<-e.idle
+		e.stragglers.Wait()
 		for _, ent := range e.ctxs.removeAll() {
 			ent.mu.Lock()
 			ent.deleted = true
@@ -148,6 +152,32 @@ func (e *Engine) FreeAsyncContext(ac *AsyncContext) {
 	ac.freed = true
 	ac.mu.Unlock()
 	ac.Cancel()
+}
+
+// Stats is a snapshot of an engine's load, for monitoring and for sizing
+// its options.
+type Stats struct {
+	// CPULegs is the asynchronous legs queued for, or running on, a CPU
+	// worker.
+	CPULegs int
+	// IOLegs is the asynchronous legs waiting on I/O.
+	IOLegs int
+	// Exchanges is the I/O exchanges in flight: being performed, or
+	// waiting for an I/O goroutine. Legs that share one count once.
+	Exchanges int
+	// IOGoroutines is the I/O goroutines alive, performing or parked; at
+	// most WithIOConcurrency.
+	IOGoroutines int
+}
+
+// Stats returns a snapshot of the engine's load. Its fields are read at
+// slightly different moments, so under load they need not add up exactly.
+func (e *Engine) Stats() Stats {
+	e.io.mu.Lock()
+	s := Stats{IOLegs: e.io.legs, Exchanges: e.io.flying, IOGoroutines: e.io.running}
+	e.io.mu.Unlock()
+	s.CPULegs = max(int(e.inflight.Load())-s.IOLegs, 0)
+	return s
 }
 
 // Packages returns the engine's security packages

@@ -32,12 +32,16 @@ func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
 // bytes per slot, two queues).
 func WithQueueDepth(n int) Option { return func(c *config) { c.depth = n } }
 
-// WithIOConcurrency sets how many I/O requests (KDC exchanges) run at once
-// (default 64). Each runs on its own goroutine of a fixed set, never on a
-// CPU worker.
+// WithIOConcurrency sets how many I/O exchanges (KDC exchanges) are
+// performed at once (default 64); the others wait their turn. Each is
+// performed on an I/O goroutine, never on a CPU worker; I/O goroutines
+// start when there is an exchange to perform and park for reuse after, so
+// there are never more than n, and none before the first I/O.
 func WithIOConcurrency(n int) Option { return func(c *config) { c.ioWorkers = n } }
 
-// WithIOTimeout sets the deadline of each I/O request (default 30s).
+// WithIOTimeout sets the deadline of each I/O exchange, counted from when
+// the first leg asked for it (default 30s). An IORequest's own Deadline
+// applies too, whichever is sooner.
 func WithIOTimeout(d time.Duration) Option { return func(c *config) { c.ioTimeout = d } }
 
 // newConfig applies opts over the defaults and clamps what is out of range.

@@ -126,10 +126,11 @@ func (e *Engine) handshakeSync(ctx context.Context, initiator bool, cred secctx.
 }
 
 // syncIO performs a synchronous leg's I/O inline, under ctx, the engine's
-// I/O timeout, the engine's Close, and the deletion of the leg's context.
-// stop is non-nil when the leg must end instead of stepping on.
+// I/O timeout or the request's deadline (whichever is sooner), the engine's
+// Close, and the deletion of the leg's context. It shares no exchange with
+// other legs. stop is non-nil when the leg must end instead of stepping on.
 func (e *Engine) syncIO(ctx context.Context, ent *ctxEntry, req *mechs.IORequest, pkg string) (reply []byte, stop *mechs.StepResult, err error) {
-	ioCtx, cancel := context.WithTimeout(ctx, e.cfg.ioTimeout)
+	ioCtx, cancel := context.WithDeadline(ctx, e.deadline(req))
 	defer cancel()
 	unhook := context.AfterFunc(e.base, cancel)
 	defer unhook()
