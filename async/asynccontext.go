@@ -1,5 +1,13 @@
 package async
 
+// The async context (SspiAsyncContext): what a caller holds to follow one
+// call at a time, and reads the outputs from.
+//
+// Rule: Status is a single atomic load, with no lock and no allocation, and
+// it never reads SEC_E_OK before a call has completed with SEC_E_OK: the
+// status word is stored XOR StatusIdle, so the zero value, like a context
+// fresh from CreateAsyncContext or Reinit, reads StatusIdle.
+
 import (
 	"context"
 	"sync"
@@ -9,24 +17,6 @@ import (
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/status"
-)
-
-// legKind is what a leg does.
-type legKind uint8
-
-const (
-	legAcquire legKind = iota + 1
-	legInit
-	legAccept
-	legDelete
-	legFree
-)
-
-// abort reasons, set by Cancel or by a deletion of the leg's security context.
-const (
-	abortNone uint32 = iota
-	abortCancel
-	abortDelete
 )
 
 // AsyncContext tracks one asynchronous call at a time (SspiAsyncContext).
@@ -52,15 +42,14 @@ type AsyncContext struct {
 
 	// mu guards the fields below it and orders the publication of the
 	// final status against Done, Reinit and the queuing of the next leg.
-	mu       sync.Mutex
-	active   bool   // a leg is being queued or is pending
-	seq      uint64 // number of the current (or last) leg
-	freed    bool
-	done     chan struct{} // made lazily by Done; closed at completion
-	cb       func(*AsyncContext, any)
-	cbData   any
-	cq       *CompletionQueue
-	ioCancel context.CancelFunc // set while the leg's I/O runs
+	mu     sync.Mutex
+	active bool   // a leg is being queued or is pending
+	seq    uint64 // number of the current (or last) leg
+	freed  bool
+	done   chan struct{} // made lazily by Done; closed at completion
+	cb     func(*AsyncContext, any)
+	cbData any
+	cq     *CompletionQueue
 
 	// The leg, owned as described above.
 	kind     legKind
@@ -76,11 +65,17 @@ type AsyncContext struct {
 	authData any                   // ACH pAuthData
 	delH     secctx.CtxtHandle     // DeleteSecurityContextAsync's handle
 	freeH    secctx.CredHandle     // FreeCredentialsHandleAsync's handle
-	io       *mechs.IORequest      // the I/O the leg waits on
 	res      mechs.StepResult      // the result being completed
 	outCtx   secctx.CtxtHandle     // output: phNewContext
 	outCred  secctx.CredHandle     // output: phCredential
+
+	// The exchange the leg waits on, and its neighbours among that
+	// exchange's waiters; guarded by the engine's ioSide.mu (io.go).
+	ioX     *exchange
+	ioLinks ilinks[AsyncContext]
 }
+
+func (ac *AsyncContext) links() *ilinks[AsyncContext] { return &ac.ioLinks }
 
 // encode maps a status to the word stored in st.
 func encode(c status.Code) uint32 { return uint32(c ^ StatusIdle) }
@@ -123,7 +118,6 @@ func (ac *AsyncContext) resetOutputsLocked() {
 	ac.in = mechs.StepInput{}
 	ac.target, ac.authData = "", nil
 	ac.iscReq, ac.ascReq, ac.use, ac.delH, ac.freeH = 0, 0, 0, 0, 0
-	ac.io = nil
 	ac.res = mechs.StepResult{}
 	ac.outCtx, ac.outCred = 0, 0
 }
@@ -193,24 +187,28 @@ func (ac *AsyncContext) Wait(ctx context.Context) status.Code {
 	return ac.Status()
 }
 
-// Cancel ends the pending call early. A leg still queued, or waiting on I/O
-// (whose context is cancelled), completes with StatusCancelled and an Err
-// wrapping context.Canceled. A mechanism step already running is not
-// interrupted: if it produces the leg's final result, that result stands
-// (the mechanism's state has moved on), otherwise the leg completes as
-// cancelled at its next hand-over. Either way the leg completes exactly once.
-// Without a pending call Cancel does nothing. A cancelled leg of a later
-// handshake step leaves its security context mid-handshake: delete it.
+// Cancel ends the pending call early. A leg still queued, or waiting on I/O,
+// completes with StatusCancelled and an Err wrapping context.Canceled; a leg
+// waiting on I/O leaves its exchange at once, and the exchange's context is
+// cancelled if no other leg waits on it (io.go). A mechanism step already
+// running is not interrupted: if it produces the leg's final result, that
+// result stands (the mechanism's state has moved on), otherwise the leg
+// completes as cancelled at its next hand-over. Either way the leg
+// completes exactly once, on an engine goroutine. Without a pending call
+// Cancel does nothing. A cancelled leg of a later handshake step leaves its
+// security context mid-handshake: delete it.
 func (ac *AsyncContext) Cancel() {
 	ac.abortLeg(abortCancel, 0, false)
 }
 
 // abortLeg sets the abort reason of the pending leg (of number seq, when
-// checkSeq) and cancels its I/O.
+// checkSeq). If the leg waits on I/O, it takes it off the I/O side and
+// queues it on the CPU pool, whose worker completes it with its abort
+// status.
 func (ac *AsyncContext) abortLeg(reason uint32, seq uint64, checkSeq bool) {
 	ac.mu.Lock()
-	defer ac.mu.Unlock()
 	if !ac.active || (checkSeq && ac.seq != seq) {
+		ac.mu.Unlock()
 		return
 	}
 	if reason == abortDelete {
@@ -218,8 +216,12 @@ func (ac *AsyncContext) abortLeg(reason uint32, seq uint64, checkSeq bool) {
 	} else {
 		ac.abort.CompareAndSwap(abortNone, reason)
 	}
-	if ac.ioCancel != nil {
-		ac.ioCancel()
+	// Under ac.mu, so that the leg cannot complete, and a later leg of
+	// ac begin, before it is taken off.
+	held := ac.e.io.leave(ac)
+	ac.mu.Unlock()
+	if held {
+		ac.e.resume(ac, false)
 	}
 }
 
@@ -255,52 +257,3 @@ func (ac *AsyncContext) Extra() int { return ac.res.Extra }
 // Err returns nil after a successful call and a *status.Error (with the
 // final status as Code and the cause) after a failed one.
 func (ac *AsyncContext) Err() error { return ac.res.Err }
-
-// CompletionQueue collects completed async contexts for an event loop that
-// holds many at once. Waiting on Ready and calling Drain costs in proportion
-// to the number of contexts that completed, not to the number pending.
-type CompletionQueue struct {
-	mu    sync.Mutex
-	items []*AsyncContext // guarded by mu
-	ready chan struct{}   // capacity 1: "something was added since the last receive"
-}
-
-// NewCompletionQueue returns an empty completion queue for use with
-// AsyncContext.SetCompletionQueue.
-func (e *Engine) NewCompletionQueue() *CompletionQueue {
-	return &CompletionQueue{ready: make(chan struct{}, 1)}
-}
-
-func (q *CompletionQueue) push(ac *AsyncContext) {
-	q.mu.Lock()
-	q.items = append(q.items, ac)
-	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
-}
-
-// Ready returns a channel that receives a value after contexts have been
-// added. One receive may stand for many additions; after receiving, Drain
-// returns all of them (possibly none, if an earlier Drain took them).
-func (q *CompletionQueue) Ready() <-chan struct{} { return q.ready }
-
-// Drain appends every context that has completed since the last Drain to
-// dst, in completion order, and returns it. A context appears once per
-// completed call.
-func (q *CompletionQueue) Drain(dst []*AsyncContext) []*AsyncContext {
-	q.mu.Lock()
-	dst = append(dst, q.items...)
-	clear(q.items)
-	q.items = q.items[:0]
-	q.mu.Unlock()
-	return dst
-}
-
-// Len returns how many completed contexts wait to be drained.
-func (q *CompletionQueue) Len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.items)
-}

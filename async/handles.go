@@ -6,6 +6,13 @@ import (
 	"github.com/asyncsspi/asyncsspi/status"
 )
 
+// The handle tables: what CredHandle and CtxtHandle values name.
+//
+// Rule: handles are generation-checked. A deleted, stale, foreign or made-up
+// handle resolves to SEC_E_INVALID_HANDLE, never to another entry and never
+// to a panic, and deleting a handle already deleted returns SEC_E_OK, as
+// DeleteSecurityContext does on Windows.
+//
 // A handle is tag<<56 | generation<<32 | (slot index + 1).
 //
 // The tag is the engine's, so a handle from another engine is unknown here

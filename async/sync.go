@@ -1,9 +1,11 @@
 package async
 
+// The synchronous twins: the same steps as the Sspi*Async calls, run on the
+// caller's goroutine, with any I/O a mechanism asks for performed inline.
+
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	secctx "github.com/asyncsspi/asyncsspi/context"
@@ -27,31 +29,6 @@ type Result struct {
 	// Missing and Extra are the SECBUFFER_MISSING and SECBUFFER_EXTRA
 	// counts.
 	Missing, Extra int
-}
-
-// acquire is AcquireCredentialsHandle's body, shared by both forms.
-func (e *Engine) acquire(principal, pkg string, use secctx.CredentialUse, authData any) (h secctx.CredHandle, r mechs.StepResult) {
-	p, err := e.set.Lookup(pkg)
-	if err != nil {
-		return 0, mechs.StepResult{Status: status.CodeOf(err), Err: err}
-	}
-	var cred mechs.Credential
-	func() {
-		defer func() {
-			if x := recover(); x != nil {
-				cred, err = nil, status.New(status.SEC_E_INTERNAL_ERROR, p.Name(), fmt.Errorf("%w: %v", ErrMechanismPanic, x))
-			}
-		}()
-		cred, err = p.AcquireCredentials(mechs.CredentialRequest{Principal: principal, Use: use, AuthData: authData})
-	}()
-	if err != nil || cred == nil {
-		if err == nil {
-			err = status.Errorf(status.SEC_E_INTERNAL_ERROR, p.Name(), "security package returned no credential")
-		}
-		return 0, mechs.StepResult{Status: status.CodeOf(err), Err: err}
-	}
-	h = secctx.CredHandle(e.creds.add(&credEntry{pkg: p, cred: cred}))
-	return h, mechs.StepResult{Status: status.SEC_E_OK, Expiry: cred.Expiry()}
 }
 
 // AcquireCredentialsHandle acquires a credential on the caller's goroutine
@@ -126,21 +103,17 @@ func (e *Engine) handshakeSync(ctx context.Context, initiator bool, cred secctx.
 			r = engineResult(StatusCancelled, err)
 			break
 		}
-		r = safeStep(sc, &in, pkg)
+		r = step(sc, &in, pkg)
 		if r.IO == nil {
 			break
 		}
 		if r.IO.Performer == nil {
-			r = engineResult(status.SEC_E_INTERNAL_ERROR, errors.New("async: I/O request without a performer"))
+			r = engineResult(status.SEC_E_INTERNAL_ERROR, errNoPerformer)
 			break
 		}
-		reply, panicked, stop, err := e.syncIO(ctx, ent, r.IO)
+		reply, stop, err := e.syncIO(ctx, ent, r.IO, pkg)
 		if stop != nil {
 			r = *stop
-			break
-		}
-		if panicked {
-			r = engineResult(status.SEC_E_INTERNAL_ERROR, err)
 			break
 		}
 		in.IOReply, in.IOErr = reply, err
@@ -153,10 +126,11 @@ func (e *Engine) handshakeSync(ctx context.Context, initiator bool, cred secctx.
 }
 
 // syncIO performs a synchronous leg's I/O inline, under ctx, the engine's
-// I/O timeout, the engine's Close, and the deletion of the leg's context.
-// stop is non-nil when the leg must end instead of stepping on.
-func (e *Engine) syncIO(ctx context.Context, ent *ctxEntry, io *mechs.IORequest) (reply []byte, panicked bool, stop *mechs.StepResult, err error) {
-	ioCtx, cancel := context.WithTimeout(ctx, e.cfg.ioTimeout)
+// I/O timeout or the request's deadline (whichever is sooner), the engine's
+// Close, and the deletion of the leg's context. It shares no exchange with
+// other legs. stop is non-nil when the leg must end instead of stepping on.
+func (e *Engine) syncIO(ctx context.Context, ent *ctxEntry, req *mechs.IORequest, pkg string) (reply []byte, stop *mechs.StepResult, err error) {
+	ioCtx, cancel := context.WithDeadline(ctx, e.deadline(req))
 	defer cancel()
 	unhook := context.AfterFunc(e.base, cancel)
 	defer unhook()
@@ -169,7 +143,7 @@ func (e *Engine) syncIO(ctx context.Context, ent *ctxEntry, io *mechs.IORequest)
 			cancel()
 		}
 	}
-	reply, panicked, err = safeDo(ioCtx, io)
+	reply, perr, err := perform(ioCtx, req, pkg)
 	if ent != nil {
 		ent.mu.Lock()
 		ent.syncCancel = nil
@@ -177,162 +151,19 @@ func (e *Engine) syncIO(ctx context.Context, ent *ctxEntry, io *mechs.IORequest)
 		ent.mu.Unlock()
 		if deleted {
 			r := engineResult(StatusContextDeleted, ErrContextDeleted)
-			return nil, false, &r, nil
+			return nil, &r, nil
 		}
 	}
+	var r mechs.StepResult
 	switch {
 	case e.closing():
-		r := engineResult(StatusClosed, ErrClosed)
-		return nil, false, &r, nil
+		r = engineResult(StatusClosed, ErrClosed)
 	case ctx.Err() != nil:
-		r := engineResult(StatusCancelled, ctx.Err())
-		return nil, false, &r, nil
+		r = engineResult(StatusCancelled, ctx.Err())
+	case perr != nil:
+		r = failure(perr)
+	default:
+		return reply, nil, err
 	}
-	return reply, panicked, nil, err
+	return nil, &r, nil
 }
-
-// DeleteSecurityContext deletes a security context (DeleteSecurityContext).
-// It returns SEC_E_OK, also for a handle already deleted, as Windows does,
-// and SEC_E_INVALID_HANDLE for a handle this engine never issued. A leg
-// pending on the context completes with StatusContextDeleted (its I/O is
-// cancelled; a step already running finishes first, and the mechanism's
-// context is closed once nothing uses it).
-func (e *Engine) DeleteSecurityContext(h secctx.CtxtHandle) status.Code {
-	ent, st := e.ctxs.remove(uint64(h))
-	if ent == nil {
-		return st
-	}
-	ent.mu.Lock()
-	ent.deleted = true
-	leg, seq, syncCancel := ent.leg, ent.legSeq, ent.syncCancel
-	closeNow := ent.closeIfIdleLocked()
-	ent.mu.Unlock()
-	if leg != nil {
-		leg.abortLeg(abortDelete, seq, true)
-	}
-	if syncCancel != nil {
-		syncCancel()
-	}
-	if closeNow {
-		safeClose(ent.sc)
-	}
-	return status.SEC_E_OK
-}
-
-// FreeCredentialsHandle releases a credential (FreeCredentialsHandle). It
-// returns SEC_E_OK, also for a handle already freed, and
-// SEC_E_INVALID_HANDLE for one this engine never issued. Security contexts
-// made from the credential keep working until they are deleted.
-func (e *Engine) FreeCredentialsHandle(cred secctx.CredHandle) status.Code {
-	ce, st := e.creds.remove(uint64(cred))
-	if ce == nil {
-		return st
-	}
-	safeCredClose(ce.cred)
-	return status.SEC_E_OK
-}
-
-// msgEnter starts a per-message call on h: refused with
-// SEC_E_INVALID_HANDLE for an unknown or deleted handle and with StatusBusy
-// while a handshake leg is pending on it.
-func (e *Engine) msgEnter(h secctx.CtxtHandle) (*ctxEntry, status.Code) {
-	ent, st := e.ctxs.get(uint64(h))
-	if st != status.SEC_E_OK {
-		return nil, st
-	}
-	ent.mu.Lock()
-	defer ent.mu.Unlock()
-	switch {
-	case ent.deleted:
-		return nil, status.SEC_E_INVALID_HANDLE
-	case ent.busy:
-		return nil, StatusBusy
-	}
-	ent.msgs++
-	return ent, status.SEC_E_OK
-}
-
-func (e *Engine) msgLeave(ent *ctxEntry) {
-	ent.mu.Lock()
-	ent.msgs--
-	closeNow := ent.closeIfIdleLocked()
-	ent.mu.Unlock()
-	if closeNow {
-		safeClose(ent.sc)
-	}
-}
-
-// recoverCode turns a panic in a per-message call into SEC_E_INTERNAL_ERROR.
-func recoverCode(st *status.Code) {
-	if recover() != nil {
-		*st = status.SEC_E_INTERNAL_ERROR
-	}
-}
-
-// MakeSignature signs msg with the context h names (MakeSignature). The
-// call runs on the caller's goroutine, directly in the mechanism.
-func (e *Engine) MakeSignature(h secctx.CtxtHandle, qop uint32, msg []secctx.Buffer, seq uint32) (st status.Code) {
-	ent, st := e.msgEnter(h)
-	if ent == nil {
-		return st
-	}
-	defer e.msgLeave(ent)
-	defer recoverCode(&st)
-	return ent.sc.MakeSignature(qop, msg, seq)
-}
-
-// VerifySignature checks a signature (VerifySignature).
-func (e *Engine) VerifySignature(h secctx.CtxtHandle, msg []secctx.Buffer, seq uint32) (qop uint32, st status.Code) {
-	ent, st := e.msgEnter(h)
-	if ent == nil {
-		return 0, st
-	}
-	defer e.msgLeave(ent)
-	defer recoverCode(&st)
-	return ent.sc.VerifySignature(msg, seq)
-}
-
-// EncryptMessage seals msg in place (EncryptMessage).
-func (e *Engine) EncryptMessage(h secctx.CtxtHandle, qop uint32, msg []secctx.Buffer, seq uint32) (st status.Code) {
-	ent, st := e.msgEnter(h)
-	if ent == nil {
-		return st
-	}
-	defer e.msgLeave(ent)
-	defer recoverCode(&st)
-	return ent.sc.EncryptMessage(qop, msg, seq)
-}
-
-// DecryptMessage unseals msg in place (DecryptMessage).
-func (e *Engine) DecryptMessage(h secctx.CtxtHandle, msg []secctx.Buffer, seq uint32) (qop uint32, st status.Code) {
-	ent, st := e.msgEnter(h)
-	if ent == nil {
-		return 0, st
-	}
-	defer e.msgLeave(ent)
-	defer recoverCode(&st)
-	return ent.sc.DecryptMessage(msg, seq)
-}
-
-// QueryContextAttributes returns an attribute of the context h names
-// (QueryContextAttributes): secctx.Sizes, secctx.Names, secctx.Flags ... as
-// mechs.SecurityContext.QueryAttribute documents. It may be called at any
-// time, also while a leg is pending.
-func (e *Engine) QueryContextAttributes(h secctx.CtxtHandle, attr secctx.Attribute) (v any, st status.Code) {
-	ent, st := e.ctxs.get(uint64(h))
-	if st != status.SEC_E_OK {
-		return nil, st
-	}
-	ent.mu.Lock()
-	deleted := ent.deleted
-	ent.mu.Unlock()
-	if deleted {
-		return nil, status.SEC_E_INVALID_HANDLE
-	}
-	defer recoverCode(&st)
-	return ent.sc.QueryAttribute(attr)
-}
-
-// Packages returns the engine's security packages
-// (EnumerateSecurityPackages).
-func (e *Engine) Packages() []mechs.Package { return e.set.Packages() }

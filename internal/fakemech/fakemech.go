@@ -34,11 +34,21 @@ type Info struct {
 	Principal string
 }
 
-// IO scripts the network I/O a leg asks for before it completes.
+// IO scripts the network I/O a leg asks for before it completes. It is the
+// request's mechs.IOPerformer, so legs scripted with the same *IO ask the
+// same performer.
 type IO struct {
+	// Kind is the request's kind (default mechs.IOKDC).
+	Kind mechs.IOKind
 	// Realm and Key are passed through to mechs.IORequest.
 	Realm string
 	Key   string
+	// Timeout, when positive, sets the request's Deadline to this long
+	// after the Step that asks for it.
+	Timeout time.Duration
+	// Uncomparable makes the request's Performer a struct value holding a
+	// slice, which cannot be a map key (it performs as the IO itself).
+	Uncomparable bool
 	// Delay is how long Perform takes (it returns ctx.Err() if ctx ends
 	// first).
 	Delay time.Duration
@@ -50,8 +60,39 @@ type IO struct {
 	Err   error
 	// Panic, when non-nil, makes Perform panic with it.
 	Panic any
-	// Performs counts the calls of Perform.
-	Performs atomic.Int64
+	// Performs counts the calls of Perform, Returns those that have
+	// returned, and Cancelled those that returned because their context
+	// was cancelled (not because it timed out).
+	Performs, Returns, Cancelled atomic.Int64
+}
+
+// request is the IORequest a leg scripted with io asks for; timeout, when
+// positive, replaces io.Timeout.
+func (io *IO) request(timeout time.Duration) *mechs.IORequest {
+	req := &mechs.IORequest{Kind: io.Kind, Realm: io.Realm, Key: io.Key, Performer: io}
+	if req.Kind == 0 {
+		req.Kind = mechs.IOKDC
+	}
+	if timeout <= 0 {
+		timeout = io.Timeout
+	}
+	if timeout > 0 {
+		req.Deadline = time.Now().Add(timeout)
+	}
+	if io.Uncomparable {
+		req.Performer = uncomparable{io: io, pad: []byte{0}}
+	}
+	return req
+}
+
+// uncomparable is a performer that == would panic on.
+type uncomparable struct {
+	io  *IO
+	pad []byte
+}
+
+func (u uncomparable) Perform(ctx context.Context, req *mechs.IORequest) ([]byte, error) {
+	return u.io.Perform(ctx, req)
 }
 
 // Leg is the scripted outcome of one leg.
@@ -64,6 +105,9 @@ type Leg struct {
 	// Step fails with SEC_E_NO_AUTHENTICATING_AUTHORITY if the I/O failed,
 	// and otherwise completes the leg as scripted.
 	IO *IO
+	// IOTimeout, when positive, is this leg's IO.Timeout: legs sharing
+	// one IO may ask with different deadlines.
+	IOTimeout time.Duration
 	// Status is the leg's status. With an error status the leg fails with
 	// a *status.Error whose Mech is the package name.
 	Status status.Code
@@ -240,8 +284,7 @@ func (c *Context) Step(in *mechs.StepInput) mechs.StepResult {
 	if l.IO != nil {
 		c.waitingIO = true
 		c.pendLeg = l
-		io := l.IO
-		return mechs.StepResult{IO: &mechs.IORequest{Kind: mechs.IOKDC, Realm: io.Realm, Key: io.Key, Performer: io}}
+		return mechs.StepResult{IO: l.IO.request(l.IOTimeout)}
 	}
 	return c.finish(l)
 }
@@ -249,6 +292,12 @@ func (c *Context) Step(in *mechs.StepInput) mechs.StepResult {
 // Perform implements mechs.IOPerformer.
 func (io *IO) Perform(ctx context.Context, _ *mechs.IORequest) ([]byte, error) {
 	io.Performs.Add(1)
+	defer func() {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			io.Cancelled.Add(1)
+		}
+		io.Returns.Add(1)
+	}()
 	if io.Panic != nil {
 		panic(io.Panic)
 	}

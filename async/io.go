@@ -1,0 +1,373 @@
+package async
+
+// The I/O side: the network I/O a mechanism's Step asks for (mechs.IORequest).
+//
+// Rules enforced here:
+//
+//   - I/O never runs on a CPU worker. A leg whose Step returns an IORequest
+//     waits on an exchange, which an I/O goroutine performs; when it ends
+//     the leg is queued again on the CPU pool with the outcome in
+//     StepInput.IOReply and IOErr. At most WithIOConcurrency exchanges are
+//     performed at once; the others wait their turn in order. I/O
+//     goroutines start on demand and park, for reuse, when there is nothing
+//     to perform; there are never more than WithIOConcurrency of them.
+//   - Legs whose requests have equal Performer, Kind and a non-empty Key,
+//     asked while an exchange for them is in flight, wait on that one
+//     exchange: Perform is called once, and every waiter receives the same
+//     reply bytes (or the same error). A request with Key "", or whose
+//     Performer is not comparable (a value holding a func, slice or map),
+//     gets an exchange of its own.
+//   - An exchange's context derives from the engine's base (cancelled by
+//     Close) and ends at its deadline: the engine's I/O timeout after the
+//     first leg asked, or that leg's IORequest.Deadline if sooner. A leg
+//     joins an exchange only if the exchange ends no later than the leg's
+//     own deadline would, so no leg waits past its own deadline; the time
+//     an exchange waits for an I/O goroutine counts.
+//   - A leg leaves an exchange when it is cancelled (AsyncContext.Cancel),
+//     its security context deleted, or the engine closed; it is then
+//     queued on the CPU pool, which completes it with its abort status. The
+//     others waiting on the exchange are not disturbed. When the last waiter
+//     leaves, the exchange ends: its context is cancelled (Perform must then
+//     return, leaving no goroutine or socket behind), or, if it had not
+//     started, it never does.
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/asyncsspi/asyncsspi/mechs"
+	"github.com/asyncsspi/asyncsspi/status"
+)
+
+var errNoPerformer = errors.New("async: I/O request without a performer")
+
+// ioSide is the engine's I/O side.
+type ioSide struct {
+	e   *Engine
+	max int // WithIOConcurrency
+
+	// mu guards the fields below, every exchange's waiter list and queue
+	// links, and the ioX, ioPrev and ioNext fields of every AsyncContext.
+	// Lock order: an AsyncContext's mu, then mu; never the other way.
+	mu      sync.Mutex
+	shared  map[exchangeKey]*exchange  // exchanges in flight that legs may join
+	queue   ilist[exchange, *exchange] // exchanges waiting for an I/O goroutine
+	legs    int                        // legs waiting on an exchange
+	flying  int                        // exchanges queued or being performed
+	running int                        // I/O goroutines alive
+	parked  int                        // of which parked on wake, not yet signalled
+	wake    sync.Cond                  // on mu: work was queued, or closed
+	closed  bool
+
+	wg sync.WaitGroup // the I/O goroutines
+}
+
+// exchangeKey identifies what legs may share: mechs.IORequest's doc.
+type exchangeKey struct {
+	performer mechs.IOPerformer
+	kind      mechs.IOKind
+	key       string
+}
+
+// exchange is one performance of an IORequest, and the legs waiting on it.
+type exchange struct {
+	req      *mechs.IORequest // the first waiter's request: what is sent
+	pkg      string           // the first waiter's package, for a panic's status
+	deadline time.Time
+	key      exchangeKey
+	shared   bool // in ioSide.shared under key
+
+	// Guarded by ioSide.mu.
+	waiters ilist[AsyncContext, *AsyncContext]
+	n       int
+	qlinks  ilinks[exchange]   // in ioSide.queue
+	queued  bool               // in ioSide.queue
+	cancel  context.CancelFunc // set once an I/O goroutine performs it
+}
+
+func (x *exchange) links() *ilinks[exchange] { return &x.qlinks }
+
+func (io *ioSide) init(e *Engine, max int) {
+	io.e, io.max = e, max
+	io.shared = make(map[exchangeKey]*exchange)
+	io.wake.L = &io.mu
+}
+
+// shareKey returns the key legs share req under, if they may.
+func shareKey(req *mechs.IORequest) (exchangeKey, bool) {
+	if req.Key == "" || !reflect.ValueOf(req.Performer).Comparable() {
+		return exchangeKey{}, false
+	}
+	return exchangeKey{req.Performer, req.Kind, req.Key}, true
+}
+
+// deadline is when an I/O request asked now must end.
+func (e *Engine) deadline(req *mechs.IORequest) time.Time {
+	d := time.Now().Add(e.cfg.ioTimeout)
+	if !req.Deadline.IsZero() && req.Deadline.Before(d) {
+		d = req.Deadline
+	}
+	return d
+}
+
+// waitIO makes the leg, whose Step asked for req, wait on an exchange. The
+// calling worker lets go of the leg.
+func (e *Engine) waitIO(ac *AsyncContext, req *mechs.IORequest) {
+	io := &e.io
+	deadline := e.deadline(req)
+	key, share := shareKey(req)
+	io.mu.Lock()
+	if io.closed {
+		io.mu.Unlock()
+		e.complete(ac, engineResult(StatusClosed, ErrClosed))
+		return
+	}
+	// An abort set before mu was taken is seen here; one set after finds
+	// the leg waiting and takes it out (AsyncContext.abortLeg).
+	if reason := ac.abort.Load(); reason != abortNone {
+		io.mu.Unlock()
+		e.complete(ac, abortResult(reason))
+		return
+	}
+	var x *exchange
+	if share {
+		if y := io.shared[key]; y != nil && !y.deadline.After(deadline) {
+			x = y
+		}
+	}
+	if x == nil {
+		x = &exchange{req: req, pkg: ac.pkgName, deadline: deadline}
+		io.flying++
+		if share && io.shared[key] == nil {
+			x.key, x.shared = key, true
+			io.shared[key] = x
+		}
+		io.schedule(x)
+	}
+	x.add(ac)
+	io.legs++
+	io.mu.Unlock()
+}
+
+// schedule queues x for an I/O goroutine, waking a parked one or starting
+// one if fewer than max are alive. io.mu is held.
+func (io *ioSide) schedule(x *exchange) {
+	io.queue.push(x)
+	x.queued = true
+	switch {
+	case io.parked > 0:
+		io.parked--
+		io.wake.Signal()
+	case io.running < io.max:
+		io.running++
+		io.wg.Add(1)
+		go io.work()
+	}
+}
+
+// work is an I/O goroutine: it performs queued exchanges, parks when there
+// are none, and exits when the I/O side is closed and nothing is queued.
+func (io *ioSide) work() {
+	defer io.wg.Done()
+	io.mu.Lock()
+	for {
+		x := io.queue.pop()
+		if x != nil {
+			x.queued = false
+		}
+		if x == nil {
+			if io.closed {
+				io.running--
+				io.mu.Unlock()
+				return
+			}
+			io.parked++
+			io.wake.Wait()
+			continue
+		}
+		ctx, cancel := context.WithDeadline(io.e.base, x.deadline)
+		x.cancel = cancel
+		io.mu.Unlock()
+		reply, perr, err := x.perform(ctx)
+		cancel()
+		io.mu.Lock()
+		io.flying--
+		io.legs -= x.n
+		head := x.takeAll()
+		if x.shared && io.shared[x.key] == x {
+			delete(io.shared, x.key)
+		}
+		io.mu.Unlock()
+		for ac := head; ac != nil; {
+			next := ac.ioLinks.next
+			ac.ioLinks.next = nil
+			io.e.deliver(ac, reply, perr, err)
+			ac = next
+		}
+		io.mu.Lock()
+	}
+}
+
+// perform carries x out under ctx, unless ctx has already ended (the
+// engine is closing, or x waited past its deadline): then nothing is sent.
+func (x *exchange) perform(ctx context.Context) (reply []byte, perr *status.Error, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	return perform(ctx, x.req, x.pkg)
+}
+
+// perform calls req's Performer under ctx. perr is non-nil when it
+// panicked.
+func perform(ctx context.Context, req *mechs.IORequest, pkg string) (reply []byte, perr *status.Error, err error) {
+	if perr = callPackage(pkg, func() { reply, err = req.Performer.Perform(ctx, req) }); perr != nil {
+		return nil, perr, nil
+	}
+	return reply, nil, err
+}
+
+// deliver hands an exchange's outcome to a leg that waited on it, which the
+// calling I/O goroutine now holds and lets go of.
+func (e *Engine) deliver(ac *AsyncContext, reply []byte, perr *status.Error, err error) {
+	switch {
+	case perr != nil:
+		e.complete(ac, failure(perr))
+	case e.closing():
+		e.complete(ac, engineResult(StatusClosed, ErrClosed))
+	default:
+		ac.in.IOReply, ac.in.IOErr = reply, err
+		e.resume(ac, true)
+	}
+}
+
+// resume queues a leg that leaves the I/O side on the CPU pool. If the pool
+// has closed, the leg is completed as closed: inline when the caller is an
+// engine goroutine, otherwise on a goroutine of its own, which Close waits
+// for, so that the notify callback never runs on a caller's goroutine.
+func (e *Engine) resume(ac *AsyncContext, onEngine bool) {
+	if e.cpu.TrySubmit((*legTask)(ac)) == nil {
+		return
+	}
+	if onEngine {
+		e.complete(ac, engineResult(StatusClosed, ErrClosed))
+		return
+	}
+	e.stragglers.Go(func() { e.complete(ac, engineResult(StatusClosed, ErrClosed)) })
+}
+
+// leave takes ac out of the exchange it waits on, if any, and reports
+// whether it did; the caller then holds the leg. When ac was the last
+// waiter, the exchange ends. io.mu must not be held.
+func (io *ioSide) leave(ac *AsyncContext) bool {
+	io.mu.Lock()
+	defer io.mu.Unlock()
+	x := ac.ioX
+	if x == nil {
+		return false
+	}
+	x.remove(ac)
+	io.legs--
+	if x.n == 0 {
+		if x.shared && io.shared[x.key] == x {
+			delete(io.shared, x.key)
+		}
+		if x.queued {
+			io.queue.remove(x)
+			x.queued = false
+			io.flying--
+		}
+		if x.cancel != nil {
+			x.cancel()
+		}
+	}
+	return true
+}
+
+// close stops the I/O side: nothing new waits on it, every goroutine drains
+// what is queued (whose contexts, derived from the cancelled base, have
+// ended, so nothing is sent) and exits. It returns when they have.
+func (io *ioSide) close() {
+	io.mu.Lock()
+	io.closed = true
+	io.parked = 0
+	io.wake.Broadcast()
+	io.mu.Unlock()
+	io.wg.Wait()
+}
+
+// add makes ac a waiter of x. io.mu is held.
+func (x *exchange) add(ac *AsyncContext) {
+	ac.ioX = x
+	x.waiters.push(ac)
+	x.n++
+}
+
+// remove takes ac out of x's waiters. io.mu is held.
+func (x *exchange) remove(ac *AsyncContext) {
+	ac.ioX = nil
+	x.waiters.remove(ac)
+	x.n--
+}
+
+// takeAll takes every waiter out of x and returns the first; the rest
+// follow through their links' next, which the caller, now holding them
+// all, clears as it lets go of each. io.mu is held.
+func (x *exchange) takeAll() *AsyncContext {
+	head := x.waiters.head
+	for ac := head; ac != nil; ac = ac.ioLinks.next {
+		ac.ioX, ac.ioLinks.prev = nil, nil
+	}
+	x.waiters = ilist[AsyncContext, *AsyncContext]{}
+	x.n = 0
+	return head
+}
+
+// ilinks are the links an element of an ilist holds.
+type ilinks[T any] struct{ prev, next *T }
+
+// linked is a pointer to an element that holds its own ilinks.
+type linked[T any] interface {
+	*T
+	links() *ilinks[T]
+}
+
+// ilist is an intrusive doubly linked FIFO, so that an element in the
+// middle (a waiter that leaves, an exchange whose waiters all left) is
+// taken out at once.
+type ilist[T any, P linked[T]] struct{ head, tail P }
+
+func (l *ilist[T, P]) push(e P) {
+	*e.links() = ilinks[T]{prev: l.tail}
+	if l.tail != nil {
+		l.tail.links().next = e
+	} else {
+		l.head = e
+	}
+	l.tail = e
+}
+
+func (l *ilist[T, P]) pop() P {
+	e := l.head
+	if e != nil {
+		l.remove(e)
+	}
+	return e
+}
+
+func (l *ilist[T, P]) remove(e P) {
+	k := e.links()
+	if k.prev != nil {
+		P(k.prev).links().next = k.next
+	} else {
+		l.head = k.next
+	}
+	if k.next != nil {
+		P(k.next).links().prev = k.prev
+	} else {
+		l.tail = k.prev
+	}
+	*k = ilinks[T]{}
+}
