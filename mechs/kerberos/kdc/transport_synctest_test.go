@@ -106,6 +106,18 @@ func (p *pipeKDCs) times(key string) []time.Time {
 
 func silentKDC(string, []byte) []byte { return nil }
 
+// exchangeWant runs one exchange for realm, which must bring back want,
+// and returns how long it took.
+func exchangeWant(t *testing.T, tr *Transport, realm string, want []byte) time.Duration {
+	t.Helper()
+	start := time.Now()
+	got, err := tr.Exchange(context.Background(), realm, testReq)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("%x, %v", got, err)
+	}
+	return time.Since(start)
+}
+
 func answerOn(network string, rep []byte) func(string, []byte) []byte {
 	return func(n string, _ []byte) []byte {
 		if n == network {
@@ -156,12 +168,7 @@ func TestSynctestSilentUDPThenTCP(t *testing.T) {
 		tr := NewTransport(WithDialer(p.dial), WithKDCs("R", "kdc1"), WithStagger(time.Second), WithTimeout(time.Minute))
 		defer tr.Close()
 		for i, wantEl := range []time.Duration{time.Second, 0} {
-			start := time.Now()
-			got, err := tr.Exchange(context.Background(), "R", testReq)
-			if err != nil || !bytes.Equal(got, want) {
-				t.Fatalf("%x, %v", got, err)
-			}
-			if el := time.Since(start); el != wantEl {
+			if el := exchangeWant(t, tr, "R", want); el != wantEl {
 				t.Fatalf("exchange %d: TCP answer after %v, want %v", i, el, wantEl)
 			}
 			synctest.Wait()
@@ -231,12 +238,7 @@ func TestSynctestRefusedHandsOverAtOnce(t *testing.T) {
 		p.set("kdc2:88", answerOn("udp", want))
 		tr := NewTransport(WithDialer(p.dial), WithKDCs("R", "kdc1", "kdc2"), WithStagger(time.Hour), WithTimeout(2*time.Hour))
 		defer tr.Close()
-		start := time.Now()
-		got, err := tr.Exchange(context.Background(), "R", testReq)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("%x, %v", got, err)
-		}
-		if el := time.Since(start); el != 0 {
+		if el := exchangeWant(t, tr, "R", want); el != 0 {
 			t.Fatalf("hand-over took %v, want none", el)
 		}
 	})
