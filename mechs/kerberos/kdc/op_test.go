@@ -303,3 +303,45 @@ func TestMITServiceTicketTakeOver(t *testing.T) {
 		t.Fatal("the waiting caller did not take over")
 	}
 }
+
+// FuzzOpStep feeds arbitrary bytes to an operation as the reply to its
+// AS-REQ and to its TGS-REQ: it never panics, and always either ends (a
+// ticket or a *status.Error) or asks for its next request.
+func FuzzOpStep(f *testing.F) {
+	for _, b := range replySeeds(f) {
+		f.Add(b)
+	}
+	c := seedClient(f, "bob", "bobpw")
+	now := time.Now()
+	tgt := &Ticket{
+		Client: types.NewPrincipalName(1, "bob"), CRealm: seedRealm,
+		Server: types.NewPrincipalName(2, "krbtgt/"+seedRealm), SRealm: seedRealm,
+		SessionKey: types.EncryptionKey{KeyType: etypeAES256SHA1, KeyValue: make([]byte, 32)},
+		AuthTime:   now, StartTime: now, EndTime: now.Add(10 * time.Hour),
+	}
+	tgt.Ticket.SName = tgt.Server
+	c.setTGT(tgt, nil)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, kind := range []opKind{opLogin, opService} {
+			o := &Op{c: c, kind: kind, key: "fuzz", sname: types.NewPrincipalName(2, "HTTP/localhost"), realm: seedRealm}
+			req, _, err := o.Next()
+			if req == nil || err != nil {
+				t.Fatalf("kind %d: no first request: %v", kind, err)
+			}
+			next, tkt, err := o.Step(req, data, nil)
+			switch {
+			case next != nil:
+				if next == req || tkt != nil || err != nil {
+					t.Fatalf("kind %d: next request %v with %v %v", kind, next == req, tkt, err)
+				}
+			case err != nil:
+				var se *status.Error
+				if !errors.As(err, &se) {
+					t.Fatalf("kind %d: error %v is not a *status.Error", kind, err)
+				}
+			case tkt == nil:
+				t.Fatalf("kind %d: the operation neither ended nor went on", kind)
+			}
+		}
+	})
+}
