@@ -119,8 +119,11 @@ type kdcFetch struct {
 
 func (f *kdcFetch) step(req *mechs.IORequest, reply []byte, err error) (*mechs.IORequest, *svcTicket, error) {
 	next, t, err := f.op.Step(req, reply, err)
-	if next != nil || err != nil {
+	switch {
+	case next != nil || err != nil:
 		return next, nil, err
+	case t == nil:
+		return nil, nil, status.Errorf(status.SEC_E_INTERNAL_ERROR, Name, "kdc operation ended without a ticket")
 	}
 	st, err := f.src.convert(f.spn, t)
 	return nil, st, err
