@@ -110,9 +110,29 @@ type round struct {
 	reply    []byte // the first reply an exchange brought back
 	err      error  // or the first failure (not a cancellation)
 	changed  chan struct{}
+	retired  time.Time // when the Op moved past the request (real time)
 }
 
-// begin, end: exchangeTap, called by Transport.Perform.
+// kept, begin, end: exchangeTap, called by Transport.Perform.
+func (r *round) kept() ([]byte, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reply, r.reply != nil
+}
+
+func (r *round) retire(now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.retired = now
+	return r.reply != nil
+}
+
+func (r *round) expired(now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.retired.IsZero() && now.Sub(r.retired) > RequestFreshness
+}
+
 func (r *round) begin() {
 	r.mu.Lock()
 	r.inflight++
@@ -273,7 +293,7 @@ func (o *Op) finishLocked(t *Ticket, err error) {
 // retireLocked forgets the current request.
 func (o *Op) retireLocked() {
 	if o.cur != nil {
-		o.c.transport.removeTap(o.cur.io.Key)
+		o.c.transport.retireTap(o.cur.io.Key)
 		o.cur = nil
 	}
 }

@@ -59,8 +59,9 @@ type Transport struct {
 
 	// tapMu guards taps: the rounds of Client operations whose requests
 	// this Transport performs, by IORequest.Key (see Perform).
-	tapMu sync.Mutex
-	taps  map[string]exchangeTap
+	tapMu   sync.Mutex
+	taps    map[string]exchangeTap
+	tapAdds int
 	// ids numbers the Clients that use the Transport, so that their
 	// request keys never collide.
 	idMu sync.Mutex
@@ -71,8 +72,16 @@ type Transport struct {
 // that an operation shared by many legs knows whether its request is in
 // flight and can keep its reply for the legs that did not wait on it.
 type exchangeTap interface {
+	// kept returns the reply an earlier exchange of the request brought
+	// back, if any.
+	kept() ([]byte, bool)
 	begin()
 	end(reply []byte, err error, cancelled bool)
+	// retire marks the tap's operation as past the request; it reports
+	// whether the tap is worth keeping (it holds a reply).
+	retire(now time.Time) bool
+	// expired reports whether a retired tap may be forgotten.
+	expired(now time.Time) bool
 }
 
 // NewTransport returns a Transport. It does no I/O.
@@ -155,13 +164,22 @@ func (t *Transport) KDCs(realm string) []string {
 // AS-REQ or TGS-REQ) to the KDCs of req.Realm with Exchange and returns the
 // reply. When ctx is cancelled (the engine does so once no leg waits on the
 // reply) the exchange ends at once: every socket it opened is closed
-// before Perform returns, and nothing more is sent.
+// before Perform returns, and nothing more is sent. A request of a Client
+// operation whose reply has already arrived is answered with that reply,
+// without an exchange.
 func (t *Transport) Perform(ctx context.Context, req *mechs.IORequest) ([]byte, error) {
 	if req == nil || req.Kind != mechs.IOKDC {
 		return nil, status.Errorf(status.SEC_E_INTERNAL_ERROR, mech, "kdc: a Transport performs only KDC exchanges")
 	}
 	tap := t.tap(req.Key)
 	if tap != nil {
+		// A leg may be handed a request just as its exchange ends, and
+		// ask for it once the engine has forgotten that exchange: the
+		// reply is the one already received (as a KDC's lookaside cache
+		// would answer the repeated request).
+		if b, ok := tap.kept(); ok {
+			return b, nil
+		}
 		tap.begin()
 	}
 	reply, err := t.Exchange(ctx, req.Realm, req.Message)
@@ -190,14 +208,28 @@ func (t *Transport) tap(key string) exchangeTap {
 
 func (t *Transport) addTap(key string, x exchangeTap) {
 	t.tapMu.Lock()
+	defer t.tapMu.Unlock()
 	t.taps[key] = x
-	t.tapMu.Unlock()
+	if t.tapAdds++; t.tapAdds%64 == 0 {
+		now := time.Now()
+		for k, x := range t.taps {
+			if x.expired(now) {
+				delete(t.taps, k)
+			}
+		}
+	}
 }
 
-func (t *Transport) removeTap(key string) {
+// retireTap forgets the tap of key, or, when its request brought back a
+// reply, keeps it for RequestFreshness: a leg handed the request just
+// before the operation moved on may still ask for it, and gets that reply
+// instead of another exchange.
+func (t *Transport) retireTap(key string) {
 	t.tapMu.Lock()
-	delete(t.taps, key)
-	t.tapMu.Unlock()
+	defer t.tapMu.Unlock()
+	if x, ok := t.taps[key]; ok && !x.retire(time.Now()) {
+		delete(t.taps, key)
+	}
 }
 
 // removeTaps forgets every tap whose key starts with prefix (a closed
