@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -151,6 +152,15 @@ func TestMITOpJoinAfterExchange(t *testing.T) {
 	// it the same ticket.
 	if next, t2, err := o.Step(req, []byte("stale"), nil); next != nil || err != nil || t2 != tkt {
 		t.Fatalf("late feed: %v %v %v", next, t2, err)
+	}
+	// A leg handed the request just before the Op moved on, and asking
+	// for it only now, gets the reply already received: no exchange.
+	exchanges := s.realm.CountRequests("TGS_REQ") + strings.Count(s.realm.Log(), "repeated")
+	if b, err := c.Transport().Perform(context.Background(), req); err != nil || len(b) == 0 {
+		t.Fatalf("late Perform: %v", err)
+	}
+	if n := s.realm.CountRequests("TGS_REQ") + strings.Count(s.realm.Log(), "repeated"); n != exchanges {
+		t.Fatal("a late Perform of a request already answered went to the KDC")
 	}
 	if got := s.count("TGS_REQ", "for HTTP/localhost@"); got != 1 {
 		t.Fatalf("%d TGS_REQs, want 1", got)
