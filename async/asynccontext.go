@@ -45,16 +45,19 @@ type AsyncContext struct {
 	// mu guards the fields below it and orders the publication of the
 	// final status against Done, Reinit and the queuing of the next leg.
 	mu     sync.Mutex
-	active bool   // a leg is being queued or is pending
-	seq    uint64 // number of the current (or last) leg
-	freed  bool
+	active bool          // a leg is being queued or is pending
+	freed  bool          // beside active: no padding between them
+	seq    uint64        // number of the current (or last) leg
 	done   chan struct{} // made lazily by Done; closed at completion
 	cb     func(*AsyncContext, any)
 	cbData any
 	cq     *CompletionQueue
 
-	// The leg, owned as described above.
+	// The leg, owned as described above. kind and use are side by side so
+	// that they share a word: an AsyncContext is what every pending leg
+	// costs.
 	kind     legKind
+	use      secctx.CredentialUse // ACH fCredentialUse
 	pkgName  string
 	ent      *ctxEntry             // the security context of a later leg
 	cred     *credEntry            // the credential of a first leg
@@ -63,7 +66,6 @@ type AsyncContext struct {
 	target   string                // ISC pszTargetName, or ACH pszPrincipal
 	iscReq   secctx.ISCReq         // ISC fContextReq
 	ascReq   secctx.ASCReq         // ASC fContextReq
-	use      secctx.CredentialUse  // ACH fCredentialUse
 	authData any                   // ACH pAuthData
 	delH     secctx.CtxtHandle     // DeleteSecurityContextAsync's handle
 	freeH    secctx.CredHandle     // FreeCredentialsHandleAsync's handle

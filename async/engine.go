@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/queue"
@@ -37,6 +38,8 @@ type Engine struct {
 	creds *table[credEntry]
 	ctxs  *table[ctxEntry]
 
+	// epoch is when New ran; I/O deadlines are kept as offsets from it.
+	epoch time.Time
 	// base is cancelled when Close begins; every I/O context derives
 	// from it.
 	base       context.Context
@@ -84,6 +87,7 @@ func New(set *mechs.Set, opts ...Option) *Engine {
 		ctxs:   newTable[ctxEntry](tag),
 		idle:   make(chan struct{}),
 		closed: make(chan struct{}),
+		epoch:  time.Now(),
 	}
 	e.io.init(e, c.ioWorkers)
 	e.base, e.cancelBase = context.WithCancel(context.Background())

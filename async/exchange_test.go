@@ -171,7 +171,7 @@ func TestWhatDoesNotShare(t *testing.T) {
 		for _, c := range []struct {
 			name string
 			io   *fakemech.IO
-			want int64
+			want int32
 		}{{"a", a, 1}, {"b", b, 1}, {"same key, other performer", otherPerformer, 1}, {"same key, other kind", otherKind, 1},
 			{"empty key", noKey, 3}, {"uncomparable performer", uncomparable, 3}} {
 			if got := c.io.Performs.Load(); got != c.want {
@@ -183,9 +183,10 @@ func TestWhatDoesNotShare(t *testing.T) {
 
 func TestRequestDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		short := &fakemech.IO{Key: "k", Block: true, Timeout: 2 * time.Second}
-		long := &fakemech.IO{Key: "k", Block: true, Timeout: time.Hour}
-		f := newFixture(t, byTarget(map[string]fakemech.Leg{"short": ioLeg(short), "long": ioLeg(long)}),
+		io := &fakemech.IO{Key: "k", Block: true}
+		short, long := ioLeg(io), ioLeg(io)
+		short.IOTimeout, long.IOTimeout = 2*time.Second, time.Hour
+		f := newFixture(t, byTarget(map[string]fakemech.Leg{"short": short, "long": long}),
 			async.WithIOTimeout(5*time.Second))
 		defer f.e.Close()
 		start := time.Now()

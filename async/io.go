@@ -73,11 +73,12 @@ type exchangeKey struct {
 }
 
 // exchange is one performance of an IORequest, and the legs waiting on it.
-// It is what a leg waiting on I/O costs besides itself, so it is kept
-// small: its key is recomputed from req, its package read from a waiter.
+// It is what a leg waiting on I/O costs besides itself, so it is kept to
+// 64 bytes: its key is recomputed from req, its package read from a
+// waiter, its deadline kept as an offset from the engine's epoch.
 type exchange struct {
 	req      *mechs.IORequest // the first waiter's request: what is sent
-	deadline time.Time
+	deadline time.Duration    // since the engine's epoch
 
 	// Guarded by ioSide.mu.
 	waiters ilist[AsyncContext, *AsyncContext]
@@ -103,14 +104,20 @@ func shareKey(req *mechs.IORequest) (exchangeKey, bool) {
 	return exchangeKey{req.Performer, req.Kind, req.Key}, true
 }
 
-// deadline is when an I/O request asked now must end.
-func (e *Engine) deadline(req *mechs.IORequest) time.Time {
-	d := time.Now().Add(e.cfg.ioTimeout)
-	if !req.Deadline.IsZero() && req.Deadline.Before(d) {
-		d = req.Deadline
+// deadline is when an I/O request asked now must end: the engine's I/O
+// timeout from now, or the request's Deadline if sooner, as an offset from
+// the engine's epoch (a monotonic reading, so the wall clock's jumps do not
+// move it).
+func (e *Engine) deadline(req *mechs.IORequest) time.Duration {
+	d := time.Since(e.epoch) + e.cfg.ioTimeout
+	if !req.Deadline.IsZero() {
+		d = min(d, req.Deadline.Sub(e.epoch))
 	}
 	return d
 }
+
+// at is the time of a deadline.
+func (e *Engine) at(deadline time.Duration) time.Time { return e.epoch.Add(deadline) }
 
 // waitIO makes the leg, whose Step asked for req, wait on an exchange. The
 // calling worker lets go of the leg.
@@ -141,7 +148,7 @@ func (e *Engine) waitIO(ac *AsyncContext, req *mechs.IORequest) {
 	}
 	var x *exchange
 	if share {
-		if y := io.shared[key]; y != nil && !y.deadline.After(deadline) {
+		if y := io.shared[key]; y != nil && y.deadline <= deadline {
 			x = y
 		}
 	}
@@ -206,7 +213,7 @@ func (io *ioSide) work() {
 			continue
 		}
 		x.queued = false
-		ctx, cancel := context.WithDeadline(io.e.base, x.deadline)
+		ctx, cancel := context.WithDeadline(io.e.base, io.e.at(x.deadline))
 		x.cancel = cancel
 		// The package of a leg that waits on x names it in a panic's
 		// status; x is dropped from the queue when its last waiter

@@ -130,7 +130,7 @@ func (e *Engine) handshakeSync(ctx context.Context, initiator bool, cred secctx.
 // Close, and the deletion of the leg's context. It shares no exchange with
 // other legs. stop is non-nil when the leg must end instead of stepping on.
 func (e *Engine) syncIO(ctx context.Context, ent *ctxEntry, req *mechs.IORequest, pkg string) (reply []byte, stop *mechs.StepResult, err error) {
-	ioCtx, cancel := context.WithDeadline(ctx, e.deadline(req))
+	ioCtx, cancel := context.WithDeadline(ctx, e.at(e.deadline(req)))
 	defer cancel()
 	unhook := context.AfterFunc(e.base, cancel)
 	defer unhook()
