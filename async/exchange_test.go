@@ -312,3 +312,31 @@ func TestCloseEndsSharedExchange(t *testing.T) {
 		}
 	})
 }
+
+// TestCancelWhileClosing: a leg taken off the I/O side by Cancel after the
+// CPU pool has closed (its exchange's performer slow to honour the end of
+// its context) is completed, as closed like every leg Close ends before it
+// runs again, on a goroutine the engine owns and Close waits for, never
+// inline in Cancel.
+func TestCancelWhileClosing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		io := &fakemech.IO{Stubborn: true, Delay: 10 * time.Second, Reply: []byte("r")}
+		f := newFixture(t, byTarget(map[string]fakemech.Leg{"kdc": ioLeg(io)}))
+		ac := queueAll(t, f, "kdc")[0]
+		got := make(chan status.Code) // unbuffered: a callback inline in Cancel would deadlock
+		ac.SetNotifyCallback(func(ac *async.AsyncContext, _ any) { got <- ac.Status() }, nil)
+		synctest.Wait()
+		closed := make(chan struct{})
+		go func() { f.e.Close(); close(closed) }()
+		synctest.Wait() // Close waits for the stubborn Perform; the CPU pool has closed
+		start := time.Now()
+		ac.Cancel()
+		if st := <-got; st != async.StatusClosed || time.Since(start) != 0 {
+			t.Fatalf("leg cancelled during Close: %v after %v", st, time.Since(start))
+		}
+		<-closed
+		if io.Returns.Load() != 1 {
+			t.Fatal("Close returned before the performer did")
+		}
+	})
+}

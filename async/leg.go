@@ -18,11 +18,13 @@ package async
 //     so a reader that sees a final status sees every output: the store
 //     happens after the writes), then wakes Done, then appends to the
 //     completion queue, then calls the notify callback, in that order, once.
-//   - The notify callback always runs on an engine goroutine (a CPU worker or
-//     an I/O goroutine), never inline on the goroutine that queued the leg,
-//     even when the leg completes before the queuing call returns: complete
-//     is only called by a holder, and the queuing goroutine stops holding
-//     the leg when it queues it.
+//   - The notify callback always runs on an engine goroutine (a CPU worker,
+//     an I/O goroutine, or, for a leg cancelled while Close runs, a
+//     goroutine Close waits for), never inline on the goroutine that queued
+//     the leg or called Cancel, even when the leg completes before the
+//     queuing call returns: complete is only called by an engine
+//     goroutine that holds the leg, and the queuing goroutine stops
+//     holding the leg when it queues it.
 
 import (
 	"errors"

@@ -46,6 +46,9 @@ type IO struct {
 	// Uncomparable makes the request's Performer a struct value holding a
 	// slice, which cannot be a map key (it performs as the IO itself).
 	Uncomparable bool
+	// Stubborn makes Perform sit out its Delay even when its context
+	// ends: a performer that breaks mechs.IOPerformer's contract.
+	Stubborn bool
 	// Performs counts the calls of Perform, Returns those that have
 	// returned, and Cancelled those that returned because their context
 	// was cancelled (not because it timed out). (32-bit, and beside the
@@ -302,7 +305,9 @@ func (io *IO) Perform(ctx context.Context, _ *mechs.IORequest) ([]byte, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	if io.Delay > 0 {
+	if io.Delay > 0 && io.Stubborn {
+		time.Sleep(io.Delay)
+	} else if io.Delay > 0 {
 		t := time.NewTimer(io.Delay)
 		defer t.Stop()
 		select {
