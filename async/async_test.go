@@ -238,7 +238,7 @@ func TestBadHandlesAndArguments(t *testing.T) {
 	if st := f.e.DeleteSecurityContextAsync(ac, 99); st != status.SEC_E_OK || wait(t, ac) != status.SEC_E_INVALID_HANDLE {
 		t.Errorf("async delete of a made-up handle: %v", ac.Status())
 	}
-	if _, err := f.e.InitializeSecurityContext(context.Background(), 0, 0, "", 0, bad); status.CodeOf(err) != async.StatusBadArgument {
+	if _, err := f.e.InitializeSecurityContext(context.Background(), f.cred, 0, "", 0, bad); status.CodeOf(err) != async.StatusBadArgument {
 		t.Errorf("sync, malformed bindings: %v", err)
 	}
 }

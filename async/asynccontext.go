@@ -24,8 +24,8 @@ import (
 // but cannot be used to queue calls.
 //
 // Ownership: while a leg is pending, the leg fields belong to whichever
-// engine goroutine holds the leg (the CPU queue, a worker, the I/O side);
-// the channel sends between them order their accesses. The outputs are
+// engine goroutine holds the leg (leg.go); the hand-overs between holders
+// order their accesses. The outputs are
 // written by the goroutine that completes the leg, before it publishes the
 // final status; a caller that has seen a non-pending Status (or Done closed,
 // or the callback called, or Drain return the context) may read them.
@@ -37,22 +37,27 @@ type AsyncContext struct {
 	// abort is abortCancel or abortDelete once the pending leg must end
 	// early; reset when a leg is queued.
 	abort atomic.Uint32
+	// value is the caller's own value (SetValue).
+	value atomic.Pointer[any]
 
 	e *Engine
 
 	// mu guards the fields below it and orders the publication of the
 	// final status against Done, Reinit and the queuing of the next leg.
 	mu     sync.Mutex
-	active bool   // a leg is being queued or is pending
-	seq    uint64 // number of the current (or last) leg
-	freed  bool
+	active bool          // a leg is being queued or is pending
+	freed  bool          // beside active: no padding between them
+	seq    uint64        // number of the current (or last) leg
 	done   chan struct{} // made lazily by Done; closed at completion
 	cb     func(*AsyncContext, any)
 	cbData any
 	cq     *CompletionQueue
 
-	// The leg, owned as described above.
+	// The leg, owned as described above. kind and use are side by side so
+	// that they share a word: an AsyncContext is what every pending leg
+	// costs.
 	kind     legKind
+	use      secctx.CredentialUse // ACH fCredentialUse
 	pkgName  string
 	ent      *ctxEntry             // the security context of a later leg
 	cred     *credEntry            // the credential of a first leg
@@ -61,7 +66,6 @@ type AsyncContext struct {
 	target   string                // ISC pszTargetName, or ACH pszPrincipal
 	iscReq   secctx.ISCReq         // ISC fContextReq
 	ascReq   secctx.ASCReq         // ASC fContextReq
-	use      secctx.CredentialUse  // ACH fCredentialUse
 	authData any                   // ACH pAuthData
 	delH     secctx.CtxtHandle     // DeleteSecurityContextAsync's handle
 	freeH    secctx.CredHandle     // FreeCredentialsHandleAsync's handle
@@ -139,6 +143,27 @@ func (ac *AsyncContext) SetNotifyCallback(cb func(ac *AsyncContext, data any), d
 	}
 	ac.cb, ac.cbData = cb, data
 	return status.SEC_E_OK
+}
+
+// SetValue attaches the caller's own value to ac (a connection, a request),
+// replacing any earlier one, so that a context drained from a completion
+// queue or passed to a callback leads back to it without a side map. The
+// engine never reads it, and it survives Reinit and every call; set nil to
+// drop it. It is safe to call at any time, from any goroutine.
+func (ac *AsyncContext) SetValue(v any) {
+	if v == nil {
+		ac.value.Store(nil)
+		return
+	}
+	ac.value.Store(&v)
+}
+
+// Value returns the value SetValue attached, or nil. It is one atomic load.
+func (ac *AsyncContext) Value() any {
+	if p := ac.value.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // RequiresNotify reports whether a notify callback is registered

@@ -32,11 +32,11 @@ func (e *Engine) queueHandshake(ac *AsyncContext, kind legKind, cred secctx.Cred
 	if e.closing() {
 		return StatusClosed // before the handle lookups: Close empties the tables
 	}
-	in, st := buildInput(input)
+	ent, ce, st := e.lookupHandshake(kind == legInit, cred, h, input)
 	if st != status.SEC_E_OK {
 		return st
 	}
-	ent, ce, st := e.lookupHandshake(kind == legInit, cred, h)
+	in, st := buildInput(input)
 	if st != status.SEC_E_OK {
 		return st
 	}
@@ -77,7 +77,8 @@ func (e *Engine) AcquireCredentialsHandleAsync(ac *AsyncContext, principal, pkg 
 // Token, ContextHandle, Flags, Expiry, Missing, Extra, Err). input must stay
 // unchanged until the leg completes. The return value is the queuing status
 // only: SEC_E_OK, StatusBusy, StatusQueueFull, StatusClosed,
-// StatusBadArgument or SEC_E_INVALID_HANDLE.
+// StatusBadArgument, SEC_E_INVALID_HANDLE, or SEC_E_INVALID_TOKEN for an
+// input token longer than the package's cbMaxToken.
 func (e *Engine) InitializeSecurityContextAsync(ac *AsyncContext, cred secctx.CredHandle, h secctx.CtxtHandle, target string, req secctx.ISCReq, input []secctx.Buffer) status.Code {
 	return e.queueHandshake(ac, legInit, cred, h, input, target, req, 0)
 }

@@ -10,6 +10,11 @@ package async
 // The mechanism's context is closed exactly once, by whichever goroutine
 // last stops using it after it was deleted, so Close never runs
 // concurrently with Step or a per-message call.
+//
+// Rule: an input SECBUFFER_TOKEN longer than the package's cbMaxToken is
+// refused with SEC_E_INVALID_TOKEN when the call's handles are resolved,
+// before the input is parsed, copied, queued or seen by the package
+// (lookupHandshake).
 
 import (
 	"context"
@@ -23,8 +28,9 @@ import (
 
 // credEntry is what a CredHandle names.
 type credEntry struct {
-	pkg  mechs.Package
-	cred mechs.Credential
+	pkg      mechs.Package
+	cred     mechs.Credential
+	maxToken int // the package's cbMaxToken (Info().MaxToken)
 }
 
 // ctxEntry is what a CtxtHandle names.
@@ -33,6 +39,7 @@ type ctxEntry struct {
 	pkg       string
 	initiator bool
 	sc        mechs.SecurityContext
+	maxToken  int // as its credential's
 
 	// mu guards the rest. Lock order: never hold mu while taking an
 	// AsyncContext's mu.
@@ -87,23 +94,40 @@ func (e *Engine) releaseEntry(ent *ctxEntry) (deleted bool) {
 }
 
 // lookupHandshake resolves the handles of an Initialize or Accept call: the
-// security context of a later leg, or the credential of a first leg.
-func (e *Engine) lookupHandshake(initiator bool, cred secctx.CredHandle, h secctx.CtxtHandle) (*ctxEntry, *credEntry, status.Code) {
+// security context of a later leg, or the credential of a first leg. Then,
+// before anything reads input, it refuses with SEC_E_INVALID_TOKEN a
+// SECBUFFER_TOKEN longer than the package's cbMaxToken (Info().MaxToken;
+// none is checked for a package that declares 0), so that no oversized
+// token is parsed, copied or queued.
+func (e *Engine) lookupHandshake(initiator bool, cred secctx.CredHandle, h secctx.CtxtHandle, input []secctx.Buffer) (*ctxEntry, *credEntry, status.Code) {
+	var (
+		ent      *ctxEntry
+		ce       *credEntry
+		st       status.Code
+		maxToken int
+	)
 	if h != 0 {
-		ent, st := e.ctxs.get(uint64(h))
-		if st != status.SEC_E_OK {
+		if ent, st = e.ctxs.get(uint64(h)); st != status.SEC_E_OK {
 			return nil, nil, st
 		}
 		if ent.initiator != initiator {
 			return nil, nil, status.SEC_E_INVALID_HANDLE
 		}
-		return ent, nil, status.SEC_E_OK
+		maxToken = ent.maxToken
+	} else {
+		if ce, st = e.creds.get(uint64(cred)); st != status.SEC_E_OK {
+			return nil, nil, st
+		}
+		maxToken = ce.maxToken
 	}
-	ce, st := e.creds.get(uint64(cred))
-	if st != status.SEC_E_OK {
-		return nil, nil, st
+	if maxToken > 0 {
+		for i := range input {
+			if input[i].Type.Base() == secctx.SECBUFFER_TOKEN && len(input[i].Data) > maxToken {
+				return nil, nil, status.SEC_E_INVALID_TOKEN
+			}
+		}
 	}
-	return nil, ce, status.SEC_E_OK
+	return ent, ce, status.SEC_E_OK
 }
 
 // newSecurityContext starts a first leg's context from its credential.
@@ -132,11 +156,12 @@ func newSecurityContext(initiator bool, ce *credEntry, target string, isc secctx
 }
 
 // settle decides what a finished Initialize or Accept leg leaves behind: for
-// a later leg it releases the security context (and reports the leg as
-// StatusContextDeleted if the context was deleted meanwhile); for a first
-// leg that succeeded it issues the new handle, and for one that failed it
-// closes the mechanism's context. It returns the handle to report.
-func (e *Engine) settle(initiator bool, ent *ctxEntry, sc mechs.SecurityContext, pkg string, r *mechs.StepResult) secctx.CtxtHandle {
+// a later leg (on ent) it releases the security context (and reports the
+// leg as StatusContextDeleted if the context was deleted meanwhile); for a
+// first leg (from ce) that succeeded it issues the new handle, and for one
+// that failed it closes the mechanism's context. It returns the handle to
+// report.
+func (e *Engine) settle(initiator bool, ent *ctxEntry, ce *credEntry, sc mechs.SecurityContext, r *mechs.StepResult) secctx.CtxtHandle {
 	if ent != nil {
 		if e.releaseEntry(ent) {
 			*r = engineResult(StatusContextDeleted, ErrContextDeleted)
@@ -147,11 +172,12 @@ func (e *Engine) settle(initiator bool, ent *ctxEntry, sc mechs.SecurityContext,
 	if sc == nil {
 		return 0
 	}
+	pkg := ce.pkg.Name()
 	if r.Status.IsError() {
 		closeContext(pkg, sc)
 		return 0
 	}
-	ne := &ctxEntry{pkg: pkg, initiator: initiator, sc: sc}
+	ne := &ctxEntry{pkg: pkg, initiator: initiator, sc: sc, maxToken: ce.maxToken}
 	ne.h = secctx.CtxtHandle(e.ctxs.add(ne))
 	return ne.h
 }
@@ -162,8 +188,12 @@ func (e *Engine) acquire(principal, pkg string, use secctx.CredentialUse, authDa
 	if err != nil {
 		return 0, mechs.StepResult{Status: status.CodeOf(err), Err: err}
 	}
-	var cred mechs.Credential
+	var (
+		cred mechs.Credential
+		info secctx.PackageInfo
+	)
 	if perr := callPackage(p.Name(), func() {
+		info = p.Info()
 		cred, err = p.AcquireCredentials(mechs.CredentialRequest{Principal: principal, Use: use, AuthData: authData})
 	}); perr != nil {
 		return 0, failure(perr)
@@ -174,7 +204,7 @@ func (e *Engine) acquire(principal, pkg string, use secctx.CredentialUse, authDa
 		}
 		return 0, mechs.StepResult{Status: status.CodeOf(err), Err: err}
 	}
-	h := secctx.CredHandle(e.creds.add(&credEntry{pkg: p, cred: cred}))
+	h := secctx.CredHandle(e.creds.add(&credEntry{pkg: p, cred: cred, maxToken: int(info.MaxToken)}))
 	return h, mechs.StepResult{Status: status.SEC_E_OK, Expiry: cred.Expiry()}
 }
 

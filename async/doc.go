@@ -8,6 +8,7 @@
 // Every handshake call (a "leg") is queued on a fixed pool of CPU workers and
 // returns at once: the return value is only the queuing status, SEC_E_OK when
 // queued, or the reason it could not queue (see the Status* constants). The
+// engine's limits are explicit; New lists them with their defaults. The
 // leg's own result arrives in its AsyncContext, whose Status reads
 // SEC_I_ASYNC_CALL_PENDING until every output (token, handle, flags, expiry,
 // counts) has been written, and the final SECURITY_STATUS after.
@@ -30,7 +31,13 @@
 //     then wakes Done, the completion queue and the notify callback, in that
 //     order; the callback runs on an engine goroutine, never inline on the
 //     goroutine that queued the leg.
-//   - contexts.go: one leg at a time per security context.
+//   - budget.go: legs on the CPU side and legs waiting on I/O are bounded
+//     apart (WithQueueDepth, WithIOWaitLimit), each with its own status when
+//     full; a leg back from I/O always finds room; a leg's slot is free
+//     before its completion is published.
+//   - contexts.go: one leg at a time per security context; an input token
+//     longer than the package's cbMaxToken is refused before anything reads
+//     it.
 //   - asynccontext.go: Status is a single atomic load (no lock, no
 //     allocation), and a fresh context never reads as SEC_E_OK.
 //   - mechcall.go: a panic in a security package becomes
@@ -52,11 +59,12 @@
 //
 // # Files
 //
-// engine.go (the Engine, New, Close), options.go (its options), leg.go (the
-// life of a leg), io.go (the I/O side), calls.go (the Sspi*Async family),
-// sync.go (the synchronous twins), message.go (per-message calls),
-// contexts.go (what handles name), handles.go (the handle tables),
-// asynccontext.go (the async context), completion.go (the completion
-// queue), mechcall.go (calls into security packages), statuses.go (the
-// statuses and causes the engine produces).
+// engine.go (the Engine, New, Close, Stats), options.go (its options),
+// budget.go (its two budgets), leg.go (the life of a leg), io.go (the I/O
+// side and its shared exchanges), ilist.go (the lists io.go links legs and
+// exchanges in), calls.go (the Sspi*Async family), sync.go (the synchronous
+// twins), message.go (per-message calls), contexts.go (what handles name),
+// handles.go (the handle tables), asynccontext.go (the async context),
+// completion.go (the completion queue), mechcall.go (calls into security
+// packages), statuses.go (the statuses and causes the engine produces).
 package async

@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/queue"
@@ -37,13 +38,15 @@ type Engine struct {
 	creds *table[credEntry]
 	ctxs  *table[ctxEntry]
 
+	// epoch is when New ran; I/O deadlines are kept as offsets from it.
+	epoch time.Time
 	// base is cancelled when Close begins; every I/O context derives
 	// from it.
 	base       context.Context
 	cancelBase context.CancelFunc
 
 	state    atomic.Int64 // closedBit | calls in progress
-	inflight atomic.Int64 // asynchronous legs in flight, at most cfg.depth
+	cpuLegs  atomic.Int64 // asynchronous legs on the CPU side (budget.go)
 	idle     chan struct{}
 	idleOnce sync.Once
 
@@ -55,21 +58,36 @@ type Engine struct {
 	closed    chan struct{} // closed when Close has finished
 }
 
-// New returns an engine over the packages in set and starts its workers.
-// Close it to stop them.
+// New returns an engine over the packages in set and starts its CPU
+// workers (GOMAXPROCS of them unless WithWorkers says otherwise); I/O
+// goroutines start when I/O is first asked for. Close it to stop them.
+//
+// The engine's limits are explicit (budget.go):
+//
+//   - WithQueueDepth: legs queued for, or running on, a CPU worker; default
+//     65,536 per CPU (GOMAXPROCS), at most 1,048,576, so that a 2-CPU
+//     machine holds 131,072 legs before it refuses one with
+//     StatusQueueFull;
+//   - WithIOWaitLimit: legs waiting on I/O; default the queue depth;
+//   - WithIOConcurrency: exchanges performed at once; default 64;
+//   - WithIOTimeout: how long an exchange may take; default 30s.
+//
+// New allocates the CPU pool's queue up front: 16 bytes for each leg the
+// two first limits allow (4 MiB with the defaults on 2 CPUs).
 func New(set *mechs.Set, opts ...Option) *Engine {
 	c := newConfig(opts)
 	tag := uint8(rand.N(255) + 1)
 	e := &Engine{
 		set: set,
 		cfg: c,
-		// At most depth legs are admitted, so the queue cannot refuse a
-		// leg that was admitted.
-		cpu:    queue.New(queue.WithWorkers(c.workers), queue.WithDepth(c.depth)),
+		// Room for every leg that can be on the CPU side (budget.go), so
+		// the queue never refuses one that was admitted.
+		cpu:    queue.New(queue.WithWorkers(c.workers), queue.WithDepth(cpuQueueSize(c))),
 		creds:  newTable[credEntry](tag),
 		ctxs:   newTable[ctxEntry](tag),
 		idle:   make(chan struct{}),
 		closed: make(chan struct{}),
+		epoch:  time.Now(),
 	}
 	e.io.init(e, c.ioWorkers)
 	e.base, e.cancelBase = context.WithCancel(context.Background())
@@ -176,7 +194,7 @@ func (e *Engine) Stats() Stats {
 	e.io.mu.Lock()
 	s := Stats{IOLegs: e.io.legs, Exchanges: e.io.flying, IOGoroutines: e.io.running}
 	e.io.mu.Unlock()
-	s.CPULegs = max(int(e.inflight.Load())-s.IOLegs, 0)
+	s.CPULegs = int(e.cpuLegs.Load())
 	return s
 }
 

@@ -171,7 +171,7 @@ func TestWhatDoesNotShare(t *testing.T) {
 		for _, c := range []struct {
 			name string
 			io   *fakemech.IO
-			want int64
+			want int32
 		}{{"a", a, 1}, {"b", b, 1}, {"same key, other performer", otherPerformer, 1}, {"same key, other kind", otherKind, 1},
 			{"empty key", noKey, 3}, {"uncomparable performer", uncomparable, 3}} {
 			if got := c.io.Performs.Load(); got != c.want {
@@ -183,9 +183,10 @@ func TestWhatDoesNotShare(t *testing.T) {
 
 func TestRequestDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		short := &fakemech.IO{Key: "k", Block: true, Timeout: 2 * time.Second}
-		long := &fakemech.IO{Key: "k", Block: true, Timeout: time.Hour}
-		f := newFixture(t, byTarget(map[string]fakemech.Leg{"short": ioLeg(short), "long": ioLeg(long)}),
+		io := &fakemech.IO{Key: "k", Block: true}
+		short, long := ioLeg(io), ioLeg(io)
+		short.IOTimeout, long.IOTimeout = 2*time.Second, time.Hour
+		f := newFixture(t, byTarget(map[string]fakemech.Leg{"short": short, "long": long}),
 			async.WithIOTimeout(5*time.Second))
 		defer f.e.Close()
 		start := time.Now()
@@ -308,6 +309,34 @@ func TestCloseEndsSharedExchange(t *testing.T) {
 		}
 		if io.Performs.Load() != 1 || io.Cancelled.Load() != 1 || queued.Performs.Load() != 0 {
 			t.Fatalf("shared: Performs %d Cancelled %d; queued: Performs %d", io.Performs.Load(), io.Cancelled.Load(), queued.Performs.Load())
+		}
+	})
+}
+
+// TestCancelWhileClosing: a leg taken off the I/O side by Cancel after the
+// CPU pool has closed (its exchange's performer slow to honour the end of
+// its context) is completed, as closed like every leg Close ends before it
+// runs again, on a goroutine the engine owns and Close waits for, never
+// inline in Cancel.
+func TestCancelWhileClosing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		io := &fakemech.IO{Stubborn: true, Delay: 10 * time.Second, Reply: []byte("r")}
+		f := newFixture(t, byTarget(map[string]fakemech.Leg{"kdc": ioLeg(io)}))
+		ac := queueAll(t, f, "kdc")[0]
+		got := make(chan status.Code) // unbuffered: a callback inline in Cancel would deadlock
+		ac.SetNotifyCallback(func(ac *async.AsyncContext, _ any) { got <- ac.Status() }, nil)
+		synctest.Wait()
+		closed := make(chan struct{})
+		go func() { f.e.Close(); close(closed) }()
+		synctest.Wait() // Close waits for the stubborn Perform; the CPU pool has closed
+		start := time.Now()
+		ac.Cancel()
+		if st := <-got; st != async.StatusClosed || time.Since(start) != 0 {
+			t.Fatalf("leg cancelled during Close: %v after %v", st, time.Since(start))
+		}
+		<-closed
+		if io.Returns.Load() != 1 {
+			t.Fatal("Close returned before the performer did")
 		}
 	})
 }

@@ -49,13 +49,13 @@ type ioSide struct {
 	e   *Engine
 	max int // WithIOConcurrency
 
-	// mu guards the fields below, every exchange's waiter list and queue
-	// links, and the ioX, ioPrev and ioNext fields of every AsyncContext.
+	// mu guards the fields below, every exchange's fields marked so, and
+	// the ioX and ioLinks of every AsyncContext.
 	// Lock order: an AsyncContext's mu, then mu; never the other way.
 	mu      sync.Mutex
 	shared  map[exchangeKey]*exchange  // exchanges in flight that legs may join
 	queue   ilist[exchange, *exchange] // exchanges waiting for an I/O goroutine
-	legs    int                        // legs waiting on an exchange
+	legs    int                        // legs waiting on an exchange (budget.go)
 	flying  int                        // exchanges queued or being performed
 	running int                        // I/O goroutines alive
 	parked  int                        // of which parked on wake, not yet signalled
@@ -73,19 +73,19 @@ type exchangeKey struct {
 }
 
 // exchange is one performance of an IORequest, and the legs waiting on it.
+// It is what a leg waiting on I/O costs besides itself, so it is kept to
+// 64 bytes: its key is recomputed from req, its package read from a
+// waiter, its deadline kept as an offset from the engine's epoch.
 type exchange struct {
 	req      *mechs.IORequest // the first waiter's request: what is sent
-	pkg      string           // the first waiter's package, for a panic's status
-	deadline time.Time
-	key      exchangeKey
-	shared   bool // in ioSide.shared under key
+	deadline time.Duration    // since the engine's epoch
 
 	// Guarded by ioSide.mu.
 	waiters ilist[AsyncContext, *AsyncContext]
-	n       int
 	qlinks  ilinks[exchange]   // in ioSide.queue
-	queued  bool               // in ioSide.queue
 	cancel  context.CancelFunc // set once an I/O goroutine performs it
+	shared  bool               // in ioSide.shared
+	queued  bool               // in ioSide.queue
 }
 
 func (x *exchange) links() *ilinks[exchange] { return &x.qlinks }
@@ -104,14 +104,20 @@ func shareKey(req *mechs.IORequest) (exchangeKey, bool) {
 	return exchangeKey{req.Performer, req.Kind, req.Key}, true
 }
 
-// deadline is when an I/O request asked now must end.
-func (e *Engine) deadline(req *mechs.IORequest) time.Time {
-	d := time.Now().Add(e.cfg.ioTimeout)
-	if !req.Deadline.IsZero() && req.Deadline.Before(d) {
-		d = req.Deadline
+// deadline is when an I/O request asked now must end: the engine's I/O
+// timeout from now, or the request's Deadline if sooner, as an offset from
+// the engine's epoch (a monotonic reading, so the wall clock's jumps do not
+// move it).
+func (e *Engine) deadline(req *mechs.IORequest) time.Duration {
+	d := time.Since(e.epoch) + e.cfg.ioTimeout
+	if !req.Deadline.IsZero() {
+		d = min(d, req.Deadline.Sub(e.epoch))
 	}
 	return d
 }
+
+// at is the time of a deadline.
+func (e *Engine) at(deadline time.Duration) time.Time { return e.epoch.Add(deadline) }
 
 // waitIO makes the leg, whose Step asked for req, wait on an exchange. The
 // calling worker lets go of the leg.
@@ -132,24 +138,45 @@ func (e *Engine) waitIO(ac *AsyncContext, req *mechs.IORequest) {
 		e.complete(ac, abortResult(reason))
 		return
 	}
+	if !io.startWaitLocked() {
+		// The I/O wait limit is reached: the Step hears so at once, on
+		// the CPU side, where the leg still is.
+		io.mu.Unlock()
+		ac.in.IOReply, ac.in.IOErr = nil, errIOWaitFull
+		e.resume(ac, true)
+		return
+	}
 	var x *exchange
 	if share {
-		if y := io.shared[key]; y != nil && !y.deadline.After(deadline) {
+		if y := io.shared[key]; y != nil && y.deadline <= deadline {
 			x = y
 		}
 	}
 	if x == nil {
-		x = &exchange{req: req, pkg: ac.pkgName, deadline: deadline}
+		x = &exchange{req: req, deadline: deadline}
 		io.flying++
 		if share && io.shared[key] == nil {
-			x.key, x.shared = key, true
+			x.shared = true
 			io.shared[key] = x
 		}
 		io.schedule(x)
 	}
-	x.add(ac)
-	io.legs++
+	ac.ioX = x
+	x.waiters.push(ac)
 	io.mu.Unlock()
+}
+
+// errIOWaitFull is the IOErr of a Step that asked for I/O beyond the I/O
+// wait limit.
+var errIOWaitFull = status.New(StatusIOWaitFull, "", ErrIOWaitFull)
+
+// unshare makes x unreachable for legs that ask later. io.mu is held.
+func (io *ioSide) unshare(x *exchange) {
+	if x.shared {
+		key, _ := shareKey(x.req)
+		delete(io.shared, key)
+		x.shared = false
+	}
 }
 
 // schedule queues x for an I/O goroutine, waking a parked one or starting
@@ -175,9 +202,6 @@ func (io *ioSide) work() {
 	io.mu.Lock()
 	for {
 		x := io.queue.pop()
-		if x != nil {
-			x.queued = false
-		}
 		if x == nil {
 			if io.closed {
 				io.running--
@@ -188,18 +212,26 @@ func (io *ioSide) work() {
 			io.wake.Wait()
 			continue
 		}
-		ctx, cancel := context.WithDeadline(io.e.base, x.deadline)
+		x.queued = false
+		ctx, cancel := context.WithDeadline(io.e.base, io.e.at(x.deadline))
 		x.cancel = cancel
+		// The package of a leg that waits on x names it in a panic's
+		// status; x is dropped from the queue when its last waiter
+		// leaves, so there is one.
+		pkg := x.waiters.head.pkgName
 		io.mu.Unlock()
-		reply, perr, err := x.perform(ctx)
+		var reply []byte
+		var perr *status.Error
+		err := ctx.Err() // the engine is closing, or x waited past its deadline: send nothing
+		if err == nil {
+			reply, perr, err = perform(ctx, x.req, pkg)
+		}
 		cancel()
 		io.mu.Lock()
 		io.flying--
-		io.legs -= x.n
-		head := x.takeAll()
-		if x.shared && io.shared[x.key] == x {
-			delete(io.shared, x.key)
-		}
+		io.unshare(x)
+		head, n := x.takeAll()
+		io.endWaitLocked(n)
 		io.mu.Unlock()
 		for ac := head; ac != nil; {
 			next := ac.ioLinks.next
@@ -209,15 +241,6 @@ func (io *ioSide) work() {
 		}
 		io.mu.Lock()
 	}
-}
-
-// perform carries x out under ctx, unless ctx has already ended (the
-// engine is closing, or x waited past its deadline): then nothing is sent.
-func (x *exchange) perform(ctx context.Context) (reply []byte, perr *status.Error, err error) {
-	if err := ctx.Err(); err != nil {
-		return nil, nil, err
-	}
-	return perform(ctx, x.req, x.pkg)
 }
 
 // perform calls req's Performer under ctx. perr is non-nil when it
@@ -259,8 +282,8 @@ func (e *Engine) resume(ac *AsyncContext, onEngine bool) {
 }
 
 // leave takes ac out of the exchange it waits on, if any, and reports
-// whether it did; the caller then holds the leg. When ac was the last
-// waiter, the exchange ends. io.mu must not be held.
+// whether it did; the caller then holds the leg, back on the CPU side.
+// When ac was the last waiter, the exchange ends. io.mu must not be held.
 func (io *ioSide) leave(ac *AsyncContext) bool {
 	io.mu.Lock()
 	defer io.mu.Unlock()
@@ -268,12 +291,11 @@ func (io *ioSide) leave(ac *AsyncContext) bool {
 	if x == nil {
 		return false
 	}
-	x.remove(ac)
-	io.legs--
-	if x.n == 0 {
-		if x.shared && io.shared[x.key] == x {
-			delete(io.shared, x.key)
-		}
+	ac.ioX = nil
+	x.waiters.remove(ac)
+	io.endWaitLocked(1)
+	if x.waiters.head == nil {
+		io.unshare(x)
 		if x.queued {
 			io.queue.remove(x)
 			x.queued = false
@@ -298,76 +320,16 @@ func (io *ioSide) close() {
 	io.wg.Wait()
 }
 
-// add makes ac a waiter of x. io.mu is held.
-func (x *exchange) add(ac *AsyncContext) {
-	ac.ioX = x
-	x.waiters.push(ac)
-	x.n++
-}
-
-// remove takes ac out of x's waiters. io.mu is held.
-func (x *exchange) remove(ac *AsyncContext) {
-	ac.ioX = nil
-	x.waiters.remove(ac)
-	x.n--
-}
-
-// takeAll takes every waiter out of x and returns the first; the rest
-// follow through their links' next, which the caller, now holding them
-// all, clears as it lets go of each. io.mu is held.
-func (x *exchange) takeAll() *AsyncContext {
-	head := x.waiters.head
+// takeAll takes every waiter out of x and returns the first, and how many
+// there were; the rest follow through their links' next, which the
+// caller, now holding them all, clears as it lets go of each. io.mu is
+// held.
+func (x *exchange) takeAll() (head *AsyncContext, n int) {
+	head = x.waiters.head
 	for ac := head; ac != nil; ac = ac.ioLinks.next {
 		ac.ioX, ac.ioLinks.prev = nil, nil
+		n++
 	}
 	x.waiters = ilist[AsyncContext, *AsyncContext]{}
-	x.n = 0
-	return head
-}
-
-// ilinks are the links an element of an ilist holds.
-type ilinks[T any] struct{ prev, next *T }
-
-// linked is a pointer to an element that holds its own ilinks.
-type linked[T any] interface {
-	*T
-	links() *ilinks[T]
-}
-
-// ilist is an intrusive doubly linked FIFO, so that an element in the
-// middle (a waiter that leaves, an exchange whose waiters all left) is
-// taken out at once.
-type ilist[T any, P linked[T]] struct{ head, tail P }
-
-func (l *ilist[T, P]) push(e P) {
-	*e.links() = ilinks[T]{prev: l.tail}
-	if l.tail != nil {
-		l.tail.links().next = e
-	} else {
-		l.head = e
-	}
-	l.tail = e
-}
-
-func (l *ilist[T, P]) pop() P {
-	e := l.head
-	if e != nil {
-		l.remove(e)
-	}
-	return e
-}
-
-func (l *ilist[T, P]) remove(e P) {
-	k := e.links()
-	if k.prev != nil {
-		P(k.prev).links().next = k.next
-	} else {
-		l.head = k.next
-	}
-	if k.next != nil {
-		P(k.next).links().prev = k.prev
-	} else {
-		l.tail = k.prev
-	}
-	*k = ilinks[T]{}
+	return head, n
 }

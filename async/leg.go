@@ -10,17 +10,21 @@ package async
 //     result, or StatusCancelled, StatusContextDeleted, StatusClosed,
 //     SEC_E_INTERNAL_ERROR (a panic in the mechanism). At every moment
 //     exactly one holder owns a pending leg (the CPU queue, the worker
-//     running it, the I/O side), hand-overs between them are channel
-//     sends, and only the holder completes the leg, after which it lets go.
+//     running it, the I/O side, or whoever took it off the I/O side: an
+//     I/O goroutine, or Cancel or a deletion), hand-overs between them are
+//     channel sends or go through the I/O side's lock, and only the holder
+//     completes the leg, after which it lets go.
 //   - Completion publishes the outputs, then the status (one atomic store,
 //     so a reader that sees a final status sees every output: the store
 //     happens after the writes), then wakes Done, then appends to the
 //     completion queue, then calls the notify callback, in that order, once.
-//   - The notify callback always runs on an engine goroutine (a CPU worker or
-//     an I/O goroutine), never inline on the goroutine that queued the leg,
-//     even when the leg completes before the queuing call returns: complete
-//     is only called by a holder, and the queuing goroutine stops holding
-//     the leg when it queues it.
+//   - The notify callback always runs on an engine goroutine (a CPU worker,
+//     an I/O goroutine, or, for a leg cancelled while Close runs, a
+//     goroutine Close waits for), never inline on the goroutine that queued
+//     the leg or called Cancel, even when the leg completes before the
+//     queuing call returns: complete is only called by an engine
+//     goroutine that holds the leg, and the queuing goroutine stops
+//     holding the leg when it queues it.
 
 import (
 	"errors"
@@ -64,8 +68,7 @@ func (e *Engine) begin(ac *AsyncContext) (uint64, status.Code) {
 	if !e.enter() {
 		return 0, StatusClosed
 	}
-	if e.inflight.Add(1) > int64(e.cfg.depth) {
-		e.inflight.Add(-1)
+	if !e.admit() {
 		e.leave()
 		return 0, StatusQueueFull
 	}
@@ -73,11 +76,11 @@ func (e *Engine) begin(ac *AsyncContext) (uint64, status.Code) {
 	defer ac.mu.Unlock()
 	switch {
 	case ac.freed:
-		e.inflight.Add(-1)
+		e.release()
 		e.leave()
 		return 0, StatusBadArgument
 	case ac.active:
-		e.inflight.Add(-1)
+		e.release()
 		e.leave()
 		return 0, StatusBusy
 	}
@@ -108,7 +111,7 @@ func (e *Engine) abandon(ac *AsyncContext, wiped bool) {
 		ac.st.Store(encode(StatusIdle))
 	}
 	ac.mu.Unlock()
-	e.inflight.Add(-1)
+	e.release()
 	e.leave()
 }
 
@@ -127,8 +130,8 @@ func (e *Engine) submit(ac *AsyncContext) status.Code {
 	if err == nil {
 		return status.SEC_E_OK
 	}
-	// Only a Close racing with this call gets here (admission keeps the
-	// queue from filling). Nothing ran: undo.
+	// Only a Close racing with this call gets here (the queue has room
+	// for every admitted leg). Nothing ran: undo.
 	if ent := ac.ent; ent != nil {
 		e.releaseEntry(ent)
 	}
@@ -209,10 +212,13 @@ func (e *Engine) runLeg(ac *AsyncContext) {
 // holds the leg calls it and then lets go of the leg.
 func (e *Engine) complete(ac *AsyncContext, r mechs.StepResult) {
 	if ac.kind == legInit || ac.kind == legAccept {
-		ac.outCtx = e.settle(ac.kind == legInit, ac.ent, ac.sc, ac.pkgName, &r)
+		ac.outCtx = e.settle(ac.kind == legInit, ac.ent, ac.cred, ac.sc, &r)
 	}
 	normalize(&r, ac.pkgName)
 	r.IO = nil
+	// The leg's CPU slot is free before anyone can see it complete
+	// (budget.go).
+	e.release()
 	ac.mu.Lock()
 	ac.res = r
 	ac.in = mechs.StepInput{}
@@ -232,6 +238,5 @@ func (e *Engine) complete(ac *AsyncContext, r mechs.StepResult) {
 	if cb != nil {
 		cb(ac, data)
 	}
-	e.inflight.Add(-1)
 	e.leave()
 }

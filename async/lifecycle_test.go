@@ -280,30 +280,32 @@ func TestPanicsBecomeInternalError(t *testing.T) {
 
 func TestQueueFullAndClosed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFixture(t, byTarget(map[string]fakemech.Leg{"io": blockedIO}), async.WithQueueDepth(2))
-		acs := []*async.AsyncContext{f.e.CreateAsyncContext(), f.e.CreateAsyncContext(), f.e.CreateAsyncContext()}
-		calls := []*atomic.Int32{counting(acs[0]), counting(acs[1]), counting(acs[2])}
-		for i, ac := range acs {
-			st := f.e.InitializeSecurityContextAsync(ac, f.cred, 0, "io", 0, nil)
-			want := status.SEC_E_OK
-			if i == 2 {
-				want = async.StatusQueueFull
+		// One worker, busy for an hour; the depth of 2 is the running
+		// leg and one queued. A leg waiting on I/O holds no CPU slot.
+		f := newFixture(t, byTarget(map[string]fakemech.Leg{"io": blockedIO, "slow": slowCPU}),
+			async.WithWorkers(1), async.WithQueueDepth(2), async.WithIOTimeout(2*time.Hour))
+		inIO, running, queued, refused := f.e.CreateAsyncContext(), f.e.CreateAsyncContext(), f.e.CreateAsyncContext(), f.e.CreateAsyncContext()
+		acs := []*async.AsyncContext{inIO, running, queued, refused}
+		calls := []*atomic.Int32{counting(inIO), counting(running), counting(queued), counting(refused)}
+		for i, c := range []struct {
+			target string
+			want   status.Code
+		}{{"io", status.SEC_E_OK}, {"slow", status.SEC_E_OK}, {"fast", status.SEC_E_OK}, {"fast", async.StatusQueueFull}} {
+			if st := f.e.InitializeSecurityContextAsync(acs[i], f.cred, 0, c.target, 0, nil); st != c.want {
+				t.Fatalf("leg %d (%s): %v, want %v", i, c.target, st, c.want)
 			}
-			if st != want {
-				t.Fatalf("leg %d: %v", i, st)
+			synctest.Wait()
+		}
+		f.e.Close() // waits the hour for the running step
+		for i, want := range []status.Code{async.StatusClosed, status.SEC_E_OK, async.StatusClosed} {
+			if acs[i].Status() != want || calls[i].Load() != 1 {
+				t.Fatalf("leg %d after Close: %v, %d callbacks", i, acs[i].Status(), calls[i].Load())
 			}
 		}
-		synctest.Wait()
-		f.e.Close()
-		for i, ac := range acs[:2] {
-			if ac.Status() != async.StatusClosed || calls[i].Load() != 1 {
-				t.Fatalf("leg %d after Close: %v, %d callbacks", i, ac.Status(), calls[i].Load())
-			}
-		}
-		if calls[2].Load() != 0 || acs[2].Status() != async.StatusIdle {
+		if calls[3].Load() != 0 || refused.Status() != async.StatusIdle {
 			t.Fatal("a refused leg completed")
 		}
-		if st := f.e.InitializeSecurityContextAsync(acs[2], f.cred, 0, "", 0, nil); st != async.StatusClosed {
+		if st := f.e.InitializeSecurityContextAsync(refused, f.cred, 0, "", 0, nil); st != async.StatusClosed {
 			t.Fatalf("queue after Close: %v", st)
 		}
 		if _, _, err := f.e.AcquireCredentialsHandle("", fakemech.Name, secctx.SECPKG_CRED_BOTH, nil); status.CodeOf(err) != async.StatusClosed {

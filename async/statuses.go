@@ -21,8 +21,9 @@ const (
 	StatusIdle = status.SEC_E_NO_CONTEXT
 
 	// StatusQueueFull is the queuing status when the engine already holds
-	// its queue depth of legs in flight. It is one of the documented
-	// errors of the asynchronous functions.
+	// its queue depth (WithQueueDepth) of legs on the CPU side: queued for
+	// a CPU worker or running on one. It is one of the documented errors
+	// of the asynchronous functions.
 	StatusQueueFull = status.SEC_E_INSUFFICIENT_MEMORY
 
 	// StatusClosed is the queuing status once Close has begun, and the
@@ -50,6 +51,20 @@ const (
 	// StatusBadArgument refuses a call with an invalid argument (a nil or
 	// foreign async context, malformed channel bindings).
 	StatusBadArgument = status.SEC_E_INVALID_PARAMETER
+
+	// StatusIOWaitFull is the code of the IOErr a Step receives when it
+	// asked for I/O while the engine already held WithIOWaitLimit legs
+	// waiting on I/O: the leg did not wait, and no authority was asked.
+	// SEC_E_NO_AUTHENTICATING_AUTHORITY, "no authority could be
+	// contacted", is what it is from the caller's side, is among the
+	// documented final errors of SspiInitializeSecurityContextAsync and
+	// SspiAcceptSecurityContextAsync (so callers handle it already), and
+	// is what Negotiate falls back to NTLM on; it is distinct from
+	// StatusQueueFull, so a full I/O budget never reads as a full CPU
+	// queue. A KDC that did not answer gives the same code with
+	// context.DeadlineExceeded as cause; the cause of this one is
+	// ErrIOWaitFull, so errors.Is tells the two apart.
+	StatusIOWaitFull = status.SEC_E_NO_AUTHENTICATING_AUTHORITY
 )
 
 // Causes carried by the *status.Error of the legs the engine ends itself.
@@ -64,6 +79,9 @@ var (
 	// ErrMechanismPanic is wrapped by the cause of a SEC_E_INTERNAL_ERROR
 	// that a panic in a mechanism became.
 	ErrMechanismPanic = errors.New("async: panic in security package")
+	// ErrIOWaitFull is the cause of StatusIOWaitFull: the engine's budget
+	// of legs waiting on I/O was full.
+	ErrIOWaitFull = errors.New("async: too many legs waiting on I/O")
 )
 
 // engineResult is a failed leg the engine ends itself.

@@ -72,13 +72,13 @@ func (e *Engine) handshakeSync(ctx context.Context, initiator bool, cred secctx.
 	if e.closing() {
 		return failed(StatusClosed, ErrClosed)
 	}
+	ent, ce, st := e.lookupHandshake(initiator, cred, h, input)
+	if st != status.SEC_E_OK {
+		return failed(st, nil)
+	}
 	in, st := buildInput(input)
 	if st != status.SEC_E_OK {
 		return failed(st, errors.New("async: malformed channel bindings"))
-	}
-	ent, ce, st := e.lookupHandshake(initiator, cred, h)
-	if st != status.SEC_E_OK {
-		return failed(st, nil)
 	}
 	if !e.enter() {
 		return failed(StatusClosed, ErrClosed)
@@ -119,7 +119,7 @@ func (e *Engine) handshakeSync(ctx context.Context, initiator bool, cred secctx.
 		in.IOReply, in.IOErr = reply, err
 	}
 	r.IO = nil
-	res := Result{Context: e.settle(initiator, ent, sc, pkg, &r)}
+	res := Result{Context: e.settle(initiator, ent, ce, sc, &r)}
 	normalize(&r, pkg)
 	res.Status, res.Token, res.Flags, res.Expiry, res.Missing, res.Extra = r.Status, r.Token, r.Flags, r.Expiry, r.Missing, r.Extra
 	return res, r.Err
@@ -130,7 +130,7 @@ func (e *Engine) handshakeSync(ctx context.Context, initiator bool, cred secctx.
 // Close, and the deletion of the leg's context. It shares no exchange with
 // other legs. stop is non-nil when the leg must end instead of stepping on.
 func (e *Engine) syncIO(ctx context.Context, ent *ctxEntry, req *mechs.IORequest, pkg string) (reply []byte, stop *mechs.StepResult, err error) {
-	ioCtx, cancel := context.WithDeadline(ctx, e.deadline(req))
+	ioCtx, cancel := context.WithDeadline(ctx, e.at(e.deadline(req)))
 	defer cancel()
 	unhook := context.AfterFunc(e.base, cancel)
 	defer unhook()

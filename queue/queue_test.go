@@ -92,15 +92,19 @@ func TestSubmitWaitsAndHonoursContext(t *testing.T) {
 
 		// Room appears while Submit waits: it succeeds.
 		done := make(chan error)
-		late := &countTask{}
+		late := &countTask{started: make(chan struct{})}
 		go func() { done <- p.Submit(t.Context(), late) }()
 		synctest.Wait() // Submit is blocked now
 		close(gate)
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+		// Submit returning means late is queued, not that a worker has
+		// taken it: closing now could cancel it (Close's contract), so
+		// wait until it runs.
+		<-late.started
 		p.Close()
-		if late.ran.Load() != 1 {
+		if late.ran.Load() != 1 || late.cancelled.Load() != 0 {
 			t.Fatal("task submitted after waiting did not run")
 		}
 	})

@@ -40,41 +40,40 @@ type Info struct {
 type IO struct {
 	// Kind is the request's kind (default mechs.IOKDC).
 	Kind mechs.IOKind
-	// Realm and Key are passed through to mechs.IORequest.
-	Realm string
-	Key   string
-	// Timeout, when positive, sets the request's Deadline to this long
-	// after the Step that asks for it.
-	Timeout time.Duration
-	// Uncomparable makes the request's Performer a struct value holding a
-	// slice, which cannot be a map key (it performs as the IO itself).
-	Uncomparable bool
-	// Delay is how long Perform takes (it returns ctx.Err() if ctx ends
-	// first).
-	Delay time.Duration
 	// Block makes Perform wait until its context is done and return
 	// ctx.Err().
 	Block bool
+	// Uncomparable makes the request's Performer a struct value holding a
+	// slice, which cannot be a map key (it performs as the IO itself).
+	Uncomparable bool
+	// Stubborn makes Perform sit out its Delay even when its context
+	// ends: a performer that breaks mechs.IOPerformer's contract.
+	Stubborn bool
+	// Performs counts the calls of Perform, Returns those that have
+	// returned, and Cancelled those that returned because their context
+	// was cancelled (not because it timed out). (32-bit, and beside the
+	// flags above, so that an IO stays small: the engine's benchmarks
+	// count the fake's memory per pending leg with the engine's.)
+	Performs, Returns, Cancelled atomic.Int32
+	// Realm and Key are passed through to mechs.IORequest.
+	Realm string
+	Key   string
+	// Delay is how long Perform takes (it returns ctx.Err() if ctx ends
+	// first).
+	Delay time.Duration
 	// Reply and Err are what Perform returns.
 	Reply []byte
 	Err   error
 	// Panic, when non-nil, makes Perform panic with it.
 	Panic any
-	// Performs counts the calls of Perform, Returns those that have
-	// returned, and Cancelled those that returned because their context
-	// was cancelled (not because it timed out).
-	Performs, Returns, Cancelled atomic.Int64
 }
 
-// request is the IORequest a leg scripted with io asks for; timeout, when
-// positive, replaces io.Timeout.
+// request is the IORequest a leg scripted with io asks for; with a
+// positive timeout, its Deadline is that long from now.
 func (io *IO) request(timeout time.Duration) *mechs.IORequest {
 	req := &mechs.IORequest{Kind: io.Kind, Realm: io.Realm, Key: io.Key, Performer: io}
 	if req.Kind == 0 {
 		req.Kind = mechs.IOKDC
-	}
-	if timeout <= 0 {
-		timeout = io.Timeout
 	}
 	if timeout > 0 {
 		req.Deadline = time.Now().Add(timeout)
@@ -105,7 +104,8 @@ type Leg struct {
 	// Step fails with SEC_E_NO_AUTHENTICATING_AUTHORITY if the I/O failed,
 	// and otherwise completes the leg as scripted.
 	IO *IO
-	// IOTimeout, when positive, is this leg's IO.Timeout: legs sharing
+	// IOTimeout, when positive, sets the Deadline of the leg's I/O
+	// request to this long after the Step that asks for it; legs sharing
 	// one IO may ask with different deadlines.
 	IOTimeout time.Duration
 	// Status is the leg's status. With an error status the leg fails with
@@ -305,7 +305,9 @@ func (io *IO) Perform(ctx context.Context, _ *mechs.IORequest) ([]byte, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	if io.Delay > 0 {
+	if io.Delay > 0 && io.Stubborn {
+		time.Sleep(io.Delay)
+	} else if io.Delay > 0 {
 		t := time.NewTimer(io.Delay)
 		defer t.Stop()
 		select {
@@ -355,15 +357,21 @@ func (c *Context) usable() status.Code {
 
 // checksum is a CRC-32 over the DATA buffers and the sequence number: not
 // security, only enough to detect a changed message in tests.
+// It allocates nothing, so that tests can tell the engine's allocations.
 func checksum(msg []secctx.Buffer, seq uint32) uint32 {
-	h := crc32.NewIEEE()
+	var sum uint32
 	for _, b := range msg {
 		if b.Type.Base() == secctx.SECBUFFER_DATA {
-			h.Write(b.Data)
+			sum = crc32.Update(sum, crc32.IEEETable, b.Data)
 		}
 	}
-	h.Write([]byte{byte(seq >> 24), byte(seq >> 16), byte(seq >> 8), byte(seq)})
-	return h.Sum32()
+	// The sequence number, big-endian, byte by byte as crc32.Update
+	// would (a slice of a local array would escape into it).
+	sum = ^sum
+	for _, b := range [4]byte{byte(seq >> 24), byte(seq >> 16), byte(seq >> 8), byte(seq)} {
+		sum = crc32.IEEETable[byte(sum)^b] ^ sum>>8
+	}
+	return ^sum
 }
 
 func putSig(msg []secctx.Buffer, sum uint32) status.Code {
