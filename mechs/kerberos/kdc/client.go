@@ -167,7 +167,7 @@ type Client struct {
 	cancel   context.CancelFunc
 	closed   atomic.Bool
 
-	// mu guards tgt, fwdTGT, tickets, bySPN, hint and ops. It is never
+	// mu guards tgt, fwdTGT, tickets, bySPN, hint, pwKey and ops. It is never
 	// held while an Op's lock is taken (an Op takes it under its own).
 	// drivers counts synchronous callers; its Add happens under mu while
 	// !closed, so Close's Wait (after it sets closed under mu) sees every
@@ -178,6 +178,7 @@ type Client struct {
 	tickets map[string]*Ticket // by canonical "svc/host@REALM"
 	bySPN   map[string]*Ticket // by the caller's spelling, for a lookup without parsing
 	hint    etypeInfo          // the ETYPE-INFO2 learnt from the KDC, for the next AS-REQ
+	pwKey   derivedKey         // the key last derived from the password
 	ops     map[string]*Op     // operations under way, shared, by what they obtain
 	drivers sync.WaitGroup
 }

@@ -1,6 +1,7 @@
 package kdc
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"time"
@@ -141,16 +142,63 @@ func (c *Client) clientKey(e int32, info etypeInfo) (types.EncryptionKey, error)
 				salt = x.Salt
 			}
 			if len(x.S2KParams) > 0 {
+				if err := checkS2KParams(e, x.S2KParams); err != nil {
+					return types.EncryptionKey{}, err
+				}
 				params = hex.EncodeToString(x.S2KParams)
 			}
 			break
 		}
 	}
+	// The derivation is PBKDF2 (thousands of iterations, on the caller's
+	// CPU worker): a login's two uses of the key (the pre-authentication
+	// timestamp, the AS-REP) and later logins derive it once.
+	c.mu.RLock()
+	m := c.pwKey
+	c.mu.RUnlock()
+	if m.key.KeyType == e && m.salt == salt && m.params == params {
+		return m.key, nil
+	}
 	kb, err := et.StringToKey(c.password, salt, params)
 	if err != nil {
 		return types.EncryptionKey{}, status.New(status.SEC_E_INTERNAL_ERROR, mech, err)
 	}
-	return types.EncryptionKey{KeyType: e, KeyValue: kb}, nil
+	k := types.EncryptionKey{KeyType: e, KeyValue: kb}
+	c.mu.Lock()
+	c.pwKey = derivedKey{salt: salt, params: params, key: k}
+	c.mu.Unlock()
+	return k, nil
+}
+
+// derivedKey is the client key last derived from the password, and what
+// it was derived with.
+type derivedKey struct {
+	salt, params string
+	key          types.EncryptionKey
+}
+
+// checkS2KParams refuses the string-to-key parameters MIT refuses
+// (s2k_pbkdf2.c): for the AES enctypes they are a 4-byte PBKDF2 iteration
+// count (RFC 3962 section 4, RFC 8009 section 4), which must be neither 0
+// (read as 2^32) nor below the enctype's default nor 2^24 or more. The
+// parameters come unauthenticated in a KRB-ERROR: without the bound, a
+// forged KDC_ERR_PREAUTH_REQUIRED could hold a CPU worker for hours.
+func checkS2KParams(e int32, p []byte) error {
+	min := uint32(4096) // RFC 3962's default
+	switch e {
+	case etypeAES128SHA1, etypeAES256SHA1:
+	case etypeAES128SHA2, etypeAES256SHA2:
+		min = 32768 // RFC 8009's default
+	default:
+		return nil // RC4 takes none; they are ignored
+	}
+	if len(p) != 4 {
+		return status.Errorf(status.SEC_E_INVALID_TOKEN, mech, fmt.Sprintf("kdc: s2kparams of %d bytes for enctype %d, want 4", len(p), e))
+	}
+	if n := binary.BigEndian.Uint32(p); n == 0 || n < min || n >= 1<<24 {
+		return status.Errorf(status.SEC_E_INVALID_TOKEN, mech, fmt.Sprintf("kdc: PBKDF2 iteration count %d for enctype %d refused (MIT accepts %d to 2^24-1)", n, e, min))
+	}
+	return nil
 }
 
 // chooseEtype picks the KDC's most preferred etype that we enable (and,

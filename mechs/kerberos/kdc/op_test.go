@@ -13,7 +13,11 @@ import (
 	"github.com/asyncsspi/asyncsspi/internal/testrealm"
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/status"
+	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/config"
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
+	"github.com/jcmturner/gokrb5/v8/iana/patype"
+	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 	"go.uber.org/goleak"
 )
@@ -354,4 +358,36 @@ func FuzzOpStep(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A KDC_ERR_PREAUTH_REQUIRED (unauthenticated: anyone on the path can
+// forge one) whose ETYPE-INFO2 asks for 2^32 PBKDF2 iterations fails the
+// login at once with SEC_E_INVALID_TOKEN, as MIT refuses it, instead of
+// holding a CPU worker for hours; so do counts below the default or of
+// the wrong size.
+func TestPreauthS2KParamsBounded(t *testing.T) {
+	for _, params := range [][]byte{{0, 0, 0, 0}, {0, 0, 0x0f, 0xff}, {0x01, 0, 0, 0}, {0, 0x10, 0}} {
+		info, err := asn1.Marshal(types.ETypeInfo2{{EType: etypeAES256SHA1, Salt: "Ralice", S2KParams: params}})
+		must(t, err)
+		md, err := asn1.Marshal(types.PADataSequence{{PADataType: patype.PA_ETYPE_INFO2, PADataValue: info}})
+		must(t, err)
+		k := messages.NewKRBError(types.NewPrincipalName(2, "krbtgt/R"), "R", errorcode.KDC_ERR_PREAUTH_REQUIRED, "")
+		k.EData = md
+		rep, err := k.Marshal()
+		must(t, err)
+		kdc := newFakeKDC(t, replyWith(rep), nil)
+		tr := NewTransport(WithKDCs("R", kdc.addr))
+		c, err := NewClient(ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Realm: "R", Password: "x", Config: config.New(), Transport: tr})
+		must(t, err)
+		start := time.Now()
+		err = c.Login(context.Background())
+		if status.CodeOf(err) != status.SEC_E_INVALID_TOKEN {
+			t.Fatalf("s2kparams %x: %v, want SEC_E_INVALID_TOKEN", params, err)
+		}
+		if el := time.Since(start); el > 5*time.Second {
+			t.Fatalf("s2kparams %x: refused after %v", params, el)
+		}
+		c.Close()
+		tr.Close()
+	}
 }
