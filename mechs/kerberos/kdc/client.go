@@ -365,26 +365,34 @@ func (c *Client) Expiry() time.Time {
 // CachedServiceTicket returns the cached ticket for spn if it is valid and
 // not yet due for renewal. It does no I/O.
 func (c *Client) CachedServiceTicket(spn string) (*Ticket, bool) {
+	t, _, _, _ := c.lookup(spn)
+	return t, t != nil
+}
+
+// lookup returns spn's cached ticket when it is fresh; otherwise spn read
+// as a principal (or why it is not one).
+func (c *Client) lookup(spn string) (*Ticket, types.PrincipalName, string, error) {
 	c.mu.RLock()
 	t := c.bySPN[spn]
 	c.mu.RUnlock()
 	if t != nil && c.fresh(t) {
-		return t, true
+		return t, types.PrincipalName{}, "", nil
 	}
 	// Another spelling of a cached principal (e.g. with "@REALM"), or a
 	// spelling whose ticket was replaced.
 	sname, realm, err := c.ParseSPN(spn)
 	if err != nil {
-		return nil, false
+		return nil, sname, realm, err
 	}
 	c.mu.Lock()
-	t = c.tickets[spnKey(sname, realm)]
-	ok := t != nil && c.fresh(t)
-	if ok && (len(c.bySPN) < maxSPNSpellings || c.bySPN[spn] != nil) {
+	defer c.mu.Unlock()
+	if t = c.tickets[spnKey(sname, realm)]; t == nil || !c.fresh(t) {
+		return nil, sname, realm, nil
+	}
+	if len(c.bySPN) < maxSPNSpellings || c.bySPN[spn] != nil {
 		c.bySPN[spn] = t
 	}
-	c.mu.Unlock()
-	return t, ok
+	return t, sname, realm, nil
 }
 
 // ParseSPN reads a service principal name: "service/host[@REALM]" (a

@@ -16,14 +16,14 @@ import (
 // the TGT is missing or due. spn is read as ParseSPN reads it. The
 // returned Ticket is shared: treat it as read-only.
 func (c *Client) ServiceTicketOp(spn string) (*Ticket, *Op, error) {
-	if t, ok := c.CachedServiceTicket(spn); ok {
+	t, sname, realm, err := c.lookup(spn)
+	switch {
+	case t != nil:
 		return t, nil, nil
-	}
-	if err := c.closedErr(); err != nil {
+	case err != nil:
 		return nil, nil, err
 	}
-	sname, realm, err := c.ParseSPN(spn)
-	if err != nil {
+	if err := c.closedErr(); err != nil {
 		return nil, nil, err
 	}
 	return nil, c.joinOp(opService, spnKey(sname, realm), sname, realm), nil
