@@ -278,6 +278,20 @@ func (c *credential) acquireOutbound(req mechs.CredentialRequest) error {
 	default:
 		return status.Errorf(status.SEC_E_UNKNOWN_CREDENTIALS, Name, "unsupported AuthData type for Kerberos")
 	}
+	if kc.Transport == nil {
+		// The credential's own Transport, which learns with the others
+		// of the Package; the credential closes it, or it is closed here
+		// if no client comes of it.
+		own := kdc.NewTransport(kdc.WithProfile(prof), kdc.WithHints(p.hints))
+		kc.Transport = own
+		defer func() {
+			if c.client == nil {
+				own.Close()
+				return
+			}
+			c.transport = own
+		}()
+	}
 	if user != "" {
 		kc.Principal = principalName(nameTypePrincipal, strings.Split(user, "/"))
 	}
@@ -285,22 +299,13 @@ func (c *credential) acquireOutbound(req mechs.CredentialRequest) error {
 		realm = cfg.LibDefaults.DefaultRealm
 	}
 	kc.Realm = realm
-	var own *kdc.Transport
-	if kc.Transport == nil {
-		own = kdc.NewTransport(kdc.WithProfile(prof), kdc.WithHints(p.hints))
-		kc.Transport = own
-	}
 	client, err := kdc.NewClient(kc)
 	if err != nil {
-		if own != nil {
-			own.Close()
-		}
 		if status.CodeOf(err) == status.SEC_E_INTERNAL_ERROR {
 			return status.New(status.SEC_E_NO_CREDENTIALS, Name, err)
 		}
 		return err
 	}
-	c.transport = own
 	pn, r := client.Principal()
 	c.client = client
 	c.src = newKDCSource(client)
