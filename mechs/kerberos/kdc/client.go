@@ -446,14 +446,6 @@ func nonce() (int, error) {
 	return int(binary.BigEndian.Uint32(b[:]) & 0x7fffffff), nil
 }
 
-// errClosedOr maps a failure after Close to ErrClosed.
-func (c *Client) errClosedOr(err error) error {
-	if c.closed.Load() && errors.Is(err, context.Canceled) {
-		return status.New(status.SEC_E_NO_CREDENTIALS, mech, ErrClosed)
-	}
-	return err
-}
-
 // isKDCError reports whether err carries a KRB-ERROR with the given code.
 func isKDCError(err error, code int32) bool {
 	var ke *KDCError

@@ -123,10 +123,7 @@ func (c *Client) drive(ctx context.Context, o *Op) (*Ticket, error) {
 	c.drivers.Add(1)
 	c.mu.Unlock()
 	defer c.drivers.Done()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(c.closeCtx, cancel)
-	defer stop()
+	closed := c.closeCtx.Done()
 
 	req, t, err := o.Next()
 	for req != nil {
@@ -139,17 +136,22 @@ func (c *Client) drive(ctx context.Context, o *Op) (*Ticket, error) {
 		wait, mine := r.claim()
 		switch {
 		case mine:
-			reply, perr := c.transport.Perform(ctx, req)
+			reply, perr := c.transport.performUntil(ctx, req, closed)
 			r.release()
-			if perr != nil && ctx.Err() != nil {
-				return nil, c.errClosedOr(noAuthority(ctxCause(ctx)))
+			switch {
+			case perr != nil && c.closed.Load():
+				return nil, c.closedErr()
+			case perr != nil && ctx.Err() != nil:
+				return nil, noAuthority(ctxCause(ctx))
 			}
 			req, t, err = o.Step(req, reply, perr)
 		case wait != nil:
 			select {
 			case <-wait:
+			case <-closed:
+				return nil, c.closedErr()
 			case <-ctx.Done():
-				return nil, c.errClosedOr(noAuthority(ctxCause(ctx)))
+				return nil, noAuthority(ctxCause(ctx))
 			}
 			req, t, err = o.Next()
 		default:

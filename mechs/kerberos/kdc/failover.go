@@ -69,6 +69,10 @@ type exchange struct {
 	wg     sync.WaitGroup
 	timer  *time.Timer
 
+	closed <-chan struct{} // the Transport's Close
+	stop   <-chan struct{} // the caller's other end, or nil
+	ended  bool            // closed or stop fired
+
 	winner  *route
 	reply   []byte
 	lastErr error
@@ -148,6 +152,8 @@ func (x *exchange) result() ([]byte, error) {
 		return x.reply, nil
 	case x.ctx.Err() != nil:
 		return nil, ctxErr(x.ctx, x.lastErr)
+	case x.ended:
+		return nil, noAuthority(fmt.Errorf("%w (last failure: %v)", ErrClosed, x.lastErr))
 	}
 	return nil, noAuthority(fmt.Errorf("kdc: every KDC of realm %q failed, last: %w", x.realm, x.lastErr))
 }
@@ -185,7 +191,7 @@ func (x *exchange) wait(d time.Duration, focus *route) bool {
 		base = time.Now().Add(d)
 	}
 	for {
-		if x.reply != nil || x.ctx.Err() != nil {
+		if x.reply != nil || x.ctx.Err() != nil || x.ended {
 			return true
 		}
 		live, idle := x.anyLive(), x.anyIdle()
@@ -219,6 +225,12 @@ func (x *exchange) wait(d time.Duration, focus *route) bool {
 			x.handle(ev)
 		case <-x.timer.C:
 		case <-x.ctx.Done():
+			return true
+		case <-x.closed:
+			x.ended = true
+			return true
+		case <-x.stop:
+			x.ended = true
 			return true
 		}
 	}

@@ -434,3 +434,39 @@ func BenchmarkOpJoin(b *testing.B) {
 		}
 	})
 }
+
+// Close ends the exchanges of the Client's synchronous callers, also on a
+// Transport the Client does not own, and waits for them; the Client starts
+// no goroutine to do so.
+func TestCloseEndsSyncCallers(t *testing.T) {
+	k := newFakeKDC(t, nil, nil)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	tr := NewTransport(WithKDCs("R", k.addr), WithStagger(time.Hour), WithTimeout(time.Hour))
+	defer tr.Close()
+	c, err := NewClient(ClientConfig{Principal: types.NewPrincipalName(1, "alice"), Realm: "R", Password: "x", Config: config.New(), Transport: tr})
+	must(t, err)
+	done := make(chan error, 2)
+	for i := 0; i < 2; i++ { // one performs, one waits on it
+		go func() {
+			_, err := c.ServiceTicket(context.Background(), "HTTP/h")
+			done <- err
+		}()
+	}
+	eventually(t, func() bool { return k.udpReqs.Load() > 0 }, "the AS-REQ sent")
+	closed := make(chan struct{})
+	go func() { c.Close(); close(closed) }()
+	for i := 0; i < 2; i++ {
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrClosed) {
+				t.Fatalf("%v, want ErrClosed", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close did not end the synchronous callers")
+		}
+	}
+	<-closed
+	if n := k.udpReqs.Load(); n != 1 {
+		t.Fatalf("%d datagrams, want the one AS-REQ", n)
+	}
+}

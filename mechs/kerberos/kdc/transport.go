@@ -189,6 +189,36 @@ func (t *Transport) Perform(ctx context.Context, req *mechs.IORequest) ([]byte, 
 	return reply, err
 }
 
+// performUntil is Perform, also ended when stop is closed (a Client's
+// Close, for its synchronous callers): without a goroutine to join the
+// two.
+func (t *Transport) performUntil(ctx context.Context, req *mechs.IORequest, stop <-chan struct{}) ([]byte, error) {
+	tap := t.tap(req.Key)
+	if tap != nil {
+		if b, ok := tap.kept(); ok {
+			return b, nil
+		}
+		tap.begin()
+	}
+	reply, err := t.exchange(ctx, req.Realm, req.Message, stop)
+	if t.observe != nil {
+		t.observe(req.Realm, req.Message, reply, err)
+	}
+	if tap != nil {
+		tap.end(reply, err, ctx.Err() != nil || isClosed(stop))
+	}
+	return reply, err
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
 // newClientID returns a number no other Client of this Transport has.
 func (t *Transport) newClientID() uint64 {
 	t.idMu.Lock()
@@ -272,14 +302,15 @@ func (t *Transport) roundOf(key string) *round {
 // the Transport's timeout. Failures are *status.Error with
 // SEC_E_NO_AUTHENTICATING_AUTHORITY.
 func (t *Transport) Exchange(ctx context.Context, realm string, req []byte) ([]byte, error) {
-	reply, err := t.exchange(ctx, realm, req)
+	reply, err := t.exchange(ctx, realm, req, nil)
 	if t.observe != nil {
 		t.observe(realm, req, reply, err)
 	}
 	return reply, err
 }
 
-func (t *Transport) exchange(ctx context.Context, realm string, req []byte) ([]byte, error) {
+// exchange is Exchange, also ended when stop (if not nil) is closed.
+func (t *Transport) exchange(ctx context.Context, realm string, req []byte, stop <-chan struct{}) ([]byte, error) {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -296,12 +327,16 @@ func (t *Transport) exchange(ctx context.Context, realm string, req []byte) ([]b
 	if err := ctx.Err(); err != nil {
 		return nil, noAuthority(ctxCause(ctx))
 	}
+	if isClosed(stop) {
+		return nil, status.New(status.SEC_E_NO_AUTHENTICATING_AUTHORITY, mech, ErrClosed)
+	}
 	ctx, cancel := context.WithTimeoutCause(ctx, t.timeout, fmt.Errorf("kdc: no reply from realm %q within %v", realm, t.timeout))
 	defer cancel()
-	stop := context.AfterFunc(t.closeCtx, cancel)
-	defer stop()
 
 	x := newExchange(t, ctx, realm, req, t.hints.order(realm, addrs, time.Now()))
+	// The main loop also ends when the Transport closes, or stop does;
+	// its deferred cancel then ends the connections.
+	x.closed, x.stop = t.closeCtx.Done(), stop
 	// Cancel and wait for every connection before returning: no goroutine
 	// or socket of the exchange outlives it.
 	defer func() {
