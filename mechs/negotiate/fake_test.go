@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
+
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/status"
@@ -115,11 +118,12 @@ func (c *toyCtx) tok(n int) []byte {
 	t := c.cred.pkg.name + ":" + strconv.Itoa(n)
 	if c.cred.pkg.framed {
 		oid, _ := oidContent(c.cred.pkg.oids[0])
-		inner := []byte(t)
-		b := appendHeader(nil, tagApplication0, tlvLen(len(oid))+len(inner))
-		b = appendHeader(b, tagOID, len(oid))
-		b = append(b, oid...)
-		return append(b, inner...)
+		var b cryptobyte.Builder
+		b.AddASN1(tagGSSToken, func(b *cryptobyte.Builder) {
+			b.AddASN1(asn1.OBJECT_IDENTIFIER, func(b *cryptobyte.Builder) { b.AddBytes(oid) })
+			b.AddBytes([]byte(t))
+		})
+		return b.BytesOrPanic()
 	}
 	return []byte(t)
 }

@@ -19,6 +19,13 @@
 // mismatch or a missing MIC fails the exchange with
 // SEC_E_DOWNGRADE_DETECTED.
 //
+// The tokens (NegTokenInit, NegTokenInit2, NegTokenResp and the GSS
+// framing, RFC 4178 section 4.2, MS-SPNG 2.2.1) are read with cryptobyte
+// without copying. A sub-package that implements mechs.RoomStepper leaves
+// room in front of its token, and Negotiate writes its framing there, so
+// that wrapping a sub-token copies nothing; ParseNegTokenInit,
+// ParseNegTokenResp and the Marshal methods expose the same encoding.
+//
 // The package is a sans-I/O state machine like its sub-packages: a
 // sub-context's request for network I/O (a Kerberos KDC exchange) is
 // passed up unchanged in StepResult.IO, and its outcome handed back to the
@@ -87,7 +94,10 @@ type subPackage struct {
 type Package struct {
 	subs []subPackage
 	info secctx.PackageInfo
-	mics sync.Pool // *micScratch, lent to the Steps that make or check a mechListMIC
+	// hints is the DER of the NegHints an acceptor that speaks first
+	// sends (MS-SPNG 2.2.1).
+	hints []byte
+	mics  sync.Pool // *micScratch, lent to the Steps that make or check a mechListMIC
 }
 
 // New returns the Negotiate package over subs, in preference order: the
@@ -105,7 +115,7 @@ func NewWithOptions(subs []mechs.Package, opts ...Option) *Package {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	p := &Package{}
+	p := &Package{hints: encodeNegHints(&NegHints{HintName: HintName})}
 	var caps secctx.Capability
 	var maxToken uint32
 	for _, sp := range subs {
@@ -248,12 +258,8 @@ func (p *Package) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credent
 	}
 	for i := range c.subs {
 		c.allCands = append(c.allCands, &c.subs[i])
-		for _, o := range c.subs[i].sub.oids {
-			c.full.oids = append(c.full.oids, o)
-			c.full.subs = append(c.full.subs, &c.subs[i])
-		}
 	}
-	c.full.list, _ = encodeMechTypeList(c.full.oids)
+	c.full = newOffer(c.allCands)
 	c.room = headroom(c.full.list)
 	return c, nil
 }
