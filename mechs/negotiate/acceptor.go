@@ -49,8 +49,15 @@ const ntlmSignature = "NTLMSSP\x00"
 const ntlmOID = "\x2b\x06\x01\x04\x01\x82\x37\x02\x02\x0a"
 
 func newAcceptor(c *Credential, p mechs.AcceptorParams) *acceptor {
-	a := &acceptor{subReq: p.Req | secctx.ASC_REQ_INTEGRITY}
+	// Negotiate asks its sub-mechanism for integrity, for the
+	// mechListMIC, and for its error token whatever the caller asked:
+	// a refusal always goes back in a reject NegTokenResp, and the
+	// mechanism's error token (a KRB-ERROR) in it lets the initiator's
+	// mechanism tell why (RFC 4178 section 4.2.2). ASC_RET_EXTENDED_ERROR
+	// is reported only to a caller that asked for it.
+	a := &acceptor{subReq: p.Req | secctx.ASC_REQ_INTEGRITY | secctx.ASC_REQ_EXTENDED_ERROR}
 	a.init(c, a, true)
+	a.hideExtErr = p.Req&secctx.ASC_REQ_EXTENDED_ERROR == 0
 	return a
 }
 
@@ -60,6 +67,9 @@ func (c *acceptor) step(in *mechs.StepInput) mechs.StepResult {
 	case aMech:
 		return c.reply(in)
 	case aDirect:
+		if err := c.checkLimit(in.Token); err != nil {
+			return c.badToken(err)
+		}
 		return c.directStepped(in, c.stepSub(c.active, c.subInput(in, in.Token)), in.Token)
 	}
 	return c.first(in)
@@ -77,6 +87,9 @@ func (c *acceptor) first(in *mechs.StepInput) mechs.StepResult {
 	if n := min(len(tok), len(ntlmSignature)); string(tok[:n]) == ntlmSignature[:n] {
 		if n < len(ntlmSignature) {
 			return failResult(incomplete(len(ntlmSignature)-n, "NTLMSSP message truncated"))
+		}
+		if err := c.checkLimit(tok); err != nil {
+			return c.badToken(err)
 		}
 		sc, oid := c.cred.subFor([]byte(ntlmOID))
 		if sc == nil {
@@ -118,17 +131,30 @@ func (c *acceptor) speakFirst() mechs.StepResult {
 }
 
 // direct hands a raw first token to the sub-package it belongs to; the
-// whole exchange then uses that package's own tokens.
+// whole exchange then uses that package's own tokens. The new sub-context
+// takes the token before the context changes, so that a token cut short
+// (the sub-package's SEC_E_INCOMPLETE_MESSAGE, whose missing count is the
+// caller's to fill, the token being the sub-package's own) leaves the
+// context exactly as it was.
 func (c *acceptor) direct(in *mechs.StepInput, sc *subCred, oid uint8) mechs.StepResult {
-	c.resetHandshake()
-	ctx, err := c.newSub(sc, secctx.SECPKG_NEGOTIATION_DIRECT)
+	ctx, err := sc.cred.NewAcceptor(mechs.AcceptorParams{Req: c.subReq})
 	if err != nil {
 		return c.fail(failResult(err), nil)
 	}
-	c.oidIdx = oid
-	c.phase = aDirect
-	c.unwrapped = true
-	return c.directStepped(in, c.stepSub(ctx, c.subInput(in, in.Token)), in.Token)
+	was := c.unwrapped
+	c.unwrapped = true // no room: the token goes back unwrapped
+	res := c.stepSub(ctx, c.subInput(in, in.Token))
+	if res.Status == status.SEC_E_INCOMPLETE_MESSAGE {
+		c.unwrapped = was
+		ctx.Close()
+		return res
+	}
+	c.resetHandshake()
+	if _, err := c.adopt(sc, secctx.SECPKG_NEGOTIATION_DIRECT, ctx, nil); err != nil {
+		return c.fail(failResult(err), nil)
+	}
+	c.oidIdx, c.phase, c.unwrapped = oid, aDirect, true
+	return c.directStepped(in, res, in.Token)
 }
 
 // newSub makes an acceptor sub-context of sc and makes it the current

@@ -1,6 +1,7 @@
 package negotiate
 
 import (
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,9 +64,12 @@ type negContext struct {
 	// Small Step-owned fields, kept together so that the context stays
 	// in a small size class.
 	accepting bool // role is an *acceptor
-	subDone   bool // the sub-context returned SEC_E_OK
-	answered  bool // the acceptor's first NegTokenResp (with supportedMech) was sent
-	failed    bool // the exchange failed: every later Step gives SEC_E_INVALID_HANDLE
+	// hideExtErr: the sub-contexts were asked for ASC_REQ_EXTENDED_ERROR
+	// and the caller was not, so ASC_RET_EXTENDED_ERROR is not reported.
+	hideExtErr bool
+	subDone    bool // the sub-context returned SEC_E_OK
+	answered   bool // the acceptor's first NegTokenResp (with supportedMech) was sent
+	failed     bool // the exchange failed: every later Step gives SEC_E_INVALID_HANDLE
 	// unwrapped: the sub-package's own tokens travel unwrapped (an
 	// acceptor answering a raw NTLMSSP or krb5 token), so its sub-steps
 	// are asked for no room.
@@ -114,8 +118,20 @@ func (c *negContext) chosenOID() []byte {
 	return c.cur.sub.oidDER[c.oidIdx]
 }
 
-// limit bounds the token lengths the context believes.
-func (c *negContext) limit() int { return maxTokenLimit }
+// limit is the package's maximum token size: no token of a conforming
+// peer is longer, so a longer one, or a DER length that says one would
+// be, is SEC_E_INVALID_TOKEN (never SEC_E_INCOMPLETE_MESSAGE asking the
+// caller for bytes no peer could send).
+func (c *negContext) limit() int { return int(c.cred.pkg.info.MaxToken) }
+
+// checkLimit refuses a token longer than the maximum token size, for the
+// tokens Negotiate passes on without parsing (an unwrapped sub-token).
+func (c *negContext) checkLimit(tok []byte) error {
+	if len(tok) > c.limit() {
+		return invalid("token larger than the maximum token size (" + strconv.Itoa(c.limit()) + ")")
+	}
+	return nil
+}
 
 // peer names the other side in messages.
 func (c *negContext) peer() string {
@@ -194,17 +210,21 @@ func (c *negContext) resumeIO(in *mechs.StepInput) (mechs.StepResult, bool) {
 // stepSub runs one Step of a sub-context. A sub-context that can leave
 // room in front of its token (mechs.RoomStepper) is asked for what
 // Negotiate's framing needs, so that subTokenOf can frame it in place.
-func (c *negContext) stepSub(sub mechs.SecurityContext, in *mechs.StepInput) mechs.StepResult {
+// Flags the caller did not ask for (hideExtErr) are not reported.
+func (c *negContext) stepSub(sub mechs.SecurityContext, in *mechs.StepInput) (r mechs.StepResult) {
 	c.spare = 0
+	if c.hideExtErr {
+		defer func() { r.Flags &^= uint64(secctx.ASC_RET_EXTENDED_ERROR) }()
+	}
 	if rs, ok := sub.(mechs.RoomStepper); ok && !c.unwrapped && c.cred.room > 0 {
-		r, spare := rs.StepWithRoom(in, c.cred.room)
-		if spare > 0 && spare <= min(len(r.Token), mechs.MaxRoom) {
+		res, spare := rs.StepWithRoom(in, c.cred.room)
+		if spare > 0 && spare <= min(len(res.Token), mechs.MaxRoom) {
 			c.spare = uint16(spare)
 		} else if spare != 0 {
 			// Room that cannot be: the package broke its contract.
 			return failf(status.SEC_E_INTERNAL_ERROR, "sub-package reported more room than its token holds")
 		}
-		return r
+		return res
 	}
 	return sub.Step(in)
 }
@@ -213,36 +233,6 @@ func (c *negContext) stepSub(sub mechs.SecurityContext, in *mechs.StepInput) mec
 // package left in front of the token.
 func (c *negContext) subTokenOf(r *mechs.StepResult) subToken {
 	return subToken{buf: r.Token, room: int(c.spare)}
-}
-
-// micScratch holds the buffers of the mechListMIC calls.
-type micScratch struct {
-	bufs [2]secctx.Buffer
-	sig  [defaultSignatureSize]byte
-}
-
-// micScratch returns the Step's MIC scratch, borrowing it from the
-// package on first use in this Step.
-func (c *negContext) micScratch() *micScratch {
-	if c.micBuf == nil {
-		if m, ok := c.cred.pkg.mics.Get().(*micScratch); ok {
-			c.micBuf = m
-		} else {
-			c.micBuf = new(micScratch)
-		}
-	}
-	return c.micBuf
-}
-
-// releaseMIC gives the MIC scratch back at the end of the Step that
-// borrowed it, once the signature it holds has been copied into the
-// output token.
-func (c *negContext) releaseMIC() {
-	if m := c.micBuf; m != nil {
-		c.micBuf = nil
-		m.bufs = [2]secctx.Buffer{}
-		c.cred.pkg.mics.Put(m)
-	}
 }
 
 type established struct {
@@ -361,61 +351,6 @@ func (c *negContext) QueryAttribute(attr secctx.Attribute) (any, status.Code) {
 		return nil, status.SEC_E_UNSUPPORTED_FUNCTION
 	}
 	return sub.QueryAttribute(attr)
-}
-
-// MakeSignature, VerifySignature, EncryptMessage and DecryptMessage go to
-// the established sub-context.
-func (c *negContext) MakeSignature(qop uint32, msg []secctx.Buffer, seq uint32) status.Code {
-	return c.messages().MakeSignature(qop, msg, seq)
-}
-
-func (c *negContext) VerifySignature(msg []secctx.Buffer, seq uint32) (uint32, status.Code) {
-	return c.messages().VerifySignature(msg, seq)
-}
-
-func (c *negContext) EncryptMessage(qop uint32, msg []secctx.Buffer, seq uint32) status.Code {
-	return c.messages().EncryptMessage(qop, msg, seq)
-}
-
-func (c *negContext) DecryptMessage(msg []secctx.Buffer, seq uint32) (uint32, status.Code) {
-	return c.messages().DecryptMessage(msg, seq)
-}
-
-// perMessage is the part of a context the per-message calls use.
-type perMessage interface {
-	MakeSignature(qop uint32, msg []secctx.Buffer, seq uint32) status.Code
-	VerifySignature(msg []secctx.Buffer, seq uint32) (uint32, status.Code)
-	EncryptMessage(qop uint32, msg []secctx.Buffer, seq uint32) status.Code
-	DecryptMessage(msg []secctx.Buffer, seq uint32) (uint32, status.Code)
-}
-
-// messages is where the per-message calls go: the established
-// sub-context, or notEstablished before the handshake completes.
-func (c *negContext) messages() perMessage {
-	if e := c.established.Load(); e != nil {
-		return e.ctx
-	}
-	return notEstablished{}
-}
-
-// notEstablished refuses the per-message calls before the handshake
-// completes, as Windows does, with SEC_E_INVALID_HANDLE.
-type notEstablished struct{}
-
-func (notEstablished) MakeSignature(uint32, []secctx.Buffer, uint32) status.Code {
-	return status.SEC_E_INVALID_HANDLE
-}
-
-func (notEstablished) VerifySignature([]secctx.Buffer, uint32) (uint32, status.Code) {
-	return 0, status.SEC_E_INVALID_HANDLE
-}
-
-func (notEstablished) EncryptMessage(uint32, []secctx.Buffer, uint32) status.Code {
-	return status.SEC_E_INVALID_HANDLE
-}
-
-func (notEstablished) DecryptMessage([]secctx.Buffer, uint32) (uint32, status.Code) {
-	return 0, status.SEC_E_INVALID_HANDLE
 }
 
 // Close deletes the context and every sub-context it holds.

@@ -33,10 +33,11 @@ const (
 // field is the tag of a SEQUENCE's explicitly tagged field [n].
 func field(n uint8) asn1.Tag { return asn1.Tag(n).ContextSpecific().Constructed() }
 
-// maxTokenLimit bounds the lengths the parsers believe (SSPI's largest
-// cbMaxToken is under 64 KiB; 16 MiB leaves room for any real token and
-// keeps a forged length from asking for gigabytes).
-const maxTokenLimit = 1 << 24
+// maxTokenLimit is the largest token the package-independent parsers
+// (ParseNegTokenInit, ParseNegTokenResp) believe: 65535 octets, the
+// largest MaxTokenSize Windows allows. A context keeps to its package's
+// own maximum (Package.Info().MaxToken), 48,256 over Kerberos.
+const maxTokenLimit = 0xffff
 
 // appendHeader appends a DER identifier octet and the definite length, in
 // minimal form (X.690 sections 8.1.3 and 10.1), of a content of n octets.
@@ -237,16 +238,33 @@ func oidContent(dotted string) ([]byte, bool) {
 // are not a valid DER OID (X.690 section 8.19: minimal arcs, the last one
 // terminated).
 func oidString(c []byte) (string, bool) {
-	for _, k := range knownOIDs {
-		if k.der == string(c) {
-			return k.dotted, true
-		}
+	if s, ok := knownOID(c); ok {
+		return s, true
 	}
 	var o x509.OID
 	if o.UnmarshalBinary(c) != nil {
 		return "", false
 	}
 	return o.String(), true
+}
+
+// validOID is oidString's check alone, without making the string.
+func validOID(c []byte) bool {
+	if _, ok := knownOID(c); ok {
+		return true
+	}
+	var o x509.OID
+	return o.UnmarshalBinary(c) == nil
+}
+
+// knownOID is the dotted form of OID content octets in knownOIDs.
+func knownOID(c []byte) (string, bool) {
+	for _, k := range knownOIDs {
+		if k.der == string(c) {
+			return k.dotted, true
+		}
+	}
+	return "", false
 }
 
 // encodeMechTypeList returns the DER of MechTypeList ::= SEQUENCE OF
@@ -273,6 +291,5 @@ func nextOID(list *cryptobyte.String) ([]byte, bool) {
 	if !list.ReadASN1(&oid, asn1.OBJECT_IDENTIFIER) {
 		return nil, false
 	}
-	_, ok := oidString(oid)
-	return oid, ok
+	return oid, validOID(oid)
 }

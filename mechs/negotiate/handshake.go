@@ -1,6 +1,8 @@
 package negotiate
 
 import (
+	"strconv"
+
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/status"
 )
@@ -94,6 +96,9 @@ func (c *negContext) mechStepped(in *mechs.StepInput, micIn []byte, res mechs.St
 			return c.mechStepped(in, mic, res, c.ioToken())
 		})
 	}
+	if res.Status == status.SEC_E_INCOMPLETE_MESSAGE {
+		return c.refuse(c.truncatedInside(res), nil)
+	}
 	if res.Status.IsError() {
 		if res.Err == nil {
 			res.Err = status.New(res.Status, c.cur.sub.name, nil)
@@ -121,6 +126,25 @@ func (c *negContext) mechStepped(in *mechs.StepInput, micIn []byte, res mechs.St
 		return c.role.finish(c.subTokenOf(&res), micIn, true)
 	}
 	return c.refuse(failf(status.SEC_E_INTERNAL_ERROR, "sub-package returned "+res.Status.String()), nil)
+}
+
+// truncatedInside is the leg's result when the sub-context finds its
+// token cut short although the SPNEGO token around it was whole: the
+// outer token's length is satisfied, so more bytes of it cannot help, and
+// the peer sent a malformed token. It is SEC_E_INVALID_TOKEN (with no
+// SECBUFFER_MISSING count, which would ask for bytes no peer will send),
+// and the exchange fails like any other malformed token's. Only a
+// SPNEGO token itself cut short is SEC_E_INCOMPLETE_MESSAGE, and that
+// leaves the context as it was (badToken).
+func (c *negContext) truncatedInside(res mechs.StepResult) mechs.StepResult {
+	msg := "the " + c.cur.sub.name + " token inside a complete SPNEGO token is cut short"
+	if res.Missing > 0 {
+		msg += " by " + strconv.Itoa(res.Missing) + " bytes"
+	}
+	if res.Err != nil {
+		msg += ": " + res.Err.Error()
+	}
+	return failResult(invalid(msg))
 }
 
 func cloneOrNil(b []byte) []byte {

@@ -303,18 +303,33 @@ func (c *initiator) finish(mechTok subToken, micIn []byte, _ bool) mechs.StepRes
 	return mechs.StepResult{Status: status.SEC_E_OK, Token: out, Flags: c.flags, Expiry: c.expiry}
 }
 
-// rejected handles negState reject: the acceptor's error token, if any,
-// goes to the sub-context for a better status.
+// rejected handles negState reject. The acceptor's reject may carry its
+// mechanism's error token (RFC 4178 section 4.2.2: a KRB-ERROR, say);
+// given to the sub-context it belongs to, it ends the leg with that
+// mechanism's own status (SEC_E_TIME_SKEW, ...) instead of the generic
+// SEC_E_LOGON_DENIED.
 func (c *initiator) rejected(in *mechs.StepInput, resp *NegTokenResp) mechs.StepResult {
-	if len(resp.ResponseToken) > 0 && !c.subDone {
-		if sub := c.active; sub != nil && c.phase != iFirstReply {
-			res := c.stepSub(sub, c.subInput(in, resp.ResponseToken))
-			if res.IO == nil && res.Status.IsError() {
-				return c.fail(res, nil)
+	if sub := c.active; sub != nil && len(resp.ResponseToken) > 0 && !c.subDone && c.rejectIsAbout(resp) {
+		res := c.stepSub(sub, c.subInput(in, resp.ResponseToken))
+		if res.IO == nil && res.Status.IsError() && res.Status != status.SEC_E_INCOMPLETE_MESSAGE {
+			if res.Err == nil {
+				res.Err = status.New(res.Status, c.cur.sub.name, nil)
 			}
+			return c.fail(res, nil)
 		}
 	}
 	return c.fail(failf(status.SEC_E_LOGON_DENIED, "the acceptor rejected the negotiation"), nil)
+}
+
+// rejectIsAbout reports whether a reject's error token is for the current
+// sub-context: after the first reply always; in the first reply when it
+// names no mechanism or the one our optimistic token was for.
+func (c *initiator) rejectIsAbout(resp *NegTokenResp) bool {
+	if c.phase != iFirstReply || resp.SupportedMech == "" {
+		return true
+	}
+	i := c.off.index(resp.SupportedMech)
+	return i >= 0 && c.off.subs[i] == c.cur
 }
 
 // afterDone handles a token after SEC_E_OK: the acceptor's closing

@@ -125,3 +125,33 @@ func (c *negContext) settleMIC(micIn []byte, sending bool) (micOut []byte, r mec
 	}
 	return micOut, mechs.StepResult{}, true
 }
+
+// micScratch holds the buffers of the mechListMIC calls.
+type micScratch struct {
+	bufs [2]secctx.Buffer
+	sig  [defaultSignatureSize]byte
+}
+
+// micScratch returns the Step's MIC scratch, borrowing it from the
+// package on first use in this Step.
+func (c *negContext) micScratch() *micScratch {
+	if c.micBuf == nil {
+		if m, ok := c.cred.pkg.mics.Get().(*micScratch); ok {
+			c.micBuf = m
+		} else {
+			c.micBuf = new(micScratch)
+		}
+	}
+	return c.micBuf
+}
+
+// releaseMIC gives the MIC scratch back at the end of the Step that
+// borrowed it, once the signature it holds has been copied into the
+// output token.
+func (c *negContext) releaseMIC() {
+	if m := c.micBuf; m != nil {
+		c.micBuf = nil
+		m.bufs = [2]secctx.Buffer{}
+		c.cred.pkg.mics.Put(m)
+	}
+}

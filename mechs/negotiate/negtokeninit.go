@@ -157,7 +157,9 @@ func isSPNEGO(oid []byte) bool { return string(oid) == spnegoOIDTLV[2:] }
 
 // ParseNegTokenInit parses a framed NegTokenInit or NegTokenInit2. A
 // truncated token gives a *status.Error with SEC_E_INCOMPLETE_MESSAGE
-// (see Missing); anything else malformed gives SEC_E_INVALID_TOKEN. The slices alias b.
+// (see Missing); anything else malformed, or a token longer than 65535
+// bytes (the largest MaxTokenSize Windows allows), gives
+// SEC_E_INVALID_TOKEN. The slices alias b.
 func ParseNegTokenInit(b []byte) (*NegTokenInit, error) {
 	var raw negTokenInitRaw
 	if err := parseFramedNegTokenInit(b, maxTokenLimit, &raw); err != nil {

@@ -100,7 +100,9 @@ func frameResp(state NegState, mech []byte, tok subToken, mic []byte) []byte {
 
 // ParseNegTokenResp parses a NegTokenResp. A truncated token gives a
 // *status.Error with SEC_E_INCOMPLETE_MESSAGE (see Missing); anything
-// else malformed gives SEC_E_INVALID_TOKEN. The slices alias b.
+// else malformed, or a token longer than 65535 bytes (the largest
+// MaxTokenSize Windows allows), gives SEC_E_INVALID_TOKEN. The slices
+// alias b.
 func ParseNegTokenResp(b []byte) (*NegTokenResp, error) {
 	t := &NegTokenResp{}
 	if err := parseNegTokenResp(b, maxTokenLimit, t); err != nil {

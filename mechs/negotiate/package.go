@@ -26,6 +26,23 @@
 // that wrapping a sub-token copies nothing; ParseNegTokenInit,
 // ParseNegTokenResp and the Marshal methods expose the same encoding.
 //
+// Info().MaxToken is the largest sub-package's maximum token plus 256
+// (48,256 over Kerberos, as Windows reports it), and no context believes
+// more: a longer token, or a DER length that says one would be, is
+// SEC_E_INVALID_TOKEN. A SPNEGO token cut short is
+// SEC_E_INCOMPLETE_MESSAGE with the number of bytes missing, and leaves
+// the context exactly as it was, so that the whole token can be given
+// next; a whole SPNEGO token whose inner mechanism token is cut short is
+// malformed (SEC_E_INVALID_TOKEN, no missing count: more bytes of the
+// same token cannot help) and fails the context.
+//
+// A sub-package's refusal goes to the initiator in a reject NegTokenResp
+// with the mechanism's error token (RFC 4178 section 4.2.2): the acceptor
+// asks its sub-packages for one (ASC_REQ_EXTENDED_ERROR) whatever its
+// caller asked, and the initiator hands it to its sub-context, so that a
+// refused Kerberos leg ends with Kerberos' own status (SEC_E_TIME_SKEW,
+// ...) on both sides.
+//
 // The package is a sans-I/O state machine like its sub-packages: a
 // sub-context's request for network I/O (a Kerberos KDC exchange) is
 // passed up unchanged in StepResult.IO, and its outcome handed back to the
@@ -51,7 +68,14 @@ const RPCID = 9
 
 // negotiateOverhead is what SPNEGO adds to a sub-package's largest token
 // (Windows reports cbMaxToken 48256 for Negotiate over Kerberos' 48000).
+// The package's MaxToken is the largest sub-package's plus this; a
+// sub-package that reports none (0) counts as unknownMaxToken.
 const negotiateOverhead = 256
+
+// unknownMaxToken is the largest token of a sub-package that reports no
+// MaxToken: what makes Negotiate's 65535, the largest MaxTokenSize
+// Windows allows.
+const unknownMaxToken = maxTokenLimit - negotiateOverhead
 
 // Option configures New.
 type Option func(*config)
@@ -138,6 +162,9 @@ func NewWithOptions(subs []mechs.Package, opts ...Option) *Package {
 		p.subs = append(p.subs, s)
 		info := sp.Info()
 		caps |= info.Capabilities
+		if info.MaxToken == 0 {
+			info.MaxToken = unknownMaxToken
+		}
 		maxToken = max(maxToken, info.MaxToken)
 	}
 	p.info = secctx.PackageInfo{
