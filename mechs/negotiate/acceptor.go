@@ -1,8 +1,6 @@
 package negotiate
 
 import (
-	"golang.org/x/crypto/cryptobyte"
-
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/status"
@@ -113,11 +111,7 @@ func (c *acceptor) first(in *mechs.StepInput) mechs.StepResult {
 		}
 		return c.direct(in, sc, oid)
 	}
-	var init negTokenInitRaw
-	if err := parseNegTokenInitRaw(it.inner, &init); err != nil {
-		return c.badToken(err)
-	}
-	return c.negTokenInit(in, &init)
+	return c.negTokenInit(in, it.inner)
 }
 
 // speakFirst answers an empty first input with a NegTokenInit2 listing
@@ -185,20 +179,27 @@ func (c *acceptor) directStepped(in *mechs.StepInput, res mechs.StepResult, toke
 	return res
 }
 
-// negTokenInit chooses the mechanism (RFC 4178 section 3.2 step 2): the
-// first of the initiator's mechanisms our credential serves.
-func (c *acceptor) negTokenInit(in *mechs.StepInput, init *negTokenInitRaw) mechs.StepResult {
+// negTokenInit takes a NegTokenInit (b, inside the GSS framing) and
+// chooses the mechanism (RFC 4178 section 3.2 step 2): the first of the
+// initiator's mechanisms our credential serves, found while the list is
+// checked.
+func (c *acceptor) negTokenInit(in *mechs.StepInput, b []byte) mechs.StepResult {
+	var init negTokenInitRaw
+	var sc *subCred
+	idx, oidIdx := -1, uint8(0)
+	err := parseNegTokenInitRaw(b, &init, func(i int, oid []byte) {
+		if sc == nil {
+			if sc, oidIdx = c.cred.subFor(oid); sc != nil {
+				idx = i
+			}
+		}
+	})
+	if err != nil {
+		return c.badToken(err)
+	}
 	c.resetHandshake()
 	c.list = append(c.listArr[:0], init.mechTypesDER...)
-	var sc *subCred
-	idx := -1
-	l := cryptobyte.String(init.mechTypes)
-	for i := 0; !l.Empty() && sc == nil; i++ {
-		oid, _ := nextOID(&l) // valid: parseNegTokenInitRaw checked
-		if sc, c.oidIdx = c.cred.subFor(oid); sc != nil {
-			idx = i
-		}
-	}
+	c.oidIdx = oidIdx
 	if len(init.mechTypes) == 0 {
 		return c.fail(failf(status.SEC_E_INVALID_TOKEN, "NegTokenInit without mechTypes"), nil)
 	}

@@ -48,7 +48,7 @@ func TestFrameInPlaceMatchesCopy(t *testing.T) {
 				t.Fatalf("NegTokenInit, %d-byte token: copied, not framed in place", n)
 			}
 			var raw negTokenInitRaw
-			if err := parseFramedNegTokenInit(got, 1<<20, &raw); err != nil || !bytes.Equal(raw.mechToken, tok) {
+			if err := parseFramedNegTokenInit(got, 1<<20, &raw, nil); err != nil || !bytes.Equal(raw.mechToken, tok) {
 				t.Fatal(err)
 			}
 		}

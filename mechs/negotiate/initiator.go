@@ -1,7 +1,7 @@
 package negotiate
 
 import (
-	"golang.org/x/crypto/cryptobyte"
+	"slices"
 
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs"
@@ -80,12 +80,18 @@ func (c *initiator) start(in *mechs.StepInput) mechs.StepResult {
 		// An acceptor that speaks first sends NegTokenInit2 (MS-SPNG
 		// 3.2.5.2): keep to the mechanisms it lists, when any is ours.
 		var hint negTokenInitRaw
-		if err := parseFramedNegTokenInit(in.Token, c.limit(), &hint); err != nil {
+		var listed []*subCred
+		err := parseFramedNegTokenInit(in.Token, c.limit(), &hint, func(_ int, oid []byte) {
+			if sc, _ := c.cred.subFor(oid); sc != nil {
+				listed = append(listed, sc)
+			}
+		})
+		if err != nil {
 			return c.badToken(err)
 		}
-		var keep []*subCred
+		var keep []*subCred // in our order
 		for _, sc := range cands {
-			if listsAny(hint.mechTypes, sc.sub.oidDER) {
+			if slices.Contains(listed, sc) {
 				keep = append(keep, sc)
 			}
 		}
@@ -99,19 +105,6 @@ func (c *initiator) start(in *mechs.StepInput) mechs.StepResult {
 	c.acc, c.firstErr = NegStateAbsent, nil
 	c.resetHandshake()
 	return c.probe(in, 0)
-}
-
-// listsAny reports whether a MechTypeList's content names any of oids.
-func listsAny(list []byte, oids [][]byte) bool {
-	for l := cryptobyte.String(list); !l.Empty(); {
-		o, _ := nextOID(&l)
-		for _, b := range oids {
-			if string(o) == string(b) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // probe starts candidate i and, if it cannot serve the target, the next

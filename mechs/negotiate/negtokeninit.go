@@ -162,21 +162,20 @@ func isSPNEGO(oid []byte) bool { return string(oid) == spnegoOIDTLV[2:] }
 // SEC_E_INVALID_TOKEN. The slices alias b.
 func ParseNegTokenInit(b []byte) (*NegTokenInit, error) {
 	var raw negTokenInitRaw
-	if err := parseFramedNegTokenInit(b, maxTokenLimit, &raw); err != nil {
+	var types []string
+	err := parseFramedNegTokenInit(b, maxTokenLimit, &raw, func(_ int, oid []byte) {
+		s, _ := oidString(oid) // valid: checked before the call
+		types = append(types, s)
+	})
+	if err != nil {
 		return nil, err
 	}
-	t := &NegTokenInit{ReqFlags: raw.reqFlags, MechToken: raw.mechToken, NegHints: raw.negHints,
-		MechListMIC: raw.mechListMIC, mechTypesDER: raw.mechTypesDER}
-	for l := cryptobyte.String(raw.mechTypes); !l.Empty(); {
-		oid, _ := nextOID(&l) // valid: parseNegTokenInitRaw checked
-		s, _ := oidString(oid)
-		t.MechTypes = append(t.MechTypes, s)
-	}
-	return t, nil
+	return &NegTokenInit{MechTypes: types, ReqFlags: raw.reqFlags, MechToken: raw.mechToken, NegHints: raw.negHints,
+		MechListMIC: raw.mechListMIC, mechTypesDER: raw.mechTypesDER}, nil
 }
 
 // parseFramedNegTokenInit parses a NegTokenInit in its GSS framing.
-func parseFramedNegTokenInit(b []byte, limit int, t *negTokenInitRaw) error {
+func parseFramedNegTokenInit(b []byte, limit int, t *negTokenInitRaw, each func(i int, oid []byte)) error {
 	it, err := parseInitialToken(b, limit)
 	if err != nil {
 		return err
@@ -184,7 +183,7 @@ func parseFramedNegTokenInit(b []byte, limit int, t *negTokenInitRaw) error {
 	if !isSPNEGO(it.mechOID) {
 		return invalid("GSS framing does not name SPNEGO")
 	}
-	return parseNegTokenInitRaw(it.inner, t)
+	return parseNegTokenInitRaw(it.inner, t, each)
 }
 
 // negTokenInitRaw is a parsed NegTokenInit whose mechanism list is left
@@ -200,8 +199,10 @@ type negTokenInitRaw struct {
 
 // parseNegTokenInitRaw parses NegotiationToken's negTokenInit choice, [0]
 // NegTokenInit (RFC 4178 section 4.2.1) or NegTokenInit2 (MS-SPNG section
-// 2.2.1); every element of mechTypes must be a valid OID.
-func parseNegTokenInitRaw(b []byte, t *negTokenInitRaw) error {
+// 2.2.1). Every element of mechTypes must be a valid OID; each, when
+// non-nil, is called with each one's position and content octets as it
+// is checked, so that callers need not read the list again.
+func parseNegTokenInitRaw(b []byte, t *negTokenInitRaw, each func(i int, oid []byte)) error {
 	const malformed = "malformed NegTokenInit"
 	choice, ok := only(b, tagNegTokenInit)
 	seq, ok2 := only(choice, asn1.SEQUENCE)
@@ -211,17 +212,21 @@ func parseNegTokenInitRaw(b []byte, t *negTokenInitRaw) error {
 		return invalid(malformed)
 	}
 	if present {
-		var whole cryptobyte.String
-		if !f.ReadASN1Element(&whole, asn1.SEQUENCE) || !f.Empty() {
+		// [0] holds exactly the MechTypeList: f is its whole DER.
+		list, ok := only(f, asn1.SEQUENCE)
+		if !ok {
 			return invalid(malformed)
 		}
-		list, _ := only(whole, asn1.SEQUENCE)
-		for l := list; !l.Empty(); {
-			if _, ok := nextOID(&l); !ok {
+		for i, l := 0, list; !l.Empty(); i++ {
+			oid, ok := nextOID(&l)
+			if !ok {
 				return invalid("malformed OBJECT IDENTIFIER in mechTypes")
 			}
+			if each != nil {
+				each(i, oid)
+			}
 		}
-		t.mechTypes, t.mechTypesDER = list, whole
+		t.mechTypes, t.mechTypesDER = list, f
 	}
 	if !seq.ReadOptionalASN1(&f, &present, field(1)) {
 		return invalid(malformed)
