@@ -188,8 +188,9 @@ func (c *toyCtx) Step(in *mechs.StepInput) mechs.StepResult {
 				Err: status.Errorf(status.SEC_E_INCOMPLETE_MESSAGE, p.name, "truncated")}
 		}
 		if code, ok := strings.CutPrefix(string(in.Token), p.name+":error:"); ok && c.initiator {
-			n, _ := strconv.ParseUint(code, 10, 32)
-			return mechs.Fail(status.Code(n), p.name, nil)
+			if n, err := strconv.ParseUint(code, 10, 32); err == nil && status.Code(n).IsError() {
+				return mechs.Fail(status.Code(n), p.name, nil)
+			}
 		}
 		if string(in.Token) != string(want) {
 			return mechs.Fail(status.SEC_E_INVALID_TOKEN, p.name, nil)
