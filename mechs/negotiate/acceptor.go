@@ -1,9 +1,6 @@
 package negotiate
 
 import (
-	"bytes"
-	"time"
-
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/status"
@@ -26,20 +23,11 @@ import (
 //	        token re-authenticates.
 type acceptor struct {
 	negContext
-	params mechs.AcceptorParams
 	subReq secctx.ASCReq
 
 	// Everything below is owned by Step.
-	phase    aphase
-	mechList []byte // DER of the client's MechTypeList, as received
-	listArr  [64]byte
-	cur      *subCred
-	curOID   []byte // OID content octets of the chosen mechanism
-	answered bool   // the first NegTokenResp (with supportedMech) was sent
-	subDone  bool
-	flags    uint64
-	expiry   time.Time
-	mic      micExchange
+	phase   aphase
+	listArr [64]byte // room for the client's MechTypeList (negContext.list)
 }
 
 type aphase uint8
@@ -50,76 +38,39 @@ const (
 	aMech
 	aDirect
 	aDone
-	aFailed
 )
 
 // ntlmSignature starts every NTLMSSP message (MS-NLMP 2.2.1).
-var ntlmSignature = []byte("NTLMSSP\x00")
+const ntlmSignature = "NTLMSSP\x00"
+
+// ntlmOID is the NTLMSSP OID's content octets.
+const ntlmOID = "\x2b\x06\x01\x04\x01\x82\x37\x02\x02\x0a"
 
 func newAcceptor(c *Credential, p mechs.AcceptorParams) *acceptor {
-	req := p.Req
-	req |= secctx.ASC_REQ_INTEGRITY
-	return &acceptor{
-		negContext: negContext{cred: c, state: secctx.SECPKG_NEGOTIATION_IN_PROGRESS},
-		params:     p,
-		subReq:     req,
-	}
+	// Negotiate asks its sub-mechanism for integrity, for the
+	// mechListMIC, and for its error token whatever the caller asked:
+	// a refusal always goes back in a reject NegTokenResp, and the
+	// mechanism's error token (a KRB-ERROR) in it lets the initiator's
+	// mechanism tell why (RFC 4178 section 4.2.2). ASC_RET_EXTENDED_ERROR
+	// is reported only to a caller that asked for it.
+	a := &acceptor{subReq: p.Req | secctx.ASC_REQ_INTEGRITY | secctx.ASC_REQ_EXTENDED_ERROR}
+	a.init(c, a, true)
+	a.hideExtErr = p.Req&secctx.ASC_REQ_EXTENDED_ERROR == 0
+	return a
 }
 
-// Step runs one AcceptSecurityContext (Negotiate) leg.
-func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
-	if r, ok := c.enter(in); ok {
-		return r
-	}
+// step runs one AcceptSecurityContext (Negotiate) leg.
+func (c *acceptor) step(in *mechs.StepInput) mechs.StepResult {
 	switch c.phase {
-	case aStart, aHinted, aDone:
-		return c.first(in)
 	case aMech:
 		return c.reply(in)
 	case aDirect:
-		sub := c.active
-		return c.directStepped(in, c.stepSub(sub, c.subInput(in, in.Token)), in.Token)
+		if err := c.checkLimit(in.Token); err != nil {
+			return c.badToken(err)
+		}
+		return c.directStepped(in, c.stepSub(c.active, c.subInput(in, in.Token)), in.Token)
 	}
-	return failf(status.SEC_E_INVALID_HANDLE, "context failed")
-}
-
-func (c *acceptor) fail(r mechs.StepResult, token []byte) mechs.StepResult {
-	c.phase = aFailed
-	c.dropIOWait()
-	c.dropSub()
-	if r.Err == nil {
-		r.Err = status.New(r.Status, pkgName, nil)
-	}
-	r.IO = nil
-	r.Token = token
-	return r
-}
-
-// rejectToken is the NegTokenResp reject an acceptor sends with a failure
-// (RFC 4178 section 4.2.2), with the mechanism's error token if any.
-func (c *acceptor) rejectToken(errTok []byte) []byte {
-	var mech []byte
-	if !c.answered {
-		mech = c.curOID
-	}
-	if len(errTok) == 0 {
-		errTok = nil
-	}
-	return marshalResp(Reject, mech, errTok, nil)
-}
-
-func (c *acceptor) tokenError(err error) mechs.StepResult {
-	if status.CodeOf(err) == status.SEC_E_INCOMPLETE_MESSAGE {
-		return failResult(err)
-	}
-	return c.fail(failResult(err), nil)
-}
-
-func (c *acceptor) reset() {
-	c.unwrapped = false
-	c.mechList, c.cur, c.curOID = nil, nil, nil
-	c.answered, c.subDone, c.flags, c.expiry = false, false, 0, time.Time{}
-	c.mic.reset()
+	return c.first(in)
 }
 
 // first handles a context's first token.
@@ -131,38 +82,36 @@ func (c *acceptor) first(in *mechs.StepInput) mechs.StepResult {
 		}
 		return c.speakFirst()
 	}
-	if bytes.HasPrefix(tok, ntlmSignature) || (len(tok) < len(ntlmSignature) && bytes.HasPrefix(ntlmSignature, tok)) {
-		if len(tok) < len(ntlmSignature) {
-			return failResult(incomplete(len(ntlmSignature)-len(tok), "NTLMSSP message truncated"))
+	if n := min(len(tok), len(ntlmSignature)); string(tok[:n]) == ntlmSignature[:n] {
+		if n < len(ntlmSignature) {
+			return failResult(incomplete(len(ntlmSignature)-n, "NTLMSSP message truncated"))
 		}
-		sc := c.cred.subFor(mechs.OIDNTLMSSP)
+		if err := c.checkLimit(tok); err != nil {
+			return c.badToken(err)
+		}
+		sc, oid := c.cred.subFor([]byte(ntlmOID))
 		if sc == nil {
 			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "raw NTLMSSP token, and NTLM is not available"), nil)
 		}
-		return c.direct(in, sc, mechs.OIDNTLMSSP)
+		return c.direct(in, sc, oid)
 	}
-	if tok[0] != tagApplication0 {
+	if tok[0] != byte(tagGSSToken) {
 		return c.fail(failf(status.SEC_E_INVALID_TOKEN, "first token is neither a framed GSS token nor an NTLMSSP message"), nil)
 	}
-	it, err := parseInitialToken(tok)
+	it, err := parseInitialToken(tok, c.limit())
 	if err != nil {
-		return c.tokenError(err)
+		return c.badToken(err)
 	}
 	if !isSPNEGO(it.mechOID) {
 		// A raw mechanism token (a krb5 AP-REQ framed with the
 		// Kerberos OID, RFC 4121 section 4.1).
-		sc := c.cred.subForDER(it.mechOID)
+		sc, oid := c.cred.subFor(it.mechOID)
 		if sc == nil {
 			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "first token is for a mechanism this credential does not serve"), nil)
 		}
-		o, _ := oidString(it.mechOID)
-		return c.direct(in, sc, o)
+		return c.direct(in, sc, oid)
 	}
-	var init negTokenInitRaw
-	if err := parseNegTokenInitRaw(it.inner, &init); err != nil {
-		return c.tokenError(err)
-	}
-	return c.negTokenInit(in, &init)
+	return c.negTokenInit(in, it.inner)
 }
 
 // speakFirst answers an empty first input with a NegTokenInit2 listing
@@ -171,42 +120,58 @@ func (c *acceptor) speakFirst() mechs.StepResult {
 	c.phase = aHinted
 	return mechs.StepResult{
 		Status: status.SEC_I_CONTINUE_NEEDED,
-		Token:  marshalInit(c.cred.full.list, nil, nil, true, HintName),
+		Token:  frameInit(c.cred.full.list, subToken{}, nil, c.cred.pkg.hints),
 	}
 }
 
 // direct hands a raw first token to the sub-package it belongs to; the
-// whole exchange then uses that package's own tokens.
-func (c *acceptor) direct(in *mechs.StepInput, sc *subCred, oid string) mechs.StepResult {
-	c.reset()
+// whole exchange then uses that package's own tokens. The new sub-context
+// takes the token before the context changes, so that a token cut short
+// (the sub-package's SEC_E_INCOMPLETE_MESSAGE, whose missing count is the
+// caller's to fill, the token being the sub-package's own) leaves the
+// context exactly as it was.
+func (c *acceptor) direct(in *mechs.StepInput, sc *subCred, oid uint8) mechs.StepResult {
 	ctx, err := sc.cred.NewAcceptor(mechs.AcceptorParams{Req: c.subReq})
 	if err != nil {
 		return c.fail(failResult(err), nil)
 	}
-	if !c.setSub(ctx, sc.sub, secctx.SECPKG_NEGOTIATION_DIRECT) {
-		return failf(status.SEC_E_INVALID_HANDLE, "context deleted")
+	was := c.unwrapped
+	c.unwrapped = true // no room: the token goes back unwrapped
+	res := c.stepSub(ctx, c.subInput(in, in.Token))
+	if res.Status == status.SEC_E_INCOMPLETE_MESSAGE {
+		c.unwrapped = was
+		ctx.Close()
+		return res
 	}
-	c.cur, c.curOID = sc, oidDEROf(sc, oid)
-	c.phase = aDirect
-	c.unwrapped = true
-	return c.directStepped(in, c.stepSub(ctx, c.subInput(in, in.Token)), in.Token)
+	c.resetHandshake()
+	if _, err := c.adopt(sc, secctx.SECPKG_NEGOTIATION_DIRECT, ctx, nil); err != nil {
+		return c.fail(failResult(err), nil)
+	}
+	c.oidIdx, c.phase, c.unwrapped = oid, aDirect, true
+	return c.directStepped(in, res, in.Token)
 }
 
+// newSub makes an acceptor sub-context of sc and makes it the current
+// one.
+func (c *acceptor) newSub(sc *subCred, state secctx.NegotiationState) (mechs.SecurityContext, error) {
+	ctx, err := sc.cred.NewAcceptor(mechs.AcceptorParams{Req: c.subReq})
+	return c.adopt(sc, state, ctx, err)
+}
+
+// directStepped handles the outcome of an unwrapped sub-step: passed on
+// as it is.
 func (c *acceptor) directStepped(in *mechs.StepInput, res mechs.StepResult, token []byte) mechs.StepResult {
 	if res.IO != nil {
 		return c.awaitIO(res, token, func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult {
 			return c.directStepped(in, res, c.ioToken())
 		})
 	}
-	if res.Status == status.SEC_E_INCOMPLETE_MESSAGE {
+	switch {
+	case res.Status == status.SEC_E_INCOMPLETE_MESSAGE:
 		return res
-	}
-	if res.Status.IsError() {
-		c.phase = aFailed
-		c.dropSub()
-		return res
-	}
-	if res.Status == status.SEC_E_OK {
+	case res.Status.IsError():
+		return c.fail(res, res.Token)
+	case res.Status == status.SEC_E_OK:
 		c.flags, c.expiry = res.Flags, res.Expiry
 		c.phase = aDone
 		c.complete()
@@ -214,42 +179,41 @@ func (c *acceptor) directStepped(in *mechs.StepInput, res mechs.StepResult, toke
 	return res
 }
 
-// negTokenInit chooses the mechanism (RFC 4178 section 3.2 step 2): the
-// first of the initiator's mechanisms our credential serves.
-func (c *acceptor) negTokenInit(in *mechs.StepInput, init *negTokenInitRaw) mechs.StepResult {
-	c.reset()
-	c.mechList = append(c.listArr[:0], init.mechTypesDER...)
+// negTokenInit takes a NegTokenInit (b, inside the GSS framing) and
+// chooses the mechanism (RFC 4178 section 3.2 step 2): the first of the
+// initiator's mechanisms our credential serves, found while the list is
+// checked.
+func (c *acceptor) negTokenInit(in *mechs.StepInput, b []byte) mechs.StepResult {
+	var init negTokenInitRaw
 	var sc *subCred
-	idx := -1
-	r := derReader{init.mechTypes}
-	for i := 0; !r.empty(); i++ {
-		oid, _, err := r.expect(tagOID)
-		if err != nil {
-			return c.fail(failResult(err), nil)
+	idx, oidIdx := -1, uint8(0)
+	err := parseNegTokenInitRaw(b, &init, func(i int, oid []byte) {
+		if sc == nil {
+			if sc, oidIdx = c.cred.subFor(oid); sc != nil {
+				idx = i
+			}
 		}
-		if sc = c.cred.subForDER(oid); sc != nil {
-			idx = i
-			c.curOID = oidDEROfContent(sc, oid)
-			break
-		}
+	})
+	if err != nil {
+		return c.badToken(err)
 	}
-	if idx < 0 && len(init.mechTypes) == 0 {
+	c.resetHandshake()
+	c.list = append(c.listArr[:0], init.mechTypesDER...)
+	c.oidIdx = oidIdx
+	if len(init.mechTypes) == 0 {
 		return c.fail(failf(status.SEC_E_INVALID_TOKEN, "NegTokenInit without mechTypes"), nil)
 	}
 	if sc == nil {
-		return c.fail(failf(status.SEC_E_LOGON_DENIED, "no mechanism in common with the initiator"), marshalResp(Reject, nil, nil, nil))
+		return c.refuse(failf(status.SEC_E_LOGON_DENIED, "no mechanism in common with the initiator"), nil)
 	}
 	// The MIC exchange is required unless we chose the initiator's first
 	// choice (RFC 4178 section 5); we then send request-mic.
 	firstChoice := idx == 0
 	c.mic.required = !firstChoice
-	c.cur = sc
-	ctx, err := sc.cred.NewAcceptor(mechs.AcceptorParams{Req: c.subReq})
+	c.cur = sc // named in the reject, should the sub-context fail to start
+	ctx, err := c.newSub(sc, secctx.SECPKG_NEGOTIATION_IN_PROGRESS)
 	if err != nil {
-		return c.fail(failResult(err), c.rejectToken(nil))
-	}
-	if !c.setSub(ctx, sc.sub, secctx.SECPKG_NEGOTIATION_IN_PROGRESS) {
-		return failf(status.SEC_E_INVALID_HANDLE, "context deleted")
+		return c.refuse(failResult(err), nil)
 	}
 	c.phase = aMech
 	if firstChoice && len(init.mechToken) > 0 {
@@ -257,133 +221,40 @@ func (c *acceptor) negTokenInit(in *mechs.StepInput, init *negTokenInitRaw) mech
 	}
 	// No usable optimistic token: name the choice and wait for the
 	// initiator's first token of that mechanism.
-	state := AcceptIncomplete
-	if c.mic.required {
-		state = RequestMIC
-	}
-	c.answered = true
-	return mechs.StepResult{Status: status.SEC_I_CONTINUE_NEEDED, Token: marshalResp(state, c.curOID, nil, nil)}
+	return mechs.StepResult{Status: status.SEC_I_CONTINUE_NEEDED, Token: c.resp(AcceptIncomplete, subToken{}, nil)}
 }
 
 // reply handles a NegTokenResp from the initiator.
 func (c *acceptor) reply(in *mechs.StepInput) mechs.StepResult {
 	var resp NegTokenResp
-	if err := parseNegTokenResp(in.Token, &resp); err != nil {
-		return c.tokenError(err)
+	if err := parseNegTokenResp(in.Token, c.limit(), &resp); err != nil {
+		return c.badToken(err)
 	}
 	if resp.NegState == Reject {
 		return c.fail(failf(status.SEC_E_LOGON_DENIED, "the initiator rejected the negotiation"), nil)
 	}
 	if resp.SupportedMech != "" {
-		return c.fail(failf(status.SEC_E_INVALID_TOKEN, "supportedMech from the initiator"), c.rejectToken(nil))
+		return c.refuse(failf(status.SEC_E_INVALID_TOKEN, "supportedMech from the initiator"), nil)
 	}
-	if !c.subDone {
-		if resp.ResponseToken == nil {
-			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "initiator sent no mechanism token"), c.rejectToken(nil))
-		}
-		sub := c.active
-		return c.mechStepped(in, resp.MechListMIC, c.stepSub(sub, c.subInput(in, resp.ResponseToken)), resp.ResponseToken)
-	}
-	if len(resp.ResponseToken) > 0 {
-		return c.fail(failf(status.SEC_E_INVALID_TOKEN, "initiator sent a mechanism token after the mechanism completed"), c.rejectToken(nil))
-	}
-	return c.finish(subToken{}, resp.MechListMIC, false)
+	return c.carry(in, &resp)
 }
 
-func (c *acceptor) mechStepped(in *mechs.StepInput, micIn []byte, res mechs.StepResult, token []byte) mechs.StepResult {
-	if res.IO != nil {
-		mic := cloneOrNil(micIn)
-		return c.awaitIO(res, token, func(in *mechs.StepInput, res mechs.StepResult) mechs.StepResult {
-			return c.mechStepped(in, mic, res, c.ioToken())
-		})
-	}
-	if res.Status.IsError() {
-		if res.Err == nil {
-			res.Err = status.New(res.Status, c.cur.sub.name, nil)
-		}
-		return c.fail(res, c.rejectToken(c.subTokenOf(&res).bytes()))
-	}
-	c.flags, c.expiry = res.Flags, res.Expiry
-	switch res.Status {
-	case status.SEC_I_CONTINUE_NEEDED:
-		if micIn != nil {
-			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "mechListMIC before the mechanism completed"), c.rejectToken(nil))
-		}
-		return mechs.StepResult{
-			Status: status.SEC_I_CONTINUE_NEEDED,
-			Token:  c.resp(AcceptIncomplete, orEmpty(c.subTokenOf(&res)), nil),
-			Flags:  res.Flags,
-			Expiry: res.Expiry,
-		}
-	case status.SEC_E_OK:
-		c.subDone = true
-		return c.finish(c.subTokenOf(&res), micIn, true)
-	}
-	return c.fail(failf(status.SEC_E_INTERNAL_ERROR, "sub-package returned "+res.Status.String()), c.rejectToken(nil))
-}
-
-// orEmpty makes an absent token a present, empty one.
-func orEmpty(t subToken) subToken {
-	if t.buf == nil {
-		return plainToken([]byte{})
-	}
-	return t
-}
-
-// resp builds the next NegTokenResp; the first one names the mechanism
-// and, when the MIC exchange is required, says request-mic.
-func (c *acceptor) resp(state NegState, token subToken, mic []byte) []byte {
-	var mech []byte
-	if !c.answered {
-		mech = c.curOID
-		if state == AcceptIncomplete && c.mic.required {
-			state = RequestMIC
-		}
-		c.answered = true
-	}
-	return frameResp(state, mech, token, mic)
-}
-
-// finish runs once the sub-context is complete (RFC 4178 section 5).
-// mechTok is the sub-context's final token, if it produced one now;
-// fromMech says the initiator's token carried the last mechanism token.
+// finish concludes the exchange once the sub-context is complete (RFC
+// 4178 section 5): our MIC goes with the final mechanism token, and while
+// the initiator's is still to come the exchange goes on.
 func (c *acceptor) finish(mechTok subToken, micIn []byte, fromMech bool) mechs.StepResult {
 	defer c.releaseMIC()
-	sub := c.active
-	integrity := c.flags&uint64(secctx.ASC_RET_INTEGRITY) != 0
-	if mechWantsMIC(sub) {
-		c.mic.required = true
-	}
 	sending := len(mechTok.bytes()) > 0
-	if micIn != nil {
-		if c.mic.received {
-			return c.fail(failf(status.SEC_E_INVALID_TOKEN, "second mechListMIC"), c.rejectToken(nil))
-		}
-		if err := c.verifyMechListMIC(sub, c.mechList, micIn); err != nil {
-			return c.fail(failResult(err), c.rejectToken(nil))
-		}
-		c.mic.received, c.mic.required = true, true
-	} else if c.mic.required && integrity && !sending && !c.mic.received {
-		// The initiator sent the last token (its final mechanism
-		// token, or its answer to our MIC) without the MIC it owes.
-		return c.fail(failf(status.SEC_E_DOWNGRADE_DETECTED, "initiator sent no mechListMIC although the negotiation requires one"), c.rejectToken(nil))
-	}
-	var micOut []byte
-	if integrity && c.mic.required && !c.mic.sent {
-		m, err := c.makeMechListMIC(sub, c.mechList)
-		if err != nil {
-			return c.fail(failResult(err), c.rejectToken(nil))
-		}
-		micOut = m
-		c.mic.sent = true
+	micOut, r, ok := c.settleMIC(micIn, sending)
+	if !ok {
+		return r
 	}
 	var tok subToken
 	if sending {
 		tok = mechTok
 	}
-	if c.mic.required && integrity && !(c.mic.sent && c.mic.received) {
-		// Our MIC goes with the final mechanism token; the initiator's
-		// comes back.
+	if c.mic.required && c.integrity() && !(c.mic.sent && c.mic.received) {
+		// The initiator's MIC comes back.
 		return mechs.StepResult{Status: status.SEC_I_CONTINUE_NEEDED, Token: c.resp(AcceptIncomplete, tok, micOut), Flags: c.flags, Expiry: c.expiry}
 	}
 	var out []byte

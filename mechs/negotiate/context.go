@@ -1,8 +1,10 @@
 package negotiate
 
 import (
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs"
@@ -10,8 +12,9 @@ import (
 )
 
 // negContext is what the initiator and the acceptor share: the chosen
-// sub-context, what QueryAttribute reports, and the per-message calls,
-// which go to the sub-context once the handshake is complete.
+// sub-context, the handshake's own state, what QueryAttribute reports,
+// and the per-message calls, which go to the sub-context once the
+// handshake is complete.
 //
 // Locking: Step is never concurrent with itself (the engine's rule), so
 // the Step-only state of initiator and acceptor needs no lock. mu guards
@@ -24,6 +27,9 @@ import (
 // caller can call them.
 type negContext struct {
 	cred *Credential
+	// role is the initiator or acceptor this negContext is part of, for
+	// what the two do differently; accepting (below) says which.
+	role role
 
 	// active is the current sub-context as Step sees it: written and
 	// read by Step only (setSub, dropSub), so read without the lock.
@@ -32,28 +38,107 @@ type negContext struct {
 	mu     sync.Mutex
 	sub    mechs.SecurityContext // the current sub-context, nil before one is made
 	chosen *subPackage           // its package
-	state  secctx.NegotiationState
-	// closed is written under mu (by Close) and read under it by setSub;
-	// Step's entry check reads it without the lock.
-	closed atomic.Bool
 
 	established atomic.Pointer[established]
 	firstEst    established // the slot the first completion publishes
 
-	// Step-owned scratch, reused leg after leg; mic is lent by the
+	// The handshake, Step-owned (resetHandshake starts it afresh).
+	cur    *subCred  // sub-credential of the current sub-context
+	list   []byte    // the DER MechTypeList the mechListMICs cover, as the initiator sent it
+	flags  uint64    // the sub-context's latest ISC_RET_* or ASC_RET_* flags
+	expiry time.Time // and expiry
+
+	// Step-owned scratch, reused leg after leg; micBuf is lent by the
 	// package for the Step that makes or checks a mechListMIC.
-	subIn mechs.StepInput
-	mic   *micScratch
+	subIn  mechs.StepInput
+	micBuf *micScratch
 	// rare holds what only some exchanges need (I/O, extra buffers), made
 	// on first use so that the common context stays small.
 	rare *rareState
 
-	// unwrapped: the sub-package's own tokens travel unwrapped (an acceptor
-	// answering a raw NTLMSSP or krb5 token), so its sub-steps are asked
-	// for no room.
+	state secctx.NegotiationState // guarded by mu
+	// closed is written under mu (by Close) and read under it by setSub;
+	// Step's entry check reads it without the lock.
+	closed atomic.Bool
+
+	// Small Step-owned fields, kept together so that the context stays
+	// in a small size class.
+	accepting bool // role is an *acceptor
+	// hideExtErr: the sub-contexts were asked for ASC_REQ_EXTENDED_ERROR
+	// and the caller was not, so ASC_RET_EXTENDED_ERROR is not reported.
+	hideExtErr bool
+	subDone    bool // the sub-context returned SEC_E_OK
+	answered   bool // the acceptor's first NegTokenResp (with supportedMech) was sent
+	failed     bool // the exchange failed: every later Step gives SEC_E_INVALID_HANDLE
+	// unwrapped: the sub-package's own tokens travel unwrapped (an
+	// acceptor answering a raw NTLMSSP or krb5 token), so its sub-steps
+	// are asked for no room.
 	unwrapped bool
-	// spare is the room in front of the last sub-step's token (Step-owned).
+	mic       micExchange
+	// oidIdx picks the chosen mechanism's OID among cur's (the acceptor
+	// names it in supportedMech).
+	oidIdx uint8
+	// spare is the room in front of the last sub-step's token.
 	spare uint16
+}
+
+// role is what initiator and acceptor each do their own way.
+type role interface {
+	// step runs a leg once Step has found the context usable and no
+	// sub-step waiting on I/O.
+	step(in *mechs.StepInput) mechs.StepResult
+	// finish runs once the sub-context is complete: the rest of the
+	// mechListMIC exchange and the decision whether the exchange is over.
+	// mechTok is the sub-context's final token, if it produced one now;
+	// fromMech says the peer's token carried the last mechanism token.
+	finish(mechTok subToken, micIn []byte, fromMech bool) mechs.StepResult
+}
+
+// init makes c the negContext of r, an initiator or acceptor over cred.
+func (c *negContext) init(cred *Credential, r role, accepting bool) {
+	c.cred, c.role, c.accepting = cred, r, accepting
+	c.state = secctx.SECPKG_NEGOTIATION_IN_PROGRESS
+}
+
+// resetHandshake forgets the handshake's state, for a new exchange on the
+// same context (a re-authentication).
+func (c *negContext) resetHandshake() {
+	c.cur, c.oidIdx, c.list = nil, 0, nil
+	c.subDone, c.answered, c.flags, c.expiry = false, false, 0, time.Time{}
+	c.mic.reset()
+	c.unwrapped = false
+}
+
+// chosenOID is the content octets of the chosen mechanism's OID, nil
+// before there is one.
+func (c *negContext) chosenOID() []byte {
+	if c.cur == nil {
+		return nil
+	}
+	return c.cur.sub.oidDER[c.oidIdx]
+}
+
+// limit is the package's maximum token size: no token of a conforming
+// peer is longer, so a longer one, or a DER length that says one would
+// be, is SEC_E_INVALID_TOKEN (never SEC_E_INCOMPLETE_MESSAGE asking the
+// caller for bytes no peer could send).
+func (c *negContext) limit() int { return int(c.cred.pkg.info.MaxToken) }
+
+// checkLimit refuses a token longer than the maximum token size, for the
+// tokens Negotiate passes on without parsing (an unwrapped sub-token).
+func (c *negContext) checkLimit(tok []byte) error {
+	if len(tok) > c.limit() {
+		return invalid("token larger than the maximum token size (" + strconv.Itoa(c.limit()) + ")")
+	}
+	return nil
+}
+
+// peer names the other side in messages.
+func (c *negContext) peer() string {
+	if c.accepting {
+		return "initiator"
+	}
+	return "acceptor"
 }
 
 // rareState is negContext's Step-owned state for the less common paths.
@@ -95,14 +180,20 @@ func (c *negContext) awaitIO(res mechs.StepResult, token []byte, then func(in *m
 	return mechs.StepResult{IO: res.IO}
 }
 
-// enter begins every Step, initiator's and acceptor's: a deleted context
-// fails, and an exchange parked on a sub-context's I/O resumes. ok says
-// the leg ends with r.
-func (c *negContext) enter(in *mechs.StepInput) (r mechs.StepResult, ok bool) {
-	if c.closed.Load() {
-		return failf(status.SEC_E_INVALID_HANDLE, "context deleted"), true
+// Step runs one leg, initiator's or acceptor's: a deleted or failed
+// context refuses it, an exchange parked on a sub-context's I/O resumes,
+// and anything else is the role's.
+func (c *negContext) Step(in *mechs.StepInput) mechs.StepResult {
+	switch {
+	case c.closed.Load():
+		return failf(status.SEC_E_INVALID_HANDLE, "context deleted")
+	case c.failed:
+		return failf(status.SEC_E_INVALID_HANDLE, "context failed")
 	}
-	return c.resumeIO(in)
+	if r, ok := c.resumeIO(in); ok {
+		return r
+	}
+	return c.role.step(in)
 }
 
 // resumeIO runs the parked sub-step with the I/O's answer, if the exchange
@@ -119,17 +210,21 @@ func (c *negContext) resumeIO(in *mechs.StepInput) (mechs.StepResult, bool) {
 // stepSub runs one Step of a sub-context. A sub-context that can leave
 // room in front of its token (mechs.RoomStepper) is asked for what
 // Negotiate's framing needs, so that subTokenOf can frame it in place.
-func (c *negContext) stepSub(sub mechs.SecurityContext, in *mechs.StepInput) mechs.StepResult {
+// Flags the caller did not ask for (hideExtErr) are not reported.
+func (c *negContext) stepSub(sub mechs.SecurityContext, in *mechs.StepInput) (r mechs.StepResult) {
 	c.spare = 0
+	if c.hideExtErr {
+		defer func() { r.Flags &^= uint64(secctx.ASC_RET_EXTENDED_ERROR) }()
+	}
 	if rs, ok := sub.(mechs.RoomStepper); ok && !c.unwrapped && c.cred.room > 0 {
-		r, spare := rs.StepWithRoom(in, c.cred.room)
-		if spare > 0 && spare <= min(len(r.Token), mechs.MaxRoom) {
+		res, spare := rs.StepWithRoom(in, c.cred.room)
+		if spare > 0 && spare <= min(len(res.Token), mechs.MaxRoom) {
 			c.spare = uint16(spare)
 		} else if spare != 0 {
 			// Room that cannot be: the package broke its contract.
 			return failf(status.SEC_E_INTERNAL_ERROR, "sub-package reported more room than its token holds")
 		}
-		return r
+		return res
 	}
 	return sub.Step(in)
 }
@@ -138,36 +233,6 @@ func (c *negContext) stepSub(sub mechs.SecurityContext, in *mechs.StepInput) mec
 // package left in front of the token.
 func (c *negContext) subTokenOf(r *mechs.StepResult) subToken {
 	return subToken{buf: r.Token, room: int(c.spare)}
-}
-
-// micScratch holds the buffers of the mechListMIC calls.
-type micScratch struct {
-	bufs [2]secctx.Buffer
-	sig  [defaultSignatureSize]byte
-}
-
-// micScratch returns the Step's MIC scratch, borrowing it from the
-// package on first use in this Step.
-func (c *negContext) micScratch() *micScratch {
-	if c.mic == nil {
-		if m, ok := c.cred.pkg.mics.Get().(*micScratch); ok {
-			c.mic = m
-		} else {
-			c.mic = new(micScratch)
-		}
-	}
-	return c.mic
-}
-
-// releaseMIC gives the MIC scratch back at the end of the Step that
-// borrowed it, once the signature it holds has been copied into the
-// output token.
-func (c *negContext) releaseMIC() {
-	if m := c.mic; m != nil {
-		c.mic = nil
-		m.bufs = [2]secctx.Buffer{}
-		c.cred.pkg.mics.Put(m)
-	}
 }
 
 type established struct {
@@ -196,6 +261,19 @@ func (c *negContext) setSub(ctx mechs.SecurityContext, pkg *subPackage, state se
 		old.Close()
 	}
 	return true
+}
+
+// adopt makes ctx, just made from sc (err: why it could not be), the
+// current sub-context.
+func (c *negContext) adopt(sc *subCred, state secctx.NegotiationState, ctx mechs.SecurityContext, err error) (mechs.SecurityContext, error) {
+	if err != nil {
+		return nil, err
+	}
+	if !c.setSub(ctx, sc.sub, state) {
+		return nil, status.Errorf(status.SEC_E_INVALID_HANDLE, pkgName, "context deleted")
+	}
+	c.cur = sc
+	return ctx, nil
 }
 
 func (c *negContext) isEstablished(ctx mechs.SecurityContext) bool {
@@ -273,42 +351,6 @@ func (c *negContext) QueryAttribute(attr secctx.Attribute) (any, status.Code) {
 		return nil, status.SEC_E_UNSUPPORTED_FUNCTION
 	}
 	return sub.QueryAttribute(attr)
-}
-
-// MakeSignature signs with the established sub-context.
-func (c *negContext) MakeSignature(qop uint32, msg []secctx.Buffer, seq uint32) status.Code {
-	e := c.established.Load()
-	if e == nil {
-		return status.SEC_E_INVALID_HANDLE
-	}
-	return e.ctx.MakeSignature(qop, msg, seq)
-}
-
-// VerifySignature verifies with the established sub-context.
-func (c *negContext) VerifySignature(msg []secctx.Buffer, seq uint32) (uint32, status.Code) {
-	e := c.established.Load()
-	if e == nil {
-		return 0, status.SEC_E_INVALID_HANDLE
-	}
-	return e.ctx.VerifySignature(msg, seq)
-}
-
-// EncryptMessage seals with the established sub-context.
-func (c *negContext) EncryptMessage(qop uint32, msg []secctx.Buffer, seq uint32) status.Code {
-	e := c.established.Load()
-	if e == nil {
-		return status.SEC_E_INVALID_HANDLE
-	}
-	return e.ctx.EncryptMessage(qop, msg, seq)
-}
-
-// DecryptMessage unseals with the established sub-context.
-func (c *negContext) DecryptMessage(msg []secctx.Buffer, seq uint32) (uint32, status.Code) {
-	e := c.established.Load()
-	if e == nil {
-		return 0, status.SEC_E_INVALID_HANDLE
-	}
-	return e.ctx.DecryptMessage(msg, seq)
 }
 
 // Close deletes the context and every sub-context it holds.

@@ -2,6 +2,7 @@ package negotiate
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	secctx "github.com/asyncsspi/asyncsspi/context"
@@ -32,38 +33,51 @@ type Credential struct {
 	allCands []*subCred
 }
 
-// offer is what an initiator offers: the mechTypes (dotted OIDs), each
-// one's sub-credential, and the DER MechTypeList, which the mechListMICs
-// cover.
+// offer is what an initiator offers: the mechTypes (dotted OIDs, and
+// their content octets), each one's sub-credential, and the DER
+// MechTypeList, which the mechListMICs cover.
 type offer struct {
 	oids []string
+	ders [][]byte
 	subs []*subCred
 	list []byte
 }
 
-// subFor returns the sub-credential negotiated under a dotted OID.
-func (c *Credential) subFor(oid string) *subCred {
-	for i := range c.subs {
-		for _, o := range c.subs[i].sub.oids {
-			if o == oid {
-				return &c.subs[i]
-			}
+// newOffer offers every OID of each of cands, in order.
+func newOffer(cands []*subCred) offer {
+	var off offer
+	for _, sc := range cands {
+		off.oids = append(off.oids, sc.sub.oids...)
+		off.ders = append(off.ders, sc.sub.oidDER...)
+		for range sc.sub.oids {
+			off.subs = append(off.subs, sc)
 		}
 	}
-	return nil
+	off.list = encodeMechTypeList(off.ders)
+	return off
 }
 
-// subForDER returns the sub-credential negotiated under an OID given as
-// DER content octets.
-func (c *Credential) subForDER(oid []byte) *subCred {
+// index is the position of a dotted OID in the offer, or -1.
+func (o *offer) index(oid string) int {
+	for i, x := range o.oids {
+		if x == oid {
+			return i
+		}
+	}
+	return -1
+}
+
+// subFor returns the sub-credential negotiated under an OID given as DER
+// content octets, and the OID's index among the sub-package's.
+func (c *Credential) subFor(oid []byte) (*subCred, uint8) {
 	for i := range c.subs {
-		for _, o := range c.subs[i].sub.oidDER {
+		for j, o := range c.subs[i].sub.oidDER {
 			if string(o) == string(oid) {
-				return &c.subs[i]
+				return &c.subs[i], uint8(j)
 			}
 		}
 	}
-	return nil
+	return nil, 0
 }
 
 // Package returns "Negotiate".
@@ -100,7 +114,7 @@ func (c *Credential) Packages() []string {
 // SubCredential returns the credential of the named sub-package, if held.
 func (c *Credential) SubCredential(pkg string) (mechs.Credential, bool) {
 	for _, s := range c.subs {
-		if equalFold(s.sub.name, pkg) {
+		if strings.EqualFold(s.sub.name, pkg) {
 			return s.cred, true
 		}
 	}
@@ -128,23 +142,4 @@ func (c *Credential) Close() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }

@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
+
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/status"
@@ -32,12 +35,17 @@ type toyPkg struct {
 	firstErr    status.Code // the initiator's first Step fails
 	firstIO     bool        // the initiator's first Step asks for I/O first
 	framed      bool        // tokens carry the GSS framing with oids[0] (raw krb5)
+	// acceptErr fails the acceptor's first Step; asked for
+	// ASC_REQ_EXTENDED_ERROR, it then returns an error token, which
+	// makes the toy initiator fail with the same status.
+	acceptErr status.Code
 
 	stats *toyStats
 }
 
 type toyStats struct {
 	inits, accepts, signs, verifies, resets, closes atomic.Int32
+	acceptReq                                       atomic.Uint64 // the last acceptor's ASC_REQ_* flags
 }
 
 func newToy(name string, legs int, opts ...func(*toyPkg)) *toyPkg {
@@ -83,7 +91,8 @@ func (c *toyCred) Close() error              { return nil }
 func (c *toyCred) key() []byte               { return []byte(c.pkg.name + "/" + c.secret) }
 func (c *toyCred) NewAcceptor(p mechs.AcceptorParams) (mechs.SecurityContext, error) {
 	c.pkg.stats.accepts.Add(1)
-	return c.wrap(&toyCtx{cred: c, initiator: false}), nil
+	c.pkg.stats.acceptReq.Store(uint64(p.Req))
+	return c.wrap(&toyCtx{cred: c, initiator: false, req: p.Req}), nil
 }
 
 func (c *toyCred) NewInitiator(p mechs.InitiatorParams) (mechs.SecurityContext, error) {
@@ -104,7 +113,8 @@ func (c *toyCred) wrap(ctx *toyCtx) mechs.SecurityContext {
 type toyCtx struct {
 	cred      *toyCred
 	initiator bool
-	next      int // index of the next token in the exchange
+	req       secctx.ASCReq // an acceptor's
+	next      int           // index of the next token in the exchange
 	done      bool
 	ioAsked   bool
 	mu        sync.Mutex
@@ -115,13 +125,19 @@ func (c *toyCtx) tok(n int) []byte {
 	t := c.cred.pkg.name + ":" + strconv.Itoa(n)
 	if c.cred.pkg.framed {
 		oid, _ := oidContent(c.cred.pkg.oids[0])
-		inner := []byte(t)
-		b := appendHeader(nil, tagApplication0, tlvLen(len(oid))+len(inner))
-		b = appendHeader(b, tagOID, len(oid))
-		b = append(b, oid...)
-		return append(b, inner...)
+		var b cryptobyte.Builder
+		b.AddASN1(tagGSSToken, func(b *cryptobyte.Builder) {
+			b.AddASN1(asn1.OBJECT_IDENTIFIER, func(b *cryptobyte.Builder) { b.AddBytes(oid) })
+			b.AddBytes([]byte(t))
+		})
+		return b.BytesOrPanic()
 	}
 	return []byte(t)
+}
+
+// errTok is the acceptor's error token for a failure status.
+func (c *toyCtx) errTok(code status.Code) []byte {
+	return []byte(c.cred.pkg.name + ":error:" + strconv.FormatUint(uint64(code), 10))
 }
 
 func (c *toyCtx) flags() uint64 {
@@ -131,7 +147,8 @@ func (c *toyCtx) flags() uint64 {
 	if c.initiator {
 		return uint64(secctx.ISC_RET_INTEGRITY)
 	}
-	return uint64(secctx.ASC_RET_INTEGRITY)
+	// As the Kerberos acceptor does, it says it would give an error token.
+	return uint64(secctx.ASC_RET_INTEGRITY) | uint64(secctx.ASCRet(c.req)&secctx.ASC_RET_EXTENDED_ERROR)
 }
 
 func (c *toyCtx) Step(in *mechs.StepInput) mechs.StepResult {
@@ -155,9 +172,27 @@ func (c *toyCtx) Step(in *mechs.StepInput) mechs.StepResult {
 	if !c.initiator {
 		mine = 1
 	}
+	if !c.initiator && c.next == 0 && p.acceptErr != 0 {
+		r := mechs.Fail(p.acceptErr, p.name, nil)
+		if c.req&secctx.ASC_REQ_EXTENDED_ERROR != 0 {
+			r.Token, r.Flags = c.errTok(p.acceptErr), uint64(secctx.ASC_RET_EXTENDED_ERROR)
+		}
+		return r
+	}
 	if c.next%2 != mine {
-		// Expect the peer's token.
-		if string(in.Token) != string(c.tok(c.next)) {
+		// Expect the peer's token; one cut short changes nothing, as
+		// with NTLM and Kerberos.
+		want := c.tok(c.next)
+		if n := len(in.Token); n < len(want) && string(in.Token) == string(want[:n]) {
+			return mechs.StepResult{Status: status.SEC_E_INCOMPLETE_MESSAGE, Missing: len(want) - n,
+				Err: status.Errorf(status.SEC_E_INCOMPLETE_MESSAGE, p.name, "truncated")}
+		}
+		if code, ok := strings.CutPrefix(string(in.Token), p.name+":error:"); ok && c.initiator {
+			if n, err := strconv.ParseUint(code, 10, 32); err == nil && status.Code(n).IsError() {
+				return mechs.Fail(status.Code(n), p.name, nil)
+			}
+		}
+		if string(in.Token) != string(want) {
 			return mechs.Fail(status.SEC_E_INVALID_TOKEN, p.name, nil)
 		}
 		c.next++

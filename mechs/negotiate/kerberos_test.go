@@ -2,7 +2,9 @@ package negotiate
 
 import (
 	"bytes"
+	"errors"
 	"testing"
+	"time"
 
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/internal/gsspeer"
@@ -45,6 +47,15 @@ func (s *krbSetup) clientData(packageList string) *AuthData {
 
 func (s *krbSetup) serverData() *AuthData {
 	return &AuthData{ByPackage: map[string]any{"Kerberos": &kerberos.Keytab{Path: s.realm.ServiceKeytab}}}
+}
+
+// pair is our initiator (alice, s.pkg) and an acceptor of acc (the
+// service's keytab), closed when the test ends.
+func (s *krbSetup) pair(t *testing.T, acc *Package) (ic, ac mechs.SecurityContext) {
+	ic, _ = mustCred(t, s.pkg, secctx.SECPKG_CRED_OUTBOUND, s.clientData("")).NewInitiator(mechs.InitiatorParams{Target: testrealm.Service, Req: krbReq})
+	ac, _ = mustCred(t, acc, secctx.SECPKG_CRED_INBOUND, s.serverData()).NewAcceptor(mechs.AcceptorParams{})
+	t.Cleanup(func() { ic.Close(); ac.Close() })
+	return ic, ac
 }
 
 const krbReq = secctx.ISC_REQ_MUTUAL_AUTH | secctx.ISC_REQ_INTEGRITY | secctx.ISC_REQ_CONFIDENTIALITY | secctx.ISC_REQ_SEQUENCE_DETECT
@@ -92,9 +103,7 @@ func TestMITAcceptorKerberos(t *testing.T) {
 		t.Fatalf("MIT's reply %+v %v", resp, err)
 	}
 	t.Logf("MIT answered supportedMech %s, %d tokens", resp.SupportedMech, len(wire))
-	if ni := negInfo(t, ic); ni.Package.Name != "Kerberos" || ni.State != secctx.SECPKG_NEGOTIATION_COMPLETE {
-		t.Fatalf("%+v", ni)
-	}
+	completedWith(t, ic, "Kerberos")
 	micsWithMIT(t, ic, peer)
 }
 
@@ -113,9 +122,7 @@ func TestMITInitiatorKerberos(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("MIT offered %v, %d tokens", init.MechTypes, len(wire))
-	if ni := negInfo(t, ac); ni.Package.Name != "Kerberos" || ni.State != secctx.SECPKG_NEGOTIATION_COMPLETE {
-		t.Fatalf("%+v", ni)
-	}
+	completedWith(t, ac, "Kerberos")
 	v, st := ac.QueryAttribute(secctx.SECPKG_ATTR_NAMES)
 	if st != status.SEC_E_OK || v.(secctx.Names).UserName != s.realm.Principal(testrealm.User) {
 		t.Fatalf("NAMES %v %v", v, st)
@@ -173,9 +180,7 @@ func TestKerberosFallbackToNTLM(t *testing.T) {
 					break
 				}
 			}
-			if ni := negInfo(t, ic); ni.Package.Name != "NTLM" || ni.State != secctx.SECPKG_NEGOTIATION_COMPLETE {
-				t.Fatalf("%+v", ni)
-			}
+			completedWith(t, ic, "NTLM")
 			// Fallback forbidden: the Kerberos failure is the answer.
 			cred = mustCred(t, s.pkg, secctx.SECPKG_CRED_OUTBOUND, s.clientData("!ntlm"))
 			ic2, _ := cred.NewInitiator(mechs.InitiatorParams{Target: c.target, Req: krbReq})
@@ -200,9 +205,7 @@ func TestMITRawKerberosClient(t *testing.T) {
 	if len(wire) != 2 || wire[1][0] != 0x60 {
 		t.Fatalf("%d tokens, reply starts %x", len(wire), wire[len(wire)-1][:1])
 	}
-	if ni := negInfo(t, ac); ni.Package.Name != "Kerberos" || ni.State != secctx.SECPKG_NEGOTIATION_COMPLETE {
-		t.Fatalf("%+v", ni)
-	}
+	completedWith(t, ac, "Kerberos")
 	micsWithMIT(t, ac, peer)
 }
 
@@ -210,10 +213,7 @@ func TestMITRawKerberosClient(t *testing.T) {
 // chosen, then sealed messages both ways.
 func TestOurKerberosUnderNegotiate(t *testing.T) {
 	s := newKrbSetup(t)
-	ic, _ := mustCred(t, s.pkg, secctx.SECPKG_CRED_OUTBOUND, s.clientData("")).NewInitiator(mechs.InitiatorParams{Target: testrealm.Service, Req: krbReq})
-	ac, _ := mustCred(t, s.pkg, secctx.SECPKG_CRED_INBOUND, s.serverData()).NewAcceptor(mechs.AcceptorParams{})
-	defer ic.Close()
-	defer ac.Close()
+	ic, ac := s.pair(t, s.pkg)
 	var tok []byte
 	legs := 0
 	for side := 0; ; side ^= 1 {
@@ -234,9 +234,7 @@ func TestOurKerberosUnderNegotiate(t *testing.T) {
 		t.Fatalf("%d legs, want NegTokenInit(AP-REQ), accept-completed(AP-REP), OK", legs)
 	}
 	for _, c := range []mechs.SecurityContext{ic, ac} {
-		if ni := negInfo(t, c); ni.Package.Name != "Kerberos" || ni.State != secctx.SECPKG_NEGOTIATION_COMPLETE {
-			t.Fatalf("%+v", ni)
-		}
+		completedWith(t, c, "Kerberos")
 	}
 	for _, dir := range [][2]mechs.SecurityContext{{ic, ac}, {ac, ic}} {
 		plain := []byte("sealed under Kerberos")
@@ -249,4 +247,42 @@ func TestOurKerberosUnderNegotiate(t *testing.T) {
 			t.Fatalf("%v %q", st, bufs[1].Data)
 		}
 	}
+}
+
+// TestKerberosRefusalReachesInitiator: the acceptor's clock is an hour
+// ahead, so its Kerberos refuses the AP-REQ with SEC_E_TIME_SKEW. Its
+// KRB-ERROR travels in the reject NegTokenResp (the caller gave no
+// ASC_REQ_EXTENDED_ERROR: Negotiate asks its sub-packages for the error
+// token itself), and our initiator's Kerberos context, given it, ends the
+// leg with SEC_E_TIME_SKEW rather than a generic refusal.
+func TestKerberosRefusalReachesInitiator(t *testing.T) {
+	s := newKrbSetup(t)
+	ahead := kerberos.New(kerberos.WithConfigFile(s.realm.Krb5Conf), kerberos.WithClock(func() time.Time { return time.Now().Add(time.Hour) }))
+	ic, ac := s.pair(t, New(ahead, ntlmForMIT()))
+	r0 := stepWithIO(t, ic, nil)
+	r1 := stepWithIO(t, ac, r0.Token)
+	if r1.Status != status.SEC_E_TIME_SKEW {
+		t.Fatalf("acceptor: %v (%v)", r1.Status, r1.Err)
+	}
+	resp, err := ParseNegTokenResp(r1.Token)
+	if err != nil || resp.NegState != Reject || len(resp.ResponseToken) == 0 {
+		t.Fatalf("reject %+v %v", resp, err)
+	}
+	if r2 := stepWithIO(t, ic, r1.Token); r2.Status != status.SEC_E_TIME_SKEW || !errors.Is(r2.Err, status.SEC_E_TIME_SKEW) {
+		t.Fatalf("initiator on the reject: %v (%v)", r2.Status, r2.Err)
+	}
+}
+
+// TestKerberosTruncatedAPREQ: a whole NegTokenInit whose AP-REQ is cut
+// short is SEC_E_INVALID_TOKEN, not SEC_E_INCOMPLETE_MESSAGE, and fails
+// the acceptor.
+func TestKerberosTruncatedAPREQ(t *testing.T) {
+	s := newKrbSetup(t)
+	ic, ac := s.pair(t, s.pkg)
+	init, err := ParseNegTokenInit(stepWithIO(t, ic, nil).Token)
+	if err != nil || len(init.MechToken) < 100 {
+		t.Fatalf("%+v %v", init, err)
+	}
+	init.MechToken = init.MechToken[:len(init.MechToken)-50]
+	innerCutShort(t, ac, marshal(t, init), true)
 }

@@ -120,6 +120,14 @@ func negInfo(t *testing.T, ctx mechs.SecurityContext) secctx.NegotiationInfo {
 	return v.(secctx.NegotiationInfo)
 }
 
+// completedWith checks that ctx completed with the named sub-package.
+func completedWith(t *testing.T, ctx mechs.SecurityContext, pkg string) {
+	t.Helper()
+	if ni := negInfo(t, ctx); ni.Package.Name != pkg || ni.State != secctx.SECPKG_NEGOTIATION_COMPLETE {
+		t.Fatalf("%+v, want %s complete", ni, pkg)
+	}
+}
+
 func pair(t *testing.T, ip, ap *Package, idata, adata any) (mechs.SecurityContext, mechs.SecurityContext) {
 	t.Helper()
 	ic, err := mustCred(t, ip, secctx.SECPKG_CRED_OUTBOUND, idata).NewInitiator(mechs.InitiatorParams{Target: "HTTP/host.example.com"})
@@ -159,9 +167,7 @@ func TestKerberosPreferredFirstChoiceNoMIC(t *testing.T) {
 		t.Fatalf("signs %d, NTLM inits %d", k.stats.signs.Load(), n.stats.inits.Load())
 	}
 	for _, c := range []mechs.SecurityContext{ic, ac} {
-		if ni := negInfo(t, c); ni.Package.Name != "Kerberos" || ni.State != secctx.SECPKG_NEGOTIATION_COMPLETE {
-			t.Fatalf("%+v", ni)
-		}
+		completedWith(t, c, "Kerberos")
 		if v, st := c.QueryAttribute(secctx.SECPKG_ATTR_PACKAGE_INFO); st != status.SEC_E_OK || v.(secctx.PackageInfo).Name != "Kerberos" {
 			t.Fatalf("PACKAGE_INFO %v %v", v, st)
 		}
@@ -293,8 +299,38 @@ func TestAcceptorCounterProposal(t *testing.T) {
 	if ik.stats.closes.Load() != 1 {
 		t.Fatal("optimistic Kerberos context not closed")
 	}
-	if ni := negInfo(t, ac); ni.Package.Name != "NTLM" || ni.State != secctx.SECPKG_NEGOTIATION_COMPLETE {
-		t.Fatalf("%+v", ni)
+	completedWith(t, ac, "NTLM")
+}
+
+// editResp is a handshake tamper that rewrites the n-th token, a
+// NegTokenResp, with edit.
+func editResp(t *testing.T, n int, edit func(*NegTokenResp)) func(int, []byte) []byte {
+	return func(i int, tok []byte) []byte {
+		if i != n {
+			return tok
+		}
+		r, err := ParseNegTokenResp(tok)
+		if err != nil {
+			t.Fatalf("token %d: %v", i, err)
+		}
+		edit(r)
+		b, err := r.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+}
+
+// stripMIC removes a NegTokenResp's mechListMIC.
+func stripMIC(r *NegTokenResp) { r.MechListMIC = nil }
+
+// endedBy checks that the exchange ended with the given side's leg
+// failing with want.
+func endedBy(t *testing.T, legs []leg, initiator bool, want status.Code) {
+	t.Helper()
+	if l := legs[len(legs)-1]; l.initiator != initiator || l.res.Status != want || !errors.Is(l.res.Err, want) {
+		t.Fatalf("transcript %v: %v", describe(legs), lastErr(legs))
 	}
 }
 
@@ -304,7 +340,8 @@ func TestAcceptorCounterProposal(t *testing.T) {
 // acceptor finds SEC_E_DOWNGRADE_DETECTED. If the attacker also strips
 // that MIC, the initiator finds the acceptor's MIC missing.
 func TestDowngradeDetected(t *testing.T) {
-	strip := func(t *testing.T, stripMIC bool) func(n int, tok []byte) []byte {
+	strip := func(t *testing.T, alsoMIC bool) func(n int, tok []byte) []byte {
+		dropMIC := editResp(t, 4, stripMIC)
 		return func(n int, tok []byte) []byte {
 			switch {
 			case n == 0:
@@ -313,54 +350,31 @@ func TestDowngradeDetected(t *testing.T) {
 					t.Fatal(err)
 				}
 				return b
-			case n == 4 && stripMIC:
-				r, _ := ParseNegTokenResp(tok)
-				r.MechListMIC = nil
-				b, _ := r.Marshal()
-				return b
+			case alsoMIC:
+				return dropMIC(n, tok)
 			}
 			return tok
 		}
 	}
 	ic, ac := pair(t, New(toyKerberos(), toyNTLM()), New(toyKerberos(), toyNTLM()), nil, nil)
-	legs := handshake(t, ic, ac, strip(t, false))
-	if l := legs[len(legs)-1]; l.initiator || l.res.Status != status.SEC_E_DOWNGRADE_DETECTED {
-		t.Fatalf("transcript %v: %v", describe(legs), lastErr(legs))
-	}
-	if !errors.Is(lastErr(legs), status.SEC_E_DOWNGRADE_DETECTED) {
-		t.Fatal(lastErr(legs))
-	}
+	endedBy(t, handshake(t, ic, ac, strip(t, false)), false, status.SEC_E_DOWNGRADE_DETECTED)
 	ic, ac = pair(t, New(toyKerberos(), toyNTLM()), New(toyKerberos(), toyNTLM()), nil, nil)
-	legs = handshake(t, ic, ac, strip(t, true))
-	if l := legs[len(legs)-1]; !l.initiator || l.res.Status != status.SEC_E_DOWNGRADE_DETECTED {
-		t.Fatalf("transcript %v: %v", describe(legs), lastErr(legs))
-	}
+	endedBy(t, handshake(t, ic, ac, strip(t, true)), true, status.SEC_E_DOWNGRADE_DETECTED)
 }
 
 func TestTamperedMICDetected(t *testing.T) {
-	for _, side := range []string{"initiator's", "acceptor's"} {
-		t.Run(side, func(t *testing.T) {
-			ic, ac := pair(t, New(toyNTLM()), New(toyNTLM()), nil, nil)
-			target := 2 // the initiator's AUTHENTICATE + MIC
-			if side == "acceptor's" {
-				target = 3
+	// The initiator's AUTHENTICATE + MIC (token 2), checked by the
+	// acceptor; the acceptor's accept-completed + MIC (token 3), checked
+	// by the initiator.
+	for target, checker := range map[int]bool{2: false, 3: true} {
+		ic, ac := pair(t, New(toyNTLM()), New(toyNTLM()), nil, nil)
+		legs := handshake(t, ic, ac, editResp(t, target, func(r *NegTokenResp) {
+			if r.MechListMIC == nil {
+				t.Fatalf("token %d has no MIC: %+v", target, r)
 			}
-			legs := handshake(t, ic, ac, func(n int, tok []byte) []byte {
-				if n != target {
-					return tok
-				}
-				r, err := ParseNegTokenResp(tok)
-				if err != nil || r.MechListMIC == nil {
-					t.Fatalf("token %d has no MIC: %+v %v", n, r, err)
-				}
-				r.MechListMIC[0] ^= 1
-				b, _ := r.Marshal()
-				return b
-			})
-			if st := legs[len(legs)-1].res.Status; st != status.SEC_E_DOWNGRADE_DETECTED {
-				t.Fatalf("transcript %v", describe(legs))
-			}
-		})
+			r.MechListMIC[0] ^= 1
+		}))
+		endedBy(t, legs, checker, status.SEC_E_DOWNGRADE_DETECTED)
 	}
 }
 
@@ -368,51 +382,19 @@ func TestMissingMICDetected(t *testing.T) {
 	// The acceptor's final token loses its MIC: the initiator, which
 	// sent one, refuses.
 	ic, ac := pair(t, New(toyNTLM()), New(toyNTLM()), nil, nil)
-	legs := handshake(t, ic, ac, func(n int, tok []byte) []byte {
-		if n != 3 {
-			return tok
-		}
-		r, _ := ParseNegTokenResp(tok)
-		r.MechListMIC = nil
-		b, _ := r.Marshal()
-		return b
-	})
-	if l := legs[len(legs)-1]; !l.initiator || l.res.Status != status.SEC_E_DOWNGRADE_DETECTED {
-		t.Fatalf("transcript %v", describe(legs))
-	}
+	endedBy(t, handshake(t, ic, ac, editResp(t, 3, stripMIC)), true, status.SEC_E_DOWNGRADE_DETECTED)
 	// The initiator's MIC stripped while the acceptor requires one
 	// (counter-proposal): the acceptor refuses.
 	ic, ac = pair(t, New(toyKerberos(), toyNTLM()), New(toyNTLM()), nil, nil)
-	legs = handshake(t, ic, ac, func(n int, tok []byte) []byte {
-		if n != 4 {
-			return tok
-		}
-		r, _ := ParseNegTokenResp(tok)
-		r.MechListMIC = nil
-		b, _ := r.Marshal()
-		return b
-	})
-	if l := legs[len(legs)-1]; l.initiator || l.res.Status != status.SEC_E_DOWNGRADE_DETECTED {
-		t.Fatalf("transcript %v", describe(legs))
-	}
+	endedBy(t, handshake(t, ic, ac, editResp(t, 4, stripMIC)), false, status.SEC_E_DOWNGRADE_DETECTED)
 }
 
 // TestRequestMICHonoured: an acceptor's request-mic makes the MIC
 // mandatory for the initiator even for its first choice.
 func TestRequestMICHonoured(t *testing.T) {
 	ic, ac := pair(t, New(toyKerberos()), New(toyKerberos()), nil, nil)
-	legs := handshake(t, ic, ac, func(n int, tok []byte) []byte {
-		if n != 1 {
-			return tok
-		}
-		r, _ := ParseNegTokenResp(tok)
-		r.NegState = RequestMIC
-		b, _ := r.Marshal()
-		return b
-	})
-	if l := legs[len(legs)-1]; !l.initiator || l.res.Status != status.SEC_E_DOWNGRADE_DETECTED {
-		t.Fatalf("transcript %v", describe(legs))
-	}
+	legs := handshake(t, ic, ac, editResp(t, 1, func(r *NegTokenResp) { r.NegState = RequestMIC }))
+	endedBy(t, legs, true, status.SEC_E_DOWNGRADE_DETECTED)
 }
 
 // TestKerberosMICExchangeFinalTokenWithOK: when the acceptor sends the
@@ -499,9 +481,7 @@ func TestRawKerberosAccepted(t *testing.T) {
 	if string(legs[1].res.Token) != string((&toyCtx{cred: &toyCred{pkg: ak}}).tok(1)) {
 		t.Fatalf("acceptor answered %x, want the raw Kerberos token", legs[1].res.Token)
 	}
-	if ni := negInfo(t, ac); ni.Package.Name != "Kerberos" || ni.State != secctx.SECPKG_NEGOTIATION_COMPLETE {
-		t.Fatalf("%+v", ni)
-	}
+	completedWith(t, ac, "Kerberos")
 }
 
 func TestTruncatedTokenIsIncompleteAndRecoverable(t *testing.T) {

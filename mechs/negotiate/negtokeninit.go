@@ -1,7 +1,13 @@
 package negotiate
 
 import (
+	"strconv"
+
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
+
 	"github.com/asyncsspi/asyncsspi/mechs"
+	"github.com/asyncsspi/asyncsspi/status"
 )
 
 // HintName is the negHints hintName Windows sends in NegTokenInit2
@@ -48,75 +54,81 @@ func (t *NegTokenInit) MechTypesDER() []byte { return t.mechTypesDER }
 
 // Marshal returns the framed token.
 func (t *NegTokenInit) Marshal() ([]byte, error) {
-	list, err := encodeMechTypeList(t.MechTypes)
-	if err != nil {
-		return nil, err
+	oids := make([][]byte, len(t.MechTypes))
+	for i, o := range t.MechTypes {
+		c, ok := oidContent(o)
+		if !ok {
+			return nil, status.Errorf(status.SEC_E_INVALID_PARAMETER, pkgName, "invalid OID "+strconv.Quote(o))
+		}
+		oids[i] = c
 	}
-	hint := ""
+	var hints []byte
 	if t.NegHints != nil {
-		hint = t.NegHints.HintName
+		hints = encodeNegHints(t.NegHints)
 	}
-	return marshalInit(list, t.MechToken, t.MechListMIC, t.NegHints != nil, hint), nil
+	return frameInit(encodeMechTypeList(oids), plainToken(t.MechToken), t.MechListMIC, hints), nil
 }
 
-// marshalInit writes the framed NegTokenInit (NegTokenInit2 when init2) in
-// one allocation. mechList is the DER of the MechTypeList.
-func marshalInit(mechList, mechToken, mic []byte, init2 bool, hint string) []byte {
-	return frameInit(mechList, plainToken(mechToken), mic, init2, hint)
+// encodeNegHints returns the DER of MS-SPNG section 2.2.1's NegHints
+// SEQUENCE; an empty HintName and a nil HintAddress are left out.
+func encodeNegHints(h *NegHints) []byte {
+	var b cryptobyte.Builder
+	b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		if h.HintName != "" {
+			b.AddASN1(field(0), func(b *cryptobyte.Builder) {
+				b.AddASN1(asn1.GeneralString, func(b *cryptobyte.Builder) { b.AddBytes([]byte(h.HintName)) })
+			})
+		}
+		if h.HintAddress != nil {
+			b.AddASN1(field(1), func(b *cryptobyte.Builder) { b.AddASN1OctetString(h.HintAddress) })
+		}
+	})
+	// It cannot fail: single-octet tags, and hints far below 4 GiB.
+	out, _ := b.Bytes()
+	return out
 }
 
-// frameInit writes the framed NegTokenInit around tok: in place in the
-// room in front of tok when it has enough, else in one allocation.
-func frameInit(mechList []byte, tok subToken, mic []byte, init2 bool, hint string) []byte {
+// frameInit writes the framed NegTokenInit around tok: in place, in the
+// room in front of tok, when it has enough, else in one allocation.
+// mechList is the DER of the MechTypeList; hints, when non-nil, the DER of
+// the NegHints, which makes the token a NegTokenInit2 (its mechListMIC
+// then at [4]).
+func frameInit(mechList []byte, tok subToken, mic []byte, hints []byte) []byte {
 	mechToken := tok.bytes()
 	// Sizes, innermost first.
 	seq := tlvLen(len(mechList))
 	if mechToken != nil {
-		seq += taggedOctetsLen(mechToken)
+		seq += octetsLen(len(mechToken))
 	}
-	hintsSeq := 0
-	if init2 {
-		if hint != "" {
-			hintsSeq = tlvLen(tlvLen(len(hint)))
-		}
-		seq += tlvLen(tlvLen(hintsSeq))
+	micTag := field(3)
+	if hints != nil {
+		seq += tlvLen(len(hints))
+		micTag = field(4)
 	}
 	if mic != nil {
-		seq += taggedOctetsLen(mic)
+		seq += octetsLen(len(mic))
 	}
 	choice := tlvLen(seq)
 	app := len(spnegoOIDTLV) + tlvLen(choice)
 
 	// Everything before the mechToken's content octets.
 	var hb [160]byte
-	head := appendHeader(hb[:0], tagApplication0, app)
+	head := appendHeader(hb[:0], tagGSSToken, app)
 	head = append(head, spnegoOIDTLV...)
-	head = appendHeader(head, tagContext0, choice) // negTokenInit [0]
-	head = appendHeader(head, tagSequence, seq)
-	head = appendHeader(head, tagContext0, len(mechList))
+	head = appendHeader(head, tagNegTokenInit, choice)
+	head = appendHeader(head, asn1.SEQUENCE, seq)
+	head = appendHeader(head, field(0), len(mechList))
 	head = append(head, mechList...)
 	if mechToken != nil {
-		head = appendHeader(head, tagContext2, tlvLen(len(mechToken)))
-		head = appendHeader(head, tagOctetString, len(mechToken))
+		head = appendOctetsHeader(head, field(2), len(mechToken))
 	}
 	// Everything after it.
 	var tb [96]byte
 	tail := tb[:0]
-	micTag := byte(tagContext3)
-	if init2 {
-		tail = appendHeader(tail, tagContext3, tlvLen(hintsSeq))
-		tail = appendHeader(tail, tagSequence, hintsSeq)
-		if hint != "" {
-			tail = appendHeader(tail, tagContext0, tlvLen(len(hint)))
-			tail = appendHeader(tail, tagGeneralString, len(hint))
-			tail = append(tail, hint...)
-		}
-		micTag = tagContext4
+	if hints != nil {
+		tail = append(appendHeader(tail, field(3), len(hints)), hints...)
 	}
-	if mic != nil {
-		tail = appendTaggedOctets(tail, micTag, mic)
-	}
-	return frame(head, tok, tail)
+	return frame(head, tok, appendMIC(tail, micTag, mic))
 }
 
 // initialToken is a parsed RFC 2743 InitialContextToken: the mechanism OID
@@ -128,20 +140,16 @@ type initialToken struct {
 
 // parseInitialToken reads the GSS framing of a context's first token. A
 // token cut short gives SEC_E_INCOMPLETE_MESSAGE with the missing count.
-func parseInitialToken(b []byte) (initialToken, error) {
-	content, err := readOuter(b, tagApplication0)
+func parseInitialToken(b []byte, limit int) (initialToken, error) {
+	body, err := readToken(b, tagGSSToken, limit)
 	if err != nil {
 		return initialToken{}, err
 	}
-	r := derReader{content}
-	oid, _, err := r.expect(tagOID)
-	if err != nil {
-		return initialToken{}, err
+	var oid cryptobyte.String
+	if !body.ReadASN1(&oid, asn1.OBJECT_IDENTIFIER) || len(oid) == 0 {
+		return initialToken{}, invalid("GSS framing without a mechanism OID")
 	}
-	if len(oid) == 0 {
-		return initialToken{}, invalid("empty mechanism OID in GSS framing")
-	}
-	return initialToken{mechOID: oid, inner: r.b}, nil
+	return initialToken{mechOID: oid, inner: body}, nil
 }
 
 // isSPNEGO reports whether OID content octets name SPNEGO.
@@ -149,40 +157,39 @@ func isSPNEGO(oid []byte) bool { return string(oid) == spnegoOIDTLV[2:] }
 
 // ParseNegTokenInit parses a framed NegTokenInit or NegTokenInit2. A
 // truncated token gives a *status.Error with SEC_E_INCOMPLETE_MESSAGE
-// (see Missing); anything else malformed gives SEC_E_INVALID_TOKEN.
+// (see Missing); anything else malformed, or a token longer than 65535
+// bytes (the largest MaxTokenSize Windows allows), gives
+// SEC_E_INVALID_TOKEN. The slices alias b.
 func ParseNegTokenInit(b []byte) (*NegTokenInit, error) {
-	it, err := parseInitialToken(b)
+	var raw negTokenInitRaw
+	var types []string
+	err := parseFramedNegTokenInit(b, maxTokenLimit, &raw, func(_ int, oid []byte) {
+		s, _ := oidString(oid) // valid: checked before the call
+		types = append(types, s)
+	})
 	if err != nil {
 		return nil, err
 	}
-	if !isSPNEGO(it.mechOID) {
-		return nil, invalid("GSS framing does not name SPNEGO")
-	}
-	return parseNegTokenInitInner(it.inner)
+	return &NegTokenInit{MechTypes: types, ReqFlags: raw.reqFlags, MechToken: raw.mechToken, NegHints: raw.negHints,
+		MechListMIC: raw.mechListMIC, mechTypesDER: raw.mechTypesDER}, nil
 }
 
-// parseNegTokenInitInner parses NegotiationToken's negTokenInit choice:
-// [0] NegTokenInit (or NegTokenInit2).
-func parseNegTokenInitInner(b []byte) (*NegTokenInit, error) {
-	var raw negTokenInitRaw
-	if err := parseNegTokenInitRaw(b, &raw); err != nil {
-		return nil, err
+// parseFramedNegTokenInit parses a NegTokenInit in its GSS framing.
+func parseFramedNegTokenInit(b []byte, limit int, t *negTokenInitRaw, each func(i int, oid []byte)) error {
+	it, err := parseInitialToken(b, limit)
+	if err != nil {
+		return err
 	}
-	t := &NegTokenInit{ReqFlags: raw.reqFlags, MechToken: raw.mechToken, NegHints: raw.negHints, MechListMIC: raw.mechListMIC}
-	if raw.mechTypesDER != nil {
-		var err error
-		if t.MechTypes, err = parseMechTypeList(raw.mechTypesDER); err != nil {
-			return nil, err
-		}
-		t.mechTypesDER = raw.mechTypesDER
+	if !isSPNEGO(it.mechOID) {
+		return invalid("GSS framing does not name SPNEGO")
 	}
-	return t, nil
+	return parseNegTokenInitRaw(it.inner, t, each)
 }
 
 // negTokenInitRaw is a parsed NegTokenInit whose mechanism list is left
 // in DER (mechTypes is the SEQUENCE's content, mechTypesDER the whole
-// SEQUENCE): what the acceptor needs, without converting OIDs to strings.
-// The slices alias the token.
+// SEQUENCE, both nil when absent), so that no OID need be converted to a
+// string. The slices alias the token.
 type negTokenInitRaw struct {
 	mechTypes, mechTypesDER []byte
 	reqFlags, mechToken     []byte
@@ -190,124 +197,95 @@ type negTokenInitRaw struct {
 	mechListMIC             []byte
 }
 
-func parseNegTokenInitRaw(b []byte, t *negTokenInitRaw) error {
-	choice, _, err := only(b, tagContext0)
-	if err != nil {
-		return err
+// parseNegTokenInitRaw parses NegotiationToken's negTokenInit choice, [0]
+// NegTokenInit (RFC 4178 section 4.2.1) or NegTokenInit2 (MS-SPNG section
+// 2.2.1). Every element of mechTypes must be a valid OID; each, when
+// non-nil, is called with each one's position and content octets as it
+// is checked, so that callers need not read the list again.
+func parseNegTokenInitRaw(b []byte, t *negTokenInitRaw, each func(i int, oid []byte)) error {
+	const malformed = "malformed NegTokenInit"
+	choice, ok := only(b, tagNegTokenInit)
+	seq, ok2 := only(choice, asn1.SEQUENCE)
+	var f cryptobyte.String
+	var present bool
+	if !ok || !ok2 || !seq.ReadOptionalASN1(&f, &present, field(0)) {
+		return invalid(malformed)
 	}
-	seq, _, err := only(choice, tagSequence)
-	if err != nil {
-		return err
+	if present {
+		// [0] holds exactly the MechTypeList: f is its whole DER.
+		list, ok := only(f, asn1.SEQUENCE)
+		if !ok {
+			return invalid(malformed)
+		}
+		for i, l := 0, list; !l.Empty(); i++ {
+			oid, ok := nextOID(&l)
+			if !ok {
+				return invalid("malformed OBJECT IDENTIFIER in mechTypes")
+			}
+			if each != nil {
+				each(i, oid)
+			}
+		}
+		t.mechTypes, t.mechTypesDER = list, f
 	}
-	r := derReader{seq}
-	last := -1
-	micSeen := false
-	for !r.empty() {
-		tag, content, _, err := r.next()
-		if err != nil {
+	if !seq.ReadOptionalASN1(&f, &present, field(1)) {
+		return invalid(malformed)
+	}
+	if present {
+		if t.reqFlags, ok = only(f, asn1.BIT_STRING); !ok {
+			return invalid(malformed)
+		}
+	}
+	// [3] is RFC 4178's mechListMIC, or NegTokenInit2's negHints with the
+	// mechListMIC at [4].
+	if !seq.ReadOptionalASN1OctetString(&t.mechToken, nil, field(2)) || !seq.ReadOptionalASN1(&f, &present, field(3)) {
+		return invalid(malformed)
+	}
+	switch {
+	case present && f.PeekASN1Tag(asn1.OCTET_STRING):
+		if t.mechListMIC, ok = only(f, asn1.OCTET_STRING); !ok || !seq.Empty() {
+			return invalid("NegTokenInit field after mechListMIC, or malformed mechListMIC")
+		}
+		return nil
+	case present:
+		var err error
+		if t.negHints, err = parseNegHints(f); err != nil {
 			return err
 		}
-		if tag&0xe0 != 0xa0 {
-			return invalid("NegTokenInit field is not context-tagged")
+		if !seq.ReadOptionalASN1OctetString(&t.mechListMIC, nil, field(4)) {
+			return invalid(malformed)
 		}
-		n := int(tag & 0x1f)
-		if n <= last {
-			return invalid("NegTokenInit fields out of order")
-		}
-		last = n
-		if micSeen {
-			return invalid("NegTokenInit field after mechListMIC")
-		}
-		switch n {
-		case 0:
-			list, whole, err := only(content, tagSequence)
-			if err != nil {
-				return err
-			}
-			// Every element must be a well-formed OID.
-			lr := derReader{list}
-			for !lr.empty() {
-				c, _, err := lr.expect(tagOID)
-				if err != nil {
-					return err
-				}
-				if !validOID(c) {
-					return invalid("malformed OBJECT IDENTIFIER in mechTypes")
-				}
-			}
-			t.mechTypes, t.mechTypesDER = list, whole
-		case 1:
-			if t.reqFlags, _, err = only(content, tagBitString); err != nil {
-				return err
-			}
-		case 2:
-			if t.mechToken, err = taggedOctets(content); err != nil {
-				return err
-			}
-		case 3:
-			// RFC 4178: [3] mechListMIC OCTET STRING. MS-SPNG
-			// NegTokenInit2: [3] negHints SEQUENCE, mechListMIC at [4].
-			if len(content) > 0 && content[0] == tagOctetString {
-				if t.mechListMIC, err = taggedOctets(content); err != nil {
-					return err
-				}
-				micSeen = true
-				continue
-			}
-			if t.negHints, err = parseNegHints(content); err != nil {
-				return err
-			}
-		case 4:
-			if t.negHints == nil {
-				return invalid("NegTokenInit [4] without negHints")
-			}
-			if t.mechListMIC, err = taggedOctets(content); err != nil {
-				return err
-			}
-		default:
-			// Extension marker: later fields are skipped.
-		}
+	}
+	if !skipExtensions(seq, 4) {
+		return invalid("NegTokenInit fields out of order, or [4] without negHints")
 	}
 	return nil
 }
 
-func parseNegHints(content []byte) (*NegHints, error) {
-	seq, _, err := only(content, tagSequence)
-	if err != nil {
-		return nil, err
-	}
+// parseNegHints parses MS-SPNG's NegHints SEQUENCE.
+func parseNegHints(b cryptobyte.String) (*NegHints, error) {
 	h := &NegHints{}
-	r := derReader{seq}
-	last := -1
-	for !r.empty() {
-		tag, c, _, err := r.next()
-		if err != nil {
-			return nil, err
-		}
-		n := int(tag & 0x1f)
-		if tag&0xe0 != 0xa0 || n <= last {
+	seq, ok := only(b, asn1.SEQUENCE)
+	var name cryptobyte.String
+	var present bool
+	if !ok || !seq.ReadOptionalASN1(&name, &present, field(0)) {
+		return nil, invalid("malformed negHints")
+	}
+	if present {
+		s, ok := only(name, asn1.GeneralString)
+		if !ok {
 			return nil, invalid("malformed negHints")
 		}
-		last = n
-		switch n {
-		case 0:
-			s, _, err := only(c, tagGeneralString)
-			if err != nil {
-				return nil, err
-			}
-			h.HintName = string(s)
-		case 1:
-			if h.HintAddress, err = taggedOctets(c); err != nil {
-				return nil, err
-			}
-		}
+		h.HintName = string(s)
+	}
+	if !seq.ReadOptionalASN1OctetString(&h.HintAddress, nil, field(1)) || !skipExtensions(seq, 1) {
+		return nil, invalid("malformed negHints")
 	}
 	return h, nil
 }
 
-// kerberosOIDs are the OIDs a raw Kerberos token is framed with, and that
-// name the Kerberos mechanism in a mechTypes list (RFC 1964 and the legacy
-// Microsoft OID, MS-SPNG section 3.3.5.1 notes both).
+// isKerberosOID reports whether a dotted OID names the Kerberos mechanism
+// (RFC 1964, or the legacy Microsoft OID MS-SPNG section 3.3.5.1 notes).
 func isKerberosOID(dotted string) bool {
 	return dotted == mechs.OIDKerberos || dotted == mechs.OIDMSKerberos
 }

@@ -1,6 +1,11 @@
 package negotiate
 
-import "strconv"
+import (
+	"strconv"
+
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
+)
 
 // NegState is NegTokenResp's negState (RFC 4178 section 4.2.2).
 type NegState int8
@@ -54,17 +59,12 @@ func (t *NegTokenResp) Marshal() ([]byte, error) {
 	if t.NegState < NegStateAbsent || t.NegState > RequestMIC {
 		return nil, invalid("invalid negState")
 	}
-	return marshalResp(t.NegState, mech, t.ResponseToken, t.MechListMIC), nil
+	return frameResp(t.NegState, mech, plainToken(t.ResponseToken), t.MechListMIC), nil
 }
 
-// marshalResp writes a NegTokenResp in one allocation; mech is the content
-// octets of supportedMech's OID (nil when absent).
-func marshalResp(state NegState, mech, token, mic []byte) []byte {
-	return frameResp(state, mech, plainToken(token), mic)
-}
-
-// frameResp writes a NegTokenResp around tok: in place in the room in
-// front of tok when it has enough, else in one allocation.
+// frameResp writes a NegTokenResp around tok: in place, in the room in
+// front of tok, when it has enough, else in one allocation. mech is the
+// content octets of supportedMech's OID (nil when absent).
 func frameResp(state NegState, mech []byte, tok subToken, mic []byte) []byte {
 	token := tok.bytes()
 	seq := 0
@@ -75,103 +75,78 @@ func frameResp(state NegState, mech []byte, tok subToken, mic []byte) []byte {
 		seq += tlvLen(tlvLen(len(mech)))
 	}
 	if token != nil {
-		seq += taggedOctetsLen(token)
+		seq += octetsLen(len(token))
 	}
 	if mic != nil {
-		seq += taggedOctetsLen(mic)
+		seq += octetsLen(len(mic))
 	}
 	// Everything before the token's content octets.
 	var hb [64]byte
-	head := appendHeader(hb[:0], tagContext1, tlvLen(seq)) // negTokenResp [1]
-	head = appendHeader(head, tagSequence, seq)
+	head := appendHeader(hb[:0], tagNegTokenResp, tlvLen(seq))
+	head = appendHeader(head, asn1.SEQUENCE, seq)
 	if state != NegStateAbsent {
-		head = append(head, tagContext0, 3, tagEnumerated, 1, byte(state))
+		head = append(appendHeader(head, field(0), 3), byte(asn1.ENUM), 1, byte(state))
 	}
 	if mech != nil {
-		head = appendHeader(head, tagContext1, tlvLen(len(mech)))
-		head = appendHeader(head, tagOID, len(mech))
-		head = append(head, mech...)
+		head = appendHeader(head, field(1), tlvLen(len(mech)))
+		head = append(appendHeader(head, asn1.OBJECT_IDENTIFIER, len(mech)), mech...)
 	}
 	if token != nil {
-		head = appendHeader(head, tagContext2, tlvLen(len(token)))
-		head = appendHeader(head, tagOctetString, len(token))
+		head = appendOctetsHeader(head, field(2), len(token))
 	}
 	var tb [48]byte
-	tail := tb[:0]
-	if mic != nil {
-		tail = appendTaggedOctets(tail, tagContext3, mic)
-	}
-	return frame(head, tok, tail)
+	return frame(head, tok, appendMIC(tb[:0], field(3), mic))
 }
 
 // ParseNegTokenResp parses a NegTokenResp. A truncated token gives a
 // *status.Error with SEC_E_INCOMPLETE_MESSAGE (see Missing); anything
-// else malformed gives SEC_E_INVALID_TOKEN. The slices alias b.
+// else malformed, or a token longer than 65535 bytes (the largest
+// MaxTokenSize Windows allows), gives SEC_E_INVALID_TOKEN. The slices
+// alias b.
 func ParseNegTokenResp(b []byte) (*NegTokenResp, error) {
 	t := &NegTokenResp{}
-	if err := parseNegTokenResp(b, t); err != nil {
+	if err := parseNegTokenResp(b, maxTokenLimit, t); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-// parseNegTokenResp parses into t, without allocating.
-func parseNegTokenResp(b []byte, t *NegTokenResp) error {
+// parseNegTokenResp parses into t, without allocating for the known
+// OIDs; limit is the maximum token size.
+func parseNegTokenResp(b []byte, limit int, t *NegTokenResp) error {
+	const malformed = "malformed NegTokenResp"
 	*t = NegTokenResp{NegState: NegStateAbsent}
-	choice, err := readOuter(b, tagContext1)
+	body, err := readToken(b, tagNegTokenResp, limit)
 	if err != nil {
 		return err
 	}
-	seq, _, err := only(choice, tagSequence)
-	if err != nil {
-		return err
+	seq, ok := only(body, asn1.SEQUENCE)
+	var f cryptobyte.String
+	var present bool
+	if !ok || !seq.ReadOptionalASN1(&f, &present, field(0)) {
+		return invalid(malformed)
 	}
-	r := derReader{seq}
-	last := -1
-	for !r.empty() {
-		tag, content, _, err := r.next()
-		if err != nil {
-			return err
+	if present {
+		var e int
+		if !f.ReadASN1Enum(&e) || !f.Empty() || e < int(AcceptCompleted) || e > int(RequestMIC) {
+			return invalid("invalid negState")
 		}
-		if tag&0xe0 != 0xa0 {
-			return invalid("NegTokenResp field is not context-tagged")
+		t.NegState = NegState(e)
+	}
+	if !seq.ReadOptionalASN1(&f, &present, field(1)) {
+		return invalid(malformed)
+	}
+	if present {
+		oid, ok := only(f, asn1.OBJECT_IDENTIFIER)
+		mech, ok2 := oidString(oid)
+		if !ok || !ok2 {
+			return invalid("malformed supportedMech OID")
 		}
-		n := int(tag & 0x1f)
-		if n <= last {
-			return invalid("NegTokenResp fields out of order")
-		}
-		last = n
-		switch n {
-		case 0:
-			e, _, err := only(content, tagEnumerated)
-			if err != nil {
-				return err
-			}
-			if len(e) != 1 || e[0] > byte(RequestMIC) {
-				return invalid("invalid negState")
-			}
-			t.NegState = NegState(e[0])
-		case 1:
-			c, _, err := only(content, tagOID)
-			if err != nil {
-				return err
-			}
-			s, ok := oidString(c)
-			if !ok {
-				return invalid("malformed supportedMech OID")
-			}
-			t.SupportedMech = s
-		case 2:
-			if t.ResponseToken, err = taggedOctets(content); err != nil {
-				return err
-			}
-		case 3:
-			if t.MechListMIC, err = taggedOctets(content); err != nil {
-				return err
-			}
-		default:
-			// Extension marker: later fields are skipped.
-		}
+		t.SupportedMech = mech
+	}
+	if !seq.ReadOptionalASN1OctetString(&t.ResponseToken, nil, field(2)) ||
+		!seq.ReadOptionalASN1OctetString(&t.MechListMIC, nil, field(3)) || !skipExtensions(seq, 3) {
+		return invalid(malformed)
 	}
 	return nil
 }

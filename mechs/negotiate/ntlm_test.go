@@ -19,6 +19,19 @@ func realNTLM(t testing.TB) (*negotiate.Package, *ntlm.MemoryStore) {
 	return negotiate.New(ntlm.New(ntlm.WithUserStore(store), ntlm.WithDomainName("EXAMPLE"))), store
 }
 
+// realNTLMPair returns an initiator with alice's password and an acceptor,
+// under Negotiate over the real NTLM package, closed when the test ends.
+func realNTLMPair(t testing.TB, password string, ireq secctx.ISCReq, areq secctx.ASCReq) (ic, ac mechs.SecurityContext) {
+	t.Helper()
+	p, _ := realNTLM(t)
+	icred := acquire(t, p, secctx.SECPKG_CRED_OUTBOUND, &secctx.AuthIdentity{User: "alice", Domain: "EXAMPLE", Password: password})
+	acred := acquire(t, p, secctx.SECPKG_CRED_INBOUND, nil)
+	ic, _ = icred.NewInitiator(mechs.InitiatorParams{Target: "HTTP/localhost", Req: ireq})
+	ac, _ = acred.NewAcceptor(mechs.AcceptorParams{Req: areq})
+	t.Cleanup(func() { ic.Close(); ac.Close() })
+	return ic, ac
+}
+
 func acquire(t testing.TB, p mechs.Package, use secctx.CredentialUse, data any) mechs.Credential {
 	t.Helper()
 	c, err := p.AcquireCredentials(mechs.CredentialRequest{Use: use, AuthData: data})
@@ -62,13 +75,7 @@ func run(t testing.TB, ic, ac mechs.SecurityContext) int {
 }
 
 func TestRealNTLMUnderNegotiate(t *testing.T) {
-	p, _ := realNTLM(t)
-	icred := acquire(t, p, secctx.SECPKG_CRED_OUTBOUND, &secctx.AuthIdentity{User: "alice", Domain: "EXAMPLE", Password: "Passw0rd!"})
-	acred := acquire(t, p, secctx.SECPKG_CRED_INBOUND, nil)
-	ic, _ := icred.NewInitiator(mechs.InitiatorParams{Target: "HTTP/localhost", Req: secctx.ISC_REQ_CONFIDENTIALITY})
-	ac, _ := acred.NewAcceptor(mechs.AcceptorParams{Req: secctx.ASC_REQ_CONFIDENTIALITY})
-	defer ic.Close()
-	defer ac.Close()
+	ic, ac := realNTLMPair(t, "Passw0rd!", secctx.ISC_REQ_CONFIDENTIALITY, secctx.ASC_REQ_CONFIDENTIALITY)
 	if n := run(t, ic, ac); n != 4 {
 		t.Fatalf("%d tokens, want 4 (NEGOTIATE, CHALLENGE, AUTHENTICATE+MIC, completed+MIC)", n)
 	}
@@ -113,13 +120,7 @@ func exchangeMessages(t *testing.T, ic, ac mechs.SecurityContext) {
 }
 
 func TestRealNTLMWrongPassword(t *testing.T) {
-	p, _ := realNTLM(t)
-	icred := acquire(t, p, secctx.SECPKG_CRED_OUTBOUND, &secctx.AuthIdentity{User: "alice", Domain: "EXAMPLE", Password: "wrong"})
-	acred := acquire(t, p, secctx.SECPKG_CRED_INBOUND, nil)
-	ic, _ := icred.NewInitiator(mechs.InitiatorParams{Target: "HTTP/localhost"})
-	ac, _ := acred.NewAcceptor(mechs.AcceptorParams{})
-	defer ic.Close()
-	defer ac.Close()
+	ic, ac := realNTLMPair(t, "wrong", 0, 0)
 	var tok []byte
 	for i := 0; i < 6; i++ {
 		ctx := ic
@@ -179,13 +180,7 @@ func TestRawNTLMClientUnderNegotiate(t *testing.T) {
 // acceptor requires the mechListMIC even though NTLM was the initiator's
 // first choice; an initiator token stripped of it is refused.
 func TestRealNTLMMICStripped(t *testing.T) {
-	p, _ := realNTLM(t)
-	icred := acquire(t, p, secctx.SECPKG_CRED_OUTBOUND, &secctx.AuthIdentity{User: "alice", Domain: "EXAMPLE", Password: "Passw0rd!"})
-	acred := acquire(t, p, secctx.SECPKG_CRED_INBOUND, nil)
-	ic, _ := icred.NewInitiator(mechs.InitiatorParams{Target: "HTTP/localhost"})
-	ac, _ := acred.NewAcceptor(mechs.AcceptorParams{})
-	defer ic.Close()
-	defer ac.Close()
+	ic, ac := realNTLMPair(t, "Passw0rd!", 0, 0)
 	r0 := ic.Step(&mechs.StepInput{})
 	r1 := ac.Step(&mechs.StepInput{Token: r0.Token})
 	r2 := ic.Step(&mechs.StepInput{Token: r1.Token})
@@ -214,11 +209,7 @@ func TestRealNTLMChannelBindings(t *testing.T) {
 		{"cert-A", "cert-A", status.SEC_E_OK},
 		{"cert-A", "cert-B", status.SEC_E_BAD_BINDINGS},
 	} {
-		p, _ := realNTLM(t)
-		icred := acquire(t, p, secctx.SECPKG_CRED_OUTBOUND, &secctx.AuthIdentity{User: "alice", Domain: "EXAMPLE", Password: "Passw0rd!"})
-		acred := acquire(t, p, secctx.SECPKG_CRED_INBOUND, nil)
-		ic, _ := icred.NewInitiator(mechs.InitiatorParams{Target: "HTTP/localhost"})
-		ac, _ := acred.NewAcceptor(mechs.AcceptorParams{})
+		ic, ac := realNTLMPair(t, "Passw0rd!", 0, 0)
 		icb, acb := cb(c.client), cb(c.server)
 		var tok []byte
 		var last mechs.StepResult
@@ -237,7 +228,5 @@ func TestRealNTLMChannelBindings(t *testing.T) {
 		if last.Status != c.want {
 			t.Fatalf("%s/%s: %v (%v)", c.client, c.server, last.Status, last.Err)
 		}
-		ic.Close()
-		ac.Close()
 	}
 }

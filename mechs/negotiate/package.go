@@ -19,6 +19,30 @@
 // mismatch or a missing MIC fails the exchange with
 // SEC_E_DOWNGRADE_DETECTED.
 //
+// The tokens (NegTokenInit, NegTokenInit2, NegTokenResp and the GSS
+// framing, RFC 4178 section 4.2, MS-SPNG 2.2.1) are read with cryptobyte
+// without copying. A sub-package that implements mechs.RoomStepper leaves
+// room in front of its token, and Negotiate writes its framing there, so
+// that wrapping a sub-token copies nothing; ParseNegTokenInit,
+// ParseNegTokenResp and the Marshal methods expose the same encoding.
+//
+// Info().MaxToken is the largest sub-package's maximum token plus 256
+// (48,256 over Kerberos, as Windows reports it), and no context believes
+// more: a longer token, or a DER length that says one would be, is
+// SEC_E_INVALID_TOKEN. A SPNEGO token cut short is
+// SEC_E_INCOMPLETE_MESSAGE with the number of bytes missing, and leaves
+// the context exactly as it was, so that the whole token can be given
+// next; a whole SPNEGO token whose inner mechanism token is cut short is
+// malformed (SEC_E_INVALID_TOKEN, no missing count: more bytes of the
+// same token cannot help) and fails the context.
+//
+// A sub-package's refusal goes to the initiator in a reject NegTokenResp
+// with the mechanism's error token (RFC 4178 section 4.2.2): the acceptor
+// asks its sub-packages for one (ASC_REQ_EXTENDED_ERROR) whatever its
+// caller asked, and the initiator hands it to its sub-context, so that a
+// refused Kerberos leg ends with Kerberos' own status (SEC_E_TIME_SKEW,
+// ...) on both sides.
+//
 // The package is a sans-I/O state machine like its sub-packages: a
 // sub-context's request for network I/O (a Kerberos KDC exchange) is
 // passed up unchanged in StepResult.IO, and its outcome handed back to the
@@ -44,7 +68,14 @@ const RPCID = 9
 
 // negotiateOverhead is what SPNEGO adds to a sub-package's largest token
 // (Windows reports cbMaxToken 48256 for Negotiate over Kerberos' 48000).
+// The package's MaxToken is the largest sub-package's plus this; a
+// sub-package that reports none (0) counts as unknownMaxToken.
 const negotiateOverhead = 256
+
+// unknownMaxToken is the largest token of a sub-package that reports no
+// MaxToken: what makes Negotiate's 65535, the largest MaxTokenSize
+// Windows allows.
+const unknownMaxToken = maxTokenLimit - negotiateOverhead
 
 // Option configures New.
 type Option func(*config)
@@ -87,7 +118,10 @@ type subPackage struct {
 type Package struct {
 	subs []subPackage
 	info secctx.PackageInfo
-	mics sync.Pool // *micScratch, lent to the Steps that make or check a mechListMIC
+	// hints is the DER of the NegHints an acceptor that speaks first
+	// sends (MS-SPNG 2.2.1).
+	hints []byte
+	mics  sync.Pool // *micScratch, lent to the Steps that make or check a mechListMIC
 }
 
 // New returns the Negotiate package over subs, in preference order: the
@@ -105,7 +139,7 @@ func NewWithOptions(subs []mechs.Package, opts ...Option) *Package {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	p := &Package{}
+	p := &Package{hints: encodeNegHints(&NegHints{HintName: HintName})}
 	var caps secctx.Capability
 	var maxToken uint32
 	for _, sp := range subs {
@@ -128,6 +162,9 @@ func NewWithOptions(subs []mechs.Package, opts ...Option) *Package {
 		p.subs = append(p.subs, s)
 		info := sp.Info()
 		caps |= info.Capabilities
+		if info.MaxToken == 0 {
+			info.MaxToken = unknownMaxToken
+		}
 		maxToken = max(maxToken, info.MaxToken)
 	}
 	p.info = secctx.PackageInfo{
@@ -248,12 +285,8 @@ func (p *Package) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credent
 	}
 	for i := range c.subs {
 		c.allCands = append(c.allCands, &c.subs[i])
-		for _, o := range c.subs[i].sub.oids {
-			c.full.oids = append(c.full.oids, o)
-			c.full.subs = append(c.full.subs, &c.subs[i])
-		}
 	}
-	c.full.list, _ = encodeMechTypeList(c.full.oids)
+	c.full = newOffer(c.allCands)
 	c.room = headroom(c.full.list)
 	return c, nil
 }
