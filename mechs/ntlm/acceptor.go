@@ -39,12 +39,9 @@ func (c *Context) acceptorStep(in *mechs.StepInput) mechs.StepResult {
 
 // challengeLeg answers a NEGOTIATE with a CHALLENGE (MS-NLMP 3.2.5.1.1).
 func (c *Context) challengeLeg(in *mechs.StepInput) mechs.StepResult {
-	if len(in.Token) == 0 {
-		return fail(status.SEC_E_INVALID_TOKEN, "no NEGOTIATE message")
-	}
-	neg, err := parseNegotiate(in.Token)
-	if err != nil {
-		return failToken(err)
+	neg, r, ok := parseInput(in.Token, "NEGOTIATE", parseNegotiate)
+	if !ok {
+		return r
 	}
 	p := c.cred.pkg
 	now := p.now()
@@ -111,6 +108,7 @@ func (c *Context) challengeLeg(in *mechs.StepInput) mechs.StepResult {
 	m.encode(b)
 	c.negotiate = append([]byte(nil), in.Token...)
 	c.challenge = b
+	c.sentInfo = avPairs(ti)
 	c.chalFlags = flags
 	c.start = now
 	c.state = stateSentChallenge
@@ -119,12 +117,9 @@ func (c *Context) challengeLeg(in *mechs.StepInput) mechs.StepResult {
 
 // verify checks an AUTHENTICATE message (MS-NLMP 3.2.5.1.2).
 func (c *Context) verify(in *mechs.StepInput) mechs.StepResult {
-	if len(in.Token) == 0 {
-		return fail(status.SEC_E_INVALID_TOKEN, "no AUTHENTICATE message")
-	}
-	auth, err := parseAuthenticate(in.Token)
-	if err != nil {
-		return failToken(err)
+	auth, r, ok := parseInput(in.Token, "AUTHENTICATE", parseAuthenticate)
+	if !ok {
+		return r
 	}
 	p := c.cred.pkg
 	now := p.now()
@@ -151,6 +146,9 @@ func (c *Context) verify(in *mechs.StepInput) mechs.StepResult {
 		c.finish()
 		return mechs.StepResult{Status: status.SEC_E_OK, Flags: c.retFlags}
 	}
+	if p.requireMIC && !auth.hasMIC {
+		return fail(status.SEC_E_LOGON_DENIED, "AUTHENTICATE without a MIC refused (WithRequireMIC)")
+	}
 	if !auth.isV2 {
 		if !p.allowV1 {
 			return fail(status.SEC_E_LOGON_DENIED, "NTLMv1/LM response refused: only NTLMv2 is allowed (see ntlm.WithNTLMv1)")
@@ -176,6 +174,13 @@ func (c *Context) verify(in *mechs.StepInput) mechs.StepResult {
 	x.write(v2.temp)
 	if subtle.ConstantTimeCompare(x.end(respKey)[:], v2.proof) != 1 {
 		return fail(status.SEC_E_LOGON_DENIED, "unknown user or wrong password")
+	}
+	// The client proved it knows the key; it must also have answered our
+	// CHALLENGE, the target info of which it echoes under that proof
+	// (MS-NLMP 3.1.5.1.2). A CHALLENGE edited on its way (its timestamp
+	// removed or renamed, so that the client sends no MIC) shows here.
+	if !v2.avPairs.echoes(c.sentInfo) {
+		return fail(status.SEC_E_MESSAGE_ALTERED, "the target info the client echoes is not the one sent: the CHALLENGE was altered in transit")
 	}
 	x.begin(respKey)
 	x.write(v2.proof)

@@ -40,57 +40,34 @@ const (
 
 // parseAuthenticate decodes an AUTHENTICATE_MESSAGE. The slices alias b.
 // The MIC's place is known only from the NTLMv2 response: when its
-// MsvAvFlags announce a MIC, the 16 bytes after Version must be there and
-// the payload must start after them.
+// MsvAvFlags announce a MIC, the header must have Version and the 16 bytes
+// after it, so the payload must start after them.
 func parseAuthenticate(b []byte) (authenticateMessage, error) {
 	var m authenticateMessage
-	if err := checkHeader(b, typeAuthenticate, authenticateFixed); err != nil {
+	h, err := parseHeader(b, typeAuthenticate, authenticateFixed, 60, 12, 20, 28, 36, 44, 52)
+	if err != nil {
 		return m, err
 	}
-	m.flags = binary.LittleEndian.Uint32(b[60:])
-	fs := fieldSet{header: authenticateFixed}
-	if m.flags&negotiateVersion != 0 {
-		fs.header = authenticateFixedVersion
-		if len(b) < authenticateFixedVersion {
-			return m, incomplete(authenticateFixedVersion-len(b), "AUTHENTICATE shorter than its Version field")
-		}
-		copy(m.version[:], b[64:72])
+	m.flags, m.version = h.flags, h.version
+	m.lmResponse = h.fields[0].bytes(b)
+	m.ntResponse = h.fields[1].bytes(b)
+	m.domain = h.fields[2].bytes(b)
+	m.user = h.fields[3].bytes(b)
+	m.workstation = h.fields[4].bytes(b)
+	m.encKey = h.fields[5].bytes(b)
+	if len(m.ntResponse) <= ntlmv1ResponseSize {
+		return m, nil
 	}
-	var fields [6]field
-	for i := range fields {
-		fields[i] = readField(b, 12+8*i)
-		fs.add(fields[i])
-	}
-	if err := fs.check(len(b)); err != nil {
+	if m.v2, err = parseNTLMv2Response(m.ntResponse); err != nil {
 		return m, err
 	}
-	m.lmResponse = fields[0].bytes(b)
-	m.ntResponse = fields[1].bytes(b)
-	m.domain = fields[2].bytes(b)
-	m.user = fields[3].bytes(b)
-	m.workstation = fields[4].bytes(b)
-	m.encKey = fields[5].bytes(b)
-	if len(m.ntResponse) > ntlmv1ResponseSize {
-		v2, err := parseNTLMv2Response(m.ntResponse)
-		if err != nil {
-			return m, err
+	m.isV2 = true
+	if m.v2.avPairs.flags()&avFlagMIC != 0 {
+		if m.flags&negotiateVersion == 0 || h.payload < authenticateFixedMIC {
+			return m, invalid("MIC announced but the header has no room for Version and MIC")
 		}
-		m.v2, m.isV2 = v2, true
-		if v2.avPairs.flags()&avFlagMIC != 0 {
-			if m.flags&negotiateVersion == 0 {
-				return m, invalid("MIC announced without the Version field")
-			}
-			if len(b) < authenticateFixedMIC {
-				return m, incomplete(authenticateFixedMIC-len(b), "AUTHENTICATE shorter than its MIC")
-			}
-			for _, f := range fields {
-				if f.n > 0 && f.off < authenticateFixedMIC {
-					return m, invalid("MIC announced but the payload overlaps it")
-				}
-			}
-			m.hasMIC = true
-			copy(m.mic[:], b[micOffset:micOffset+16])
-		}
+		m.hasMIC = true
+		copy(m.mic[:], b[micOffset:micOffset+16])
 	}
 	return m, nil
 }
@@ -142,5 +119,3 @@ func (l *authenticateLayout) putHeader(b []byte, flags uint32, v version) {
 		clear(b[micOffset : micOffset+16])
 	}
 }
-
-func (f field) in(b []byte) []byte { return b[f.off : f.off+f.n : f.off+f.n] }

@@ -52,32 +52,17 @@ func (m *challengeMessage) encode(b []byte) {
 // parseChallenge decodes a CHALLENGE_MESSAGE. The slices alias b.
 func parseChallenge(b []byte) (challengeMessage, error) {
 	var m challengeMessage
-	if err := checkHeader(b, typeChallenge, challengeFixed); err != nil {
+	h, err := parseHeader(b, typeChallenge, challengeFixed, 20, 12, 40)
+	if err != nil {
 		return m, err
 	}
-	m.flags = binary.LittleEndian.Uint32(b[20:])
+	m.flags, m.version = h.flags, h.version
 	copy(m.serverChallenge[:], b[24:32])
-	fs := fieldSet{header: challengeFixed}
-	if m.flags&negotiateVersion != 0 {
-		fs.header = challengeFixedVersion
-		if len(b) < challengeFixedVersion {
-			return m, incomplete(challengeFixedVersion-len(b), "CHALLENGE shorter than its Version field")
-		}
-		copy(m.version[:], b[48:56])
-	}
-	tn, ti := readField(b, 12), readField(b, 40)
-	fs.add(tn)
-	fs.add(ti)
-	if err := fs.check(len(b)); err != nil {
-		return m, err
-	}
-	m.targetName = tn.bytes(b)
-	if ti.n > 0 {
-		l, err := parseAVPairs(ti.bytes(b))
-		if err != nil {
+	m.targetName = h.fields[0].bytes(b)
+	if h.fields[1].n > 0 {
+		if m.targetInfo, err = parseAVPairs(h.fields[1].bytes(b)); err != nil {
 			return m, err
 		}
-		m.targetInfo = l
 	}
 	return m, nil
 }

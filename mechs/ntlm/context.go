@@ -1,6 +1,7 @@
 package ntlm
 
 import (
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,9 +29,10 @@ type Context struct {
 	mu          sync.Mutex
 	cred        *Credential
 	target      string
-	negotiate   []byte // the NEGOTIATE message (for the MIC)
-	challenge   []byte // the CHALLENGE message (acceptor: for the MIC)
-	user        string // results, guarded by mu
+	negotiate   []byte  // the NEGOTIATE message (for the MIC)
+	challenge   []byte  // the CHALLENGE message (acceptor: for the MIC)
+	sentInfo    avPairs // the CHALLENGE's TargetInfo, in challenge (acceptor)
+	user        string  // results, guarded by mu
 	domain      string
 	workstation string
 	start       time.Time
@@ -63,6 +65,9 @@ type Context struct {
 	// MsvAvChannelBindings when it has no bindings, as Windows clients do;
 	// tests use it to check how the acceptor treats such a client.
 	zeroBindings bool
+	// noMIC makes an initiator send no MIC although the CHALLENGE has a
+	// timestamp, as legacy clients (curl) do; for tests of WithRequireMIC.
+	noMIC bool
 
 	// Message protection. sec is made on the first per-message call (or
 	// after a re-authentication, anew) from secKey and secFlags, which
@@ -99,6 +104,10 @@ func (c *Context) Step(in *mechs.StepInput) mechs.StepResult {
 	}
 	if in == nil {
 		in = &mechs.StepInput{}
+	}
+	if len(in.Token) > maxToken {
+		// Before anything is parsed or copied (the context is unchanged).
+		return fail(status.SEC_E_INVALID_TOKEN, "input token longer than NTLM's maximum token size of "+strconv.Itoa(maxToken)+" bytes")
 	}
 	if c.client {
 		return c.initiatorStep(in)

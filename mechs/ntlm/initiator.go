@@ -51,12 +51,9 @@ func (c *Context) initiatorStep(in *mechs.StepInput) mechs.StepResult {
 // authenticate answers a CHALLENGE (MS-NLMP 3.1.5.1.2) with an
 // AUTHENTICATE message encoded straight into one buffer.
 func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
-	if len(in.Token) == 0 {
-		return fail(status.SEC_E_INVALID_TOKEN, "no CHALLENGE message")
-	}
-	chal, err := parseChallenge(in.Token)
-	if err != nil {
-		return failToken(err)
+	chal, r, ok := parseInput(in.Token, "CHALLENGE", parseChallenge)
+	if !ok {
+		return r
 	}
 	p := c.cred.pkg
 	cf := c.clientFlags()
@@ -98,7 +95,7 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 	// hash when the caller gave bindings, and the target name.
 	ts, hasTS := chal.targetInfo.timestamp()
 	keyExch := flags&negotiateKeyExch != 0 && flags&(negotiateSign|negotiateSeal) != 0
-	mic := !anonymous && !v1 && hasTS
+	mic := !anonymous && !v1 && hasTS && !c.noMIC
 	var avLen int
 	if !v1 && !anonymous {
 		avLen = chal.targetInfo.lenWithout(avFlags, avChannelBindings, avTargetName) + 4
@@ -140,9 +137,9 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 	lay := layoutAuthenticate(lmLen, ntLen, strLen(domain), strLen(user), strLen(ws), keyLen, mic)
 	b := make([]byte, lay.total)
 	lay.putHeader(b, flags, p.version)
-	putStr(lay.domain.in(b), domain)
-	putStr(lay.user.in(b), user)
-	putStr(lay.workstation.in(b), ws)
+	putStr(lay.domain.bytes(b), domain)
+	putStr(lay.user.bytes(b), user)
+	putStr(lay.workstation.bytes(b), ws)
 
 	switch {
 	case anonymous:
@@ -150,9 +147,9 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 		// session key.
 		c.hasKey = false
 	case v1:
-		c.ntlmv1Responses(lay.lm.in(b), lay.nt.in(b), flags)
+		c.ntlmv1Responses(lay.lm.bytes(b), lay.nt.bytes(b), flags)
 	default:
-		nt := lay.nt.in(b)
+		nt := lay.nt.bytes(b)
 		temp := nt[16:]
 		temp[0], temp[1] = 1, 1
 		if !hasTS {
@@ -185,7 +182,7 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 		// LmChallengeResponse: Z(24) when the server sent a timestamp,
 		// else HMAC_MD5(ResponseKeyLM, ServerChallenge || ClientChallenge)
 		// || ClientChallenge.
-		lm := lay.lm.in(b)
+		lm := lay.lm.bytes(b)
 		if !hasTS {
 			x.begin(&c.cred.respKey)
 			x.write(c.serverChal[:])
@@ -206,7 +203,7 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 			clear(random)
 			var kx rc4
 			kx.reset(c.baseKey[:])
-			kx.xor(lay.encKey.in(b), c.sessionKey[:])
+			kx.xor(lay.encKey.bytes(b), c.sessionKey[:])
 			kx.wipe()
 		} else {
 			c.sessionKey = c.baseKey
@@ -290,28 +287,4 @@ func (c *Context) ntlmv1Responses(lm, nt []byte, flags uint32) {
 		c.baseKey = baseKey
 	}
 	c.hasKey = true
-}
-
-// lenWithout is the encoded length of the list without its MsvAvEOL and
-// without the pairs in drop.
-func (l avPairs) lenWithout(drop ...uint16) int {
-	n := 0
-	for off := 0; off+4 <= len(l); {
-		pid := binary.LittleEndian.Uint16(l[off:])
-		m := int(binary.LittleEndian.Uint16(l[off+2:]))
-		if pid == avEOL {
-			break
-		}
-		keep := true
-		for _, d := range drop {
-			if pid == d {
-				keep = false
-			}
-		}
-		if keep {
-			n += 4 + m
-		}
-		off += 4 + m
-	}
-	return n
 }

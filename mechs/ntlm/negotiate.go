@@ -52,29 +52,16 @@ func (m *negotiateMessage) encode(b []byte) {
 // parseNegotiate decodes a NEGOTIATE_MESSAGE. The slices alias b.
 func parseNegotiate(b []byte) (negotiateMessage, error) {
 	var m negotiateMessage
-	if err := checkHeader(b, typeNegotiate, negotiateFixed); err != nil {
+	h, err := parseHeader(b, typeNegotiate, negotiateFixed, 12, 16, 24)
+	if err != nil {
 		return m, err
 	}
-	m.flags = binary.LittleEndian.Uint32(b[12:])
-	fs := fieldSet{header: negotiateFixed}
-	if m.flags&negotiateVersion != 0 {
-		fs.header = negotiateFixedVersion
-		if len(b) < negotiateFixedVersion {
-			return m, incomplete(negotiateFixedVersion-len(b), "NEGOTIATE shorter than its Version field")
-		}
-		copy(m.version[:], b[32:40])
-	}
-	dom, ws := readField(b, 16), readField(b, 24)
-	fs.add(dom)
-	fs.add(ws)
-	if err := fs.check(len(b)); err != nil {
-		return m, err
-	}
+	m.flags, m.version = h.flags, h.version
 	if m.flags&negotiateOEMDomainSupplied != 0 {
-		m.domain = dom.bytes(b)
+		m.domain = h.fields[0].bytes(b)
 	}
 	if m.flags&negotiateOEMWorkstationSupplied != 0 {
-		m.workstation = ws.bytes(b)
+		m.workstation = h.fields[1].bytes(b)
 	}
 	return m, nil
 }

@@ -17,6 +17,7 @@ import (
 // for concurrent use.
 type Package struct {
 	allowV1     bool
+	requireMIC  bool
 	store       UserStore
 	skew        time.Duration
 	rand        io.Reader
@@ -59,6 +60,14 @@ type Option func(*Package)
 // it an NTLMv1 or LM response is refused with SEC_E_LOGON_DENIED and a
 // cause that says why.
 func WithNTLMv1() Option { return func(p *Package) { p.allowV1 = true } }
+
+// WithRequireMIC makes acceptors refuse, with SEC_E_LOGON_DENIED, an
+// AUTHENTICATE message without a MIC (MS-NLMP 3.1.5.1.2), which
+// legacy clients such as curl send. Without it such a message is accepted
+// when the target info it echoes is the one the CHALLENGE carried, which
+// is checked in any case. Anonymous logons, which have no session key for
+// a MIC, are governed by ASC_REQ_ALLOW_NULL_SESSION alone.
+func WithRequireMIC() Option { return func(p *Package) { p.requireMIC = true } }
 
 // WithUserStore sets the accounts acceptors verify against, and where
 // initiators given a user but no password find the key. Without it, the
@@ -115,9 +124,6 @@ func New(opts ...Option) *Package {
 
 // Name returns "NTLM".
 func (p *Package) Name() string { return PackageName }
-
-// maxToken is NTLM's cbMaxToken on Windows.
-const maxToken = 2888
 
 // Info describes the package as QuerySecurityPackageInfo("NTLM") does.
 func (p *Package) Info() secctx.PackageInfo {

@@ -178,6 +178,16 @@ func TestNTLMv2VectorAcceptor(t *testing.T) {
 	if r := sctx.Step(&mechs.StepInput{Token: nb}); r.Status != status.SEC_I_CONTINUE_NEEDED {
 		t.Fatalf("CHALLENGE leg: %v %v", r.Status, r.Err)
 	}
+	// The 4.2.4 client answered the 4.2.4 CHALLENGE, whose server
+	// challenge the fixed random source gave ours; its target info (no
+	// timestamp) is the one the client echoes, so the acceptor must take
+	// it for the one it sent.
+	chal := token(t, "msnlmp-4.2.4-challenge")
+	cm, err := parseChallenge(chal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx.(*Context).challenge, sctx.(*Context).sentInfo = chal, cm.targetInfo
 	r := sctx.Step(&mechs.StepInput{Token: token(t, "msnlmp-4.2.4-authenticate")})
 	if r.Status != status.SEC_E_OK || len(r.Token) != 0 {
 		t.Fatalf("AUTHENTICATE leg: %v %v", r.Status, r.Err)
