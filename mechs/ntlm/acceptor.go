@@ -108,7 +108,6 @@ func (c *Context) challengeLeg(in *mechs.StepInput) mechs.StepResult {
 	m.encode(b)
 	c.negotiate = append([]byte(nil), in.Token...)
 	c.challenge = b
-	c.sentInfo = avPairs(ti)
 	c.chalFlags = flags
 	c.start = now
 	c.state = stateSentChallenge
@@ -179,7 +178,7 @@ func (c *Context) verify(in *mechs.StepInput) mechs.StepResult {
 	// CHALLENGE, the target info of which it echoes under that proof
 	// (MS-NLMP 3.1.5.1.2). A CHALLENGE edited on its way (its timestamp
 	// removed or renamed, so that the client sends no MIC) shows here.
-	if !v2.avPairs.echoes(c.sentInfo) {
+	if !v2.avPairs.echoes(c.sentInfo()) {
 		return fail(status.SEC_E_MESSAGE_ALTERED, "the target info the client echoes is not the one sent: the CHALLENGE was altered in transit")
 	}
 	x.begin(respKey)
@@ -222,6 +221,13 @@ func (c *Context) verify(in *mechs.StepInput) mechs.StepResult {
 }
 
 var zero16 [16]byte
+
+// sentInfo is the TargetInfo of the CHALLENGE this acceptor sent, read
+// back from the message it keeps for the MIC (no copy of its own, so that
+// the context stays small).
+func (c *Context) sentInfo() avPairs {
+	return avPairs(readField(c.challenge, 40).bytes(c.challenge))
+}
 
 // sessionKeyFromAuth derives ExportedSessionKey from KeyExchangeKey
 // (c.baseKey), decrypting EncryptedRandomSessionKey under KEY_EXCH.

@@ -29,10 +29,9 @@ type Context struct {
 	mu          sync.Mutex
 	cred        *Credential
 	target      string
-	negotiate   []byte  // the NEGOTIATE message (for the MIC)
-	challenge   []byte  // the CHALLENGE message (acceptor: for the MIC)
-	sentInfo    avPairs // the CHALLENGE's TargetInfo, in challenge (acceptor)
-	user        string  // results, guarded by mu
+	negotiate   []byte // the NEGOTIATE message (for the MIC)
+	challenge   []byte // the CHALLENGE message (acceptor: for the MIC)
+	user        string // results, guarded by mu
 	domain      string
 	workstation string
 	start       time.Time

@@ -182,12 +182,7 @@ func TestNTLMv2VectorAcceptor(t *testing.T) {
 	// challenge the fixed random source gave ours; its target info (no
 	// timestamp) is the one the client echoes, so the acceptor must take
 	// it for the one it sent.
-	chal := token(t, "msnlmp-4.2.4-challenge")
-	cm, err := parseChallenge(chal)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx.(*Context).challenge, sctx.(*Context).sentInfo = chal, cm.targetInfo
+	sctx.(*Context).challenge = token(t, "msnlmp-4.2.4-challenge")
 	r := sctx.Step(&mechs.StepInput{Token: token(t, "msnlmp-4.2.4-authenticate")})
 	if r.Status != status.SEC_E_OK || len(r.Token) != 0 {
 		t.Fatalf("AUTHENTICATE leg: %v %v", r.Status, r.Err)
