@@ -111,7 +111,7 @@ func (c *Context) challengeLeg(in *mechs.StepInput) mechs.StepResult {
 	c.chalFlags = flags
 	c.start = now
 	c.state = stateSentChallenge
-	return mechs.StepResult{Status: status.SEC_I_CONTINUE_NEEDED, Token: append([]byte(nil), b...)}
+	return legResult(status.SEC_I_CONTINUE_NEEDED, append([]byte(nil), b...), 0)
 }
 
 // verify checks an AUTHENTICATE message (MS-NLMP 3.2.5.1.2).
@@ -142,8 +142,7 @@ func (c *Context) verify(in *mechs.StepInput) mechs.StepResult {
 		c.hasKey = false
 		c.user, c.domain, c.workstation = "", "", ws
 		c.retFlags = uint64(secctx.ASC_RET_NULL_SESSION | secctx.ASC_RET_CONNECTION)
-		c.finish()
-		return mechs.StepResult{Status: status.SEC_E_OK, Flags: c.retFlags}
+		return c.finish(nil)
 	}
 	if p.requireMIC && !auth.hasMIC {
 		return fail(status.SEC_E_LOGON_DENIED, "AUTHENTICATE without a MIC refused (WithRequireMIC)")
@@ -268,8 +267,7 @@ func (c *Context) accepted(flags uint32, user, domain, ws string, u User) mechs.
 		r |= secctx.ASC_RET_ALLOCATED_MEMORY
 	}
 	c.retFlags = uint64(r)
-	c.finish()
-	return mechs.StepResult{Status: status.SEC_E_OK, Flags: c.retFlags}
+	return c.finish(nil)
 }
 
 func (c *Context) ascRetFromReq(req secctx.ASCReq, ret secctx.ASCRet) secctx.ASCRet {

@@ -114,14 +114,23 @@ func (c *Context) Step(in *mechs.StepInput) mechs.StepResult {
 	return c.acceptorStep(in)
 }
 
-// finish records a completed handshake.
-func (c *Context) finish() {
+// finish records a completed handshake and returns the last leg's result:
+// SEC_E_OK with tok (the initiator's AUTHENTICATE message; an acceptor has
+// none) and the ISC_RET_* or ASC_RET_* flags.
+func (c *Context) finish(tok []byte) mechs.StepResult {
 	c.state = stateDone
 	c.secKey, c.secFlags = c.sessionKey, c.flags
 	if old := c.sec.Swap(nil); old != nil {
 		old.wipe()
 	}
 	c.established.Store(c.hasKey)
+	return legResult(status.SEC_E_OK, tok, c.retFlags)
+}
+
+// legResult is a successful leg's result. An NTLM context does not expire:
+// its expiry reads never, as Windows reports it (secctx.Never).
+func legResult(st status.Code, tok []byte, flags uint64) mechs.StepResult {
+	return mechs.StepResult{Status: st, Token: tok, Flags: flags, Expiry: secctx.NeverExpires()}
 }
 
 // session returns the message protection state, making it on first use.
@@ -275,7 +284,7 @@ func (c *Context) QueryAttribute(attr secctx.Attribute) (any, status.Code) {
 		}
 		return secctx.NativeNames{ClientName: c.clientName(), ServerName: c.target}, status.SEC_E_OK
 	case secctx.SECPKG_ATTR_LIFESPAN:
-		return secctx.Lifespan{Start: c.start}, status.SEC_E_OK
+		return secctx.Lifespan{Start: c.start, Expiry: secctx.NeverExpires()}, status.SEC_E_OK
 	case secctx.SECPKG_ATTR_SESSION_KEY:
 		if !done || !c.hasKey {
 			return nil, status.SEC_E_NO_CONTEXT

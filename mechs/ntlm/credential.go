@@ -78,8 +78,9 @@ func (c *Credential) Principal() string {
 	return c.principal
 }
 
-// Expiry is zero: NTLM credentials do not expire.
-func (c *Credential) Expiry() time.Time { return time.Time{} }
+// Expiry is secctx.NeverExpires(): NTLM credentials do not expire, and
+// Windows reports their expiry as never (secctx.Never).
+func (c *Credential) Expiry() time.Time { return secctx.NeverExpires() }
 
 // Close releases the credential. Contexts made from it keep working.
 func (c *Credential) Close() error {

@@ -131,3 +131,26 @@ func TestEngineTruncated(t *testing.T) {
 		t.Fatalf("%v missing %d", st, ac.Missing())
 	}
 }
+
+// TestEngineExpiryNever: an NTLM credential and context expire never, as
+// Windows reports them (TimeStamp 0x7FFFFFFFFFFFFFFF), which a caller tells
+// apart from an expiry that is not known (the zero time).
+func TestEngineExpiryNever(t *testing.T) {
+	e, _, server := newEngine(t)
+	client, expiry, err := e.AcquireCredentialsHandle("", "NTLM", secctx.SECPKG_CRED_OUTBOUND,
+		&secctx.AuthIdentity{User: "alice", Domain: "EXAMPLE", Password: "Secret1!"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !expiry.Equal(secctx.NeverExpires()) || secctx.TimeStampOf(expiry) != secctx.Never {
+		t.Errorf("credential expiry %v, want never", expiry)
+	}
+	_, sh, sac := engineHandshake(t, e, client, server)
+	if sac.Status() != status.SEC_E_OK || !sac.Expiry().Equal(secctx.NeverExpires()) {
+		t.Errorf("context expiry %v (%v), want never", sac.Expiry(), sac.Status())
+	}
+	ls, st := e.QueryContextAttributes(sh, secctx.SECPKG_ATTR_LIFESPAN)
+	if st != status.SEC_E_OK || !ls.(secctx.Lifespan).Expiry.Equal(secctx.NeverExpires()) || ls.(secctx.Lifespan).Start.IsZero() {
+		t.Errorf("lifespan %+v %v", ls, st)
+	}
+}

@@ -41,7 +41,7 @@ func (c *Context) initiatorStep(in *mechs.StepInput) mechs.StepResult {
 		if c.start.IsZero() {
 			c.start = c.cred.pkg.now()
 		}
-		return mechs.StepResult{Status: status.SEC_I_CONTINUE_NEEDED, Token: append([]byte(nil), c.negBuf[:]...)}
+		return legResult(status.SEC_I_CONTINUE_NEEDED, append([]byte(nil), c.negBuf[:]...), 0)
 	case stateSentNegotiate:
 		return c.authenticate(in)
 	}
@@ -224,8 +224,7 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 	c.micSent = mic
 	c.user, c.domain, c.workstation = user, domain, ws
 	c.retFlags = uint64(c.iscRet(flags, anonymous))
-	c.finish()
-	return mechs.StepResult{Status: status.SEC_E_OK, Token: b, Flags: c.retFlags}
+	return c.finish(b)
 }
 
 // iscRet maps the negotiated flags to ISC_RET_* bits.
