@@ -45,12 +45,8 @@ func (c *Context) challengeLeg(in *mechs.StepInput) mechs.StepResult {
 	}
 	p := c.cred.pkg
 	now := p.now()
-	flags := neg.flags&serverFlags | negotiateNTLM | negotiateTargetInfo | negotiateVersion
-	if flags&negotiateUnicode != 0 {
-		flags &^= negotiateOEM
-	} else {
-		flags |= negotiateOEM
-	}
+	// OEM unless the client can take Unicode.
+	flags, _ := settleCharset(neg.flags&serverFlags | negotiateOEM | negotiateNTLM | negotiateTargetInfo | negotiateVersion)
 	if flags&requestTarget != 0 {
 		flags |= targetTypeServer
 	}
@@ -71,10 +67,7 @@ func (c *Context) challengeLeg(in *mechs.StepInput) mechs.StepResult {
 	}
 
 	unicode := flags&negotiateUnicode != 0
-	tnLen := len(p.domain)
-	if unicode {
-		tnLen = utf16Len(p.domain)
-	}
+	tnLen := encodedLen(p.domain, unicode)
 	tiLen := 4 + utf16Len(p.domain) + 4 + utf16Len(p.computer) + 12 + 4
 	if p.dnsComputer != "" {
 		tiLen += 4 + utf16Len(p.dnsComputer)
@@ -97,11 +90,7 @@ func (c *Context) challengeLeg(in *mechs.StepInput) mechs.StepResult {
 	ti = appendAVPair(ti, avTimestamp, tsb[:])
 	ti = appendAVEOL(ti)
 	tn := b[challengeFixedVersion : challengeFixedVersion+tnLen]
-	if unicode {
-		putUTF16(tn, p.domain)
-	} else {
-		copy(tn, p.domain)
-	}
+	putString(tn, p.domain, unicode)
 	m := challengeMessage{flags: flags, targetName: tn, serverChallenge: c.serverChal, targetInfo: avPairs(ti), version: p.version}
 	// encode copies the payload onto itself: the fields already sit where
 	// encode puts them.

@@ -1,7 +1,5 @@
 package ntlm
 
-import "encoding/binary"
-
 // authenticateMessage is AUTHENTICATE_MESSAGE, MS-NLMP 2.2.1.3.
 //
 //	0  Signature "NTLMSSP\0"
@@ -104,17 +102,12 @@ func layoutAuthenticate(lmLen, ntLen, domainLen, userLen, wsLen, keyLen int, mic
 	return l
 }
 
-// putHeader writes the fixed part (the MIC zeroed).
+// putHeader writes the fixed part, Version included (the MIC zeroed).
 func (l *authenticateLayout) putHeader(b []byte, flags uint32, v version) {
-	putHeader(b, typeAuthenticate)
-	putField(b, 12, l.lm.off, l.lm.n)
-	putField(b, 20, l.nt.off, l.nt.n)
-	putField(b, 28, l.domain.off, l.domain.n)
-	putField(b, 36, l.user.off, l.user.n)
-	putField(b, 44, l.workstation.off, l.workstation.n)
-	putField(b, 52, l.encKey.off, l.encKey.n)
-	binary.LittleEndian.PutUint32(b[60:], flags|negotiateVersion)
-	copy(b[64:72], v[:])
+	putHeader(b, typeAuthenticate, authenticateFixed, 60, flags, v)
+	for i, f := range [...]field{l.lm, l.nt, l.domain, l.user, l.workstation, l.encKey} {
+		putField(b, 12+8*i, f.off, f.n)
+	}
 	if l.domain.off >= authenticateFixedMIC {
 		clear(b[micOffset : micOffset+16])
 	}

@@ -58,7 +58,8 @@ func TestOversizedToken(t *testing.T) {
 		}
 		for _, typ := range []uint32{typeNegotiate, typeChallenge, typeAuthenticate} {
 			b := make([]byte, n)
-			putHeader(b, typ)
+			copy(b, signature)
+			binary.LittleEndian.PutUint32(b[8:], typ)
 			if err := parseAny(typ, b); codeOf(err) != status.SEC_E_INVALID_TOKEN {
 				t.Fatalf("type %d, %d bytes: %v", typ, n, err)
 			}
@@ -93,8 +94,7 @@ func TestFieldBounds(t *testing.T) {
 			{l.fixed + versionSize, 10, status.SEC_E_INCOMPLETE_MESSAGE, 10},
 		} {
 			b := make([]byte, l.fixed+versionSize)
-			putHeader(b, l.typ)
-			binary.LittleEndian.PutUint32(b[l.flagsAt:], negotiateVersion|negotiateOEMWorkstationSupplied)
+			putHeader(b, l.typ, l.fixed, l.flagsAt, negotiateOEMWorkstationSupplied, ourVersion())
 			putField(b, l.fieldAt, tc.off, tc.n)
 			err := parseAny(l.typ, b)
 			var te *tokenError

@@ -149,9 +149,33 @@ func (c *Context) session() *sessionSecurity {
 	return s
 }
 
-func (c *Context) perMessageReady() status.Code {
-	if !c.established.Load() {
+// send is MakeSignature (seal false) and EncryptMessage (seal true), recv
+// VerifySignature and DecryptMessage. Before the handshake completes they
+// give SEC_E_NO_CONTEXT; a QOP other than 0 gives SEC_E_QOP_NOT_SUPPORTED;
+// sealing without NTLMSSP_NEGOTIATE_SEAL gives SEC_E_UNSUPPORTED_FUNCTION.
+// secFlags is written by Step, which never runs concurrently with them.
+func (c *Context) send(qop uint32, msg []secctx.Buffer, seal bool) status.Code {
+	if st := c.ready(qop, seal); st != status.SEC_E_OK {
+		return st
+	}
+	return c.session().protect(&c.sendX, msg, seal)
+}
+
+func (c *Context) recv(msg []secctx.Buffer, seal bool) (uint32, status.Code) {
+	if st := c.ready(0, seal); st != status.SEC_E_OK {
+		return 0, st
+	}
+	return 0, c.session().check(&c.recvX, msg, seal)
+}
+
+func (c *Context) ready(qop uint32, seal bool) status.Code {
+	switch {
+	case !c.established.Load():
 		return status.SEC_E_NO_CONTEXT
+	case qop != 0:
+		return status.SEC_E_QOP_NOT_SUPPORTED
+	case seal && c.secFlags&negotiateSeal == 0:
+		return status.SEC_E_UNSUPPORTED_FUNCTION
 	}
 	return status.SEC_E_OK
 }
@@ -160,21 +184,12 @@ func (c *Context) perMessageReady() status.Code {
 // 3.4.4) of the DATA buffers into the TOKEN buffer. seq is ignored: the
 // context's own send sequence number is used and advanced.
 func (c *Context) MakeSignature(qop uint32, msg []secctx.Buffer, seq uint32) status.Code {
-	if st := c.perMessageReady(); st != status.SEC_E_OK {
-		return st
-	}
-	if qop != 0 {
-		return status.SEC_E_QOP_NOT_SUPPORTED
-	}
-	return c.session().protect(&c.sendX, msg, false)
+	return c.send(qop, msg, false)
 }
 
 // VerifySignature checks a signature made by the peer's MakeSignature.
 func (c *Context) VerifySignature(msg []secctx.Buffer, seq uint32) (uint32, status.Code) {
-	if st := c.perMessageReady(); st != status.SEC_E_OK {
-		return 0, st
-	}
-	return 0, c.session().check(&c.recvX, msg, false)
+	return c.recv(msg, false)
 }
 
 // EncryptMessage seals the (writable) DATA buffers in place (MS-NLMP
@@ -182,35 +197,13 @@ func (c *Context) VerifySignature(msg []secctx.Buffer, seq uint32) (uint32, stat
 // integrity-only wrap (gss-ntlmssp seals whatever gss_wrap is asked), so
 // SECQOP_WRAP_NO_ENCRYPT gives SEC_E_QOP_NOT_SUPPORTED: use MakeSignature.
 func (c *Context) EncryptMessage(qop uint32, msg []secctx.Buffer, seq uint32) status.Code {
-	if st := c.perMessageReady(); st != status.SEC_E_OK {
-		return st
-	}
-	if qop != 0 {
-		return status.SEC_E_QOP_NOT_SUPPORTED
-	}
-	if c.negotiatedFlags()&negotiateSeal == 0 {
-		return status.SEC_E_UNSUPPORTED_FUNCTION
-	}
-	return c.session().protect(&c.sendX, msg, true)
+	return c.send(qop, msg, true)
 }
 
 // DecryptMessage unseals the DATA buffers in place and checks the
 // signature in the TOKEN buffer.
 func (c *Context) DecryptMessage(msg []secctx.Buffer, seq uint32) (uint32, status.Code) {
-	if st := c.perMessageReady(); st != status.SEC_E_OK {
-		return 0, st
-	}
-	if c.negotiatedFlags()&negotiateSeal == 0 {
-		return 0, status.SEC_E_UNSUPPORTED_FUNCTION
-	}
-	return 0, c.session().check(&c.recvX, msg, true)
-}
-
-// negotiatedFlags reads the flags message protection was set up with
-// (written by Step, which never runs concurrently with the per-message
-// calls).
-func (c *Context) negotiatedFlags() uint32 {
-	return c.secFlags
+	return c.recv(msg, true)
 }
 
 // MICPresent reports whether the AUTHENTICATE message carried a MIC: sent

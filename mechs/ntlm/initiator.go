@@ -57,13 +57,11 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 	}
 	p := c.cred.pkg
 	cf := c.clientFlags()
-	flags := chal.flags&(cf|negotiateTargetInfo) | cf&requestTarget | negotiateVersion
-	unicode := flags&negotiateUnicode != 0
-	if unicode {
-		flags &^= negotiateOEM
-	} else if flags&negotiateOEM == 0 {
+	flags, ok := settleCharset(chal.flags&(cf|negotiateTargetInfo) | cf&requestTarget | negotiateVersion)
+	if !ok {
 		return fail(status.SEC_E_INVALID_TOKEN, "CHALLENGE offers neither Unicode nor OEM")
 	}
+	unicode := flags&negotiateUnicode != 0
 	c.serverChal = chal.serverChallenge
 	c.chalFlags = chal.flags
 	anonymous := cf&negotiateAnonymous != 0
@@ -76,19 +74,7 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 	if anonymous {
 		user, domain = "", ""
 	}
-	strLen := func(s string) int {
-		if unicode {
-			return utf16Len(s)
-		}
-		return len(s)
-	}
-	putStr := func(b []byte, s string) {
-		if unicode {
-			putUTF16(b, s)
-		} else {
-			copy(b, s)
-		}
-	}
+	strLen := func(s string) int { return encodedLen(s, unicode) }
 
 	// The NTLMv2 client challenge's AV pairs (MS-NLMP 3.1.5.1.2): the
 	// server's, then MsvAvFlags when a MIC follows, the channel bindings
@@ -137,9 +123,9 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 	lay := layoutAuthenticate(lmLen, ntLen, strLen(domain), strLen(user), strLen(ws), keyLen, mic)
 	b := make([]byte, lay.total)
 	lay.putHeader(b, flags, p.version)
-	putStr(lay.domain.bytes(b), domain)
-	putStr(lay.user.bytes(b), user)
-	putStr(lay.workstation.bytes(b), ws)
+	putString(lay.domain.bytes(b), domain, unicode)
+	putString(lay.user.bytes(b), user, unicode)
+	putString(lay.workstation.bytes(b), ws, unicode)
 
 	switch {
 	case anonymous:

@@ -134,9 +134,57 @@ func putField(b []byte, at, off, n int) {
 	binary.LittleEndian.PutUint32(b[at+4:], uint32(off))
 }
 
-func putHeader(b []byte, typ uint32) {
+// putHeader writes the signature, the message type, the flags at flagsAt
+// (with NTLMSSP_NEGOTIATE_VERSION) and the Version field after the fixed
+// header: this package always writes Version (gss-ntlmssp refuses a
+// NEGOTIATE shorter than 40 bytes).
+func putHeader(b []byte, typ uint32, fixed, flagsAt int, flags uint32, v version) {
 	copy(b, signature)
 	binary.LittleEndian.PutUint32(b[8:], typ)
+	binary.LittleEndian.PutUint32(b[flagsAt:], flags|negotiateVersion)
+	copy(b[fixed:fixed+versionSize], v[:])
+}
+
+// payload writes a message's payload after its header: each put writes
+// the field descriptor at at, pointing at the next free offset, and the
+// data there.
+type payload struct {
+	b   []byte
+	off int
+}
+
+func (w *payload) put(at int, data []byte) {
+	putField(w.b, at, w.off, len(data))
+	copy(w.b[w.off:], data)
+	w.off += len(data)
+}
+
+// settleCharset settles the character set of names (MS-NLMP 2.2.2.5:
+// NTLMSSP_NEGOTIATE_UNICODE wins over NTLM_NEGOTIATE_OEM, which is then
+// cleared); ok is false when flags offer neither.
+func settleCharset(flags uint32) (settled uint32, ok bool) {
+	if flags&negotiateUnicode != 0 {
+		return flags &^ negotiateOEM, true
+	}
+	return flags, flags&negotiateOEM != 0
+}
+
+// encodedLen is the length of a name field holding s: UTF-16LE when
+// NTLMSSP_NEGOTIATE_UNICODE was negotiated, else OEM (the bytes of s).
+func encodedLen(s string, unicode bool) int {
+	if unicode {
+		return utf16Len(s)
+	}
+	return len(s)
+}
+
+// putString writes s into dst, sized by encodedLen.
+func putString(dst []byte, s string, unicode bool) {
+	if unicode {
+		putUTF16(dst, s)
+	} else {
+		copy(dst, s)
+	}
 }
 
 // decodeString decodes a name field: UTF-16LE when NTLMSSP_NEGOTIATE_UNICODE

@@ -30,6 +30,11 @@ func rewriteChallenge(t *testing.T, tok []byte, edit func(m *challengeMessage)) 
 	return out
 }
 
+// editChallenge is a man in the middle's step that edits the CHALLENGE.
+func editChallenge(edit func(m *challengeMessage)) func(t *testing.T, tok []byte) []byte {
+	return func(t *testing.T, tok []byte) []byte { return rewriteChallenge(t, tok, edit) }
+}
+
 // dropPair returns l without the pairs of id.
 func dropPair(l avPairs, id uint16) avPairs {
 	out := avPairs(l.appendWithout(nil, id))
@@ -104,50 +109,40 @@ func TestManInTheMiddle(t *testing.T) {
 	}{
 		{
 			name: "timestamp removed, protections cleared in the CHALLENGE",
-			onChallenge: func(t *testing.T, tok []byte) []byte {
-				return rewriteChallenge(t, tok, func(m *challengeMessage) {
-					m.targetInfo = dropPair(m.targetInfo, avTimestamp)
-					m.flags &^= protections
-				})
-			},
+			onChallenge: editChallenge(func(m *challengeMessage) {
+				m.targetInfo = dropPair(m.targetInfo, avTimestamp)
+				m.flags &^= protections
+			}),
 			want: status.SEC_E_MESSAGE_ALTERED,
 		},
 		{
 			name: "timestamp AvId changed, protections cleared in the CHALLENGE",
-			onChallenge: func(t *testing.T, tok []byte) []byte {
-				return rewriteChallenge(t, tok, func(m *challengeMessage) {
-					m.targetInfo = renamePair(m.targetInfo, avTimestamp, 0x000B)
-					m.flags &^= protections
-				})
-			},
+			onChallenge: editChallenge(func(m *challengeMessage) {
+				m.targetInfo = renamePair(m.targetInfo, avTimestamp, 0x000B)
+				m.flags &^= protections
+			}),
 			want: status.SEC_E_MESSAGE_ALTERED,
 		},
 		{
 			name: "timestamp AvId changed to MsvAvTargetName, protections cleared in the AUTHENTICATE",
-			onChallenge: func(t *testing.T, tok []byte) []byte {
-				return rewriteChallenge(t, tok, func(m *challengeMessage) {
-					m.targetInfo = renamePair(m.targetInfo, avTimestamp, avTargetName)
-				})
-			},
+			onChallenge: editChallenge(func(m *challengeMessage) {
+				m.targetInfo = renamePair(m.targetInfo, avTimestamp, avTargetName)
+			}),
 			onAuthenticate: func(t *testing.T, tok []byte) []byte { return clearAuthFlags(tok, protections) },
 			want:           status.SEC_E_MESSAGE_ALTERED,
 		},
 		{
 			name: "timestamp removed, protections cleared in the AUTHENTICATE",
-			onChallenge: func(t *testing.T, tok []byte) []byte {
-				return rewriteChallenge(t, tok, func(m *challengeMessage) {
-					m.targetInfo = dropPair(m.targetInfo, avTimestamp)
-				})
-			},
+			onChallenge: editChallenge(func(m *challengeMessage) {
+				m.targetInfo = dropPair(m.targetInfo, avTimestamp)
+			}),
 			onAuthenticate: func(t *testing.T, tok []byte) []byte { return clearAuthFlags(tok, protections) },
 			want:           status.SEC_E_MESSAGE_ALTERED,
 		},
 		{
-			name: "protections cleared in the CHALLENGE, timestamp kept",
-			onChallenge: func(t *testing.T, tok []byte) []byte {
-				return rewriteChallenge(t, tok, func(m *challengeMessage) { m.flags &^= protections })
-			},
-			want: status.SEC_E_MESSAGE_ALTERED,
+			name:        "protections cleared in the CHALLENGE, timestamp kept",
+			onChallenge: editChallenge(func(m *challengeMessage) { m.flags &^= protections }),
+			want:        status.SEC_E_MESSAGE_ALTERED,
 		},
 		{
 			name:           "protections cleared in the AUTHENTICATE, timestamp kept",

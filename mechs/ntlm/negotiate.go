@@ -1,7 +1,5 @@
 package ntlm
 
-import "encoding/binary"
-
 // negotiateMessage is NEGOTIATE_MESSAGE, MS-NLMP 2.2.1.1.
 //
 //	0  Signature "NTLMSSP\0"
@@ -28,25 +26,19 @@ func (m *negotiateMessage) size() int {
 	return negotiateFixedVersion + len(m.domain) + len(m.workstation)
 }
 
-// encode writes m into b (len(b) == m.size()). It always writes the
-// Version field: gss-ntlmssp refuses a NEGOTIATE shorter than 40 bytes.
+// encode writes m into b (len(b) == m.size()), Version included.
 func (m *negotiateMessage) encode(b []byte) {
-	putHeader(b, typeNegotiate)
-	flags := m.flags | negotiateVersion
+	flags := m.flags
 	if len(m.domain) > 0 {
 		flags |= negotiateOEMDomainSupplied
 	}
 	if len(m.workstation) > 0 {
 		flags |= negotiateOEMWorkstationSupplied
 	}
-	binary.LittleEndian.PutUint32(b[12:], flags)
-	off := negotiateFixedVersion
-	putField(b, 16, off, len(m.domain))
-	copy(b[off:], m.domain)
-	off += len(m.domain)
-	putField(b, 24, off, len(m.workstation))
-	copy(b[off:], m.workstation)
-	copy(b[32:40], m.version[:])
+	putHeader(b, typeNegotiate, negotiateFixed, 12, flags, m.version)
+	w := payload{b: b, off: negotiateFixedVersion}
+	w.put(16, m.domain)
+	w.put(24, m.workstation)
 }
 
 // parseNegotiate decodes a NEGOTIATE_MESSAGE. The slices alias b.

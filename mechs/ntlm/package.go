@@ -157,7 +157,12 @@ func (p *Package) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credent
 		return nil, status.Errorf(status.SEC_E_INVALID_PARAMETER, PackageName, "credential use must be inbound, outbound or both")
 	}
 	var store UserStore
-	switch ad := req.AuthData.(type) {
+	var err error
+	authData := req.AuthData
+	if h, ok := authData.(NTHash); ok {
+		authData = &h
+	}
+	switch ad := authData.(type) {
 	case nil:
 	case *secctx.AuthIdentity:
 		if ad.PackageList != "" && !secctx.PackageAllowed(ad.PackageList, PackageName) {
@@ -174,9 +179,6 @@ func (p *Package) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credent
 			}
 		}
 	case *NTHash:
-		c.setUser(ad.User, ad.Domain)
-		c.setHash(ad.Hash, "")
-	case NTHash:
 		c.setUser(ad.User, ad.Domain)
 		c.setHash(ad.Hash, "")
 	case UserStore:
@@ -196,12 +198,8 @@ func (p *Package) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credent
 		if c.user == "" {
 			return nil, status.Errorf(status.SEC_E_NO_CREDENTIALS, PackageName, "no user name for an outbound credential")
 		}
-		if store == nil {
-			s, err := storeFromEnv()
-			if err != nil {
-				return nil, status.New(status.SEC_E_NO_CREDENTIALS, PackageName, err)
-			}
-			store = s
+		if store, err = storeOrEnv(store); err != nil {
+			return nil, err
 		}
 		u, ok := store.LookupUser(c.domain, c.user)
 		if !ok {
@@ -213,12 +211,8 @@ func (p *Package) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credent
 		c.setHash(u.NTHash, "")
 	}
 	if req.Use&secctx.SECPKG_CRED_INBOUND != 0 {
-		if store == nil {
-			s, err := storeFromEnv()
-			if err != nil {
-				return nil, status.New(status.SEC_E_NO_CREDENTIALS, PackageName, err)
-			}
-			store = s
+		if store, err = storeOrEnv(store); err != nil {
+			return nil, err
 		}
 		c.store = store
 		c.replay = newReplayCache(2 * p.skew)
@@ -226,12 +220,21 @@ func (p *Package) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credent
 	return c, nil
 }
 
-func storeFromEnv() (UserStore, error) {
+// storeOrEnv returns store or, when it is nil, the users file named by
+// NTLM_USER_FILE; failing that, SEC_E_NO_CREDENTIALS.
+func storeOrEnv(store UserStore) (UserStore, error) {
+	if store != nil {
+		return store, nil
+	}
 	path := os.Getenv(UserFileEnv)
 	if path == "" {
-		return nil, errNoStore
+		return nil, status.New(status.SEC_E_NO_CREDENTIALS, PackageName, errNoStore)
 	}
-	return LoadUserFile(path)
+	s, err := LoadUserFile(path)
+	if err != nil {
+		return nil, status.New(status.SEC_E_NO_CREDENTIALS, PackageName, err)
+	}
+	return s, nil
 }
 
 type constError string
