@@ -100,32 +100,14 @@ func (h *ntlmHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// lockedBuffer is a log sink shared by the server's goroutines and the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startNTLMHTTP starts the server with an acceptor credential of p.
-func startNTLMHTTP(t *testing.T, p *Package) (*ntlmHTTP, *httptest.Server, *lockedBuffer) {
+func startNTLMHTTP(t *testing.T, p *Package) (*ntlmHTTP, *httptest.Server, *peertest.Buffer) {
 	t.Helper()
 	cred, err := p.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_INBOUND})
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := new(lockedBuffer)
+	logs := new(peertest.Buffer)
 	h := &ntlmHTTP{cred: cred, log: slog.New(slog.NewTextHandler(logs, nil)), conns: map[net.Conn]*Context{}}
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {

@@ -3,6 +3,7 @@ package ntlm_test
 import (
 	"runtime"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -74,13 +75,21 @@ func engineHandshake(t *testing.T, e *async.Engine, client, server secctx.CredHa
 	}
 }
 
-func TestEngineHandshakePolled(t *testing.T) {
-	e, _, server := newEngine(t)
-	client, _, err := e.AcquireCredentialsHandle("", "NTLM", secctx.SECPKG_CRED_OUTBOUND,
+// aliceCredential acquires alice's outbound credential on e and returns its
+// handle and expiry.
+func aliceCredential(t *testing.T, e *async.Engine) (secctx.CredHandle, time.Time) {
+	t.Helper()
+	client, expiry, err := e.AcquireCredentialsHandle("", "NTLM", secctx.SECPKG_CRED_OUTBOUND,
 		&secctx.AuthIdentity{User: "alice", Domain: "EXAMPLE", Password: "Secret1!"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return client, expiry
+}
+
+func TestEngineHandshakePolled(t *testing.T) {
+	e, _, server := newEngine(t)
+	client, _ := aliceCredential(t, e)
 	ch, sh, sac := engineHandshake(t, e, client, server)
 	if sac.Status() != status.SEC_E_OK {
 		t.Fatalf("accept: %v %v", sac.Status(), sac.Err())
@@ -137,11 +146,7 @@ func TestEngineTruncated(t *testing.T) {
 // apart from an expiry that is not known (the zero time).
 func TestEngineExpiryNever(t *testing.T) {
 	e, _, server := newEngine(t)
-	client, expiry, err := e.AcquireCredentialsHandle("", "NTLM", secctx.SECPKG_CRED_OUTBOUND,
-		&secctx.AuthIdentity{User: "alice", Domain: "EXAMPLE", Password: "Secret1!"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, expiry := aliceCredential(t, e)
 	if !expiry.Equal(secctx.NeverExpires()) || secctx.TimeStampOf(expiry) != secctx.Never {
 		t.Errorf("credential expiry %v, want never", expiry)
 	}
