@@ -132,3 +132,21 @@ func TestTruncatedAuthenticate(t *testing.T) {
 		t.Fatalf("whole message: %v %v", r.Status, r.Err)
 	}
 }
+
+// TestAuthenticateTooLong: a CHALLENGE within the bound whose target info
+// would make our AUTHENTICATE longer than maxToken is refused by the
+// initiator (no peer would take that AUTHENTICATE).
+func TestAuthenticateTooLong(t *testing.T) {
+	c, s := newPair(t, &pairOpts{target: "HTTP/server.example.com"})
+	chal := s.Step(stepIn(c.Step(stepIn(nil)).Token)).Token
+	big := rewriteChallenge(t, chal, func(m *challengeMessage) {
+		pad := make([]byte, maxToken-len(chal)-8)
+		m.targetInfo = avPairs(appendAVEOL(appendAVPair(m.targetInfo.appendWithout(nil), 0x00FF, pad)))
+	})
+	if len(big) > maxToken {
+		t.Fatalf("test CHALLENGE of %d bytes", len(big))
+	}
+	if r := c.Step(stepIn(big)); r.Status != status.SEC_E_INVALID_TOKEN {
+		t.Fatalf("%v %v", r.Status, r.Err)
+	}
+}

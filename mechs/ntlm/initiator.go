@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"encoding/binary"
 	"io"
+	"strconv"
 
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs"
@@ -107,6 +108,15 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 	if keyExch {
 		keyLen = 16
 	}
+	if max(strLen(domain), strLen(user), strLen(ws)) > 0xFFFF {
+		return fail(status.SEC_E_INVALID_PARAMETER, "name too long for an AUTHENTICATE message")
+	}
+	lay := layoutAuthenticate(lmLen, ntLen, strLen(domain), strLen(user), strLen(ws), keyLen, mic)
+	if lay.total > maxToken {
+		// No peer takes it (nor would this package's acceptor).
+		return fail(status.SEC_E_INVALID_TOKEN, "the AUTHENTICATE answering this CHALLENGE would be "+strconv.Itoa(lay.total)+
+			" bytes, over NTLM's maximum token size (target information, target name or user names too long)")
+	}
 	// The client challenge and, with key exchange, the exported session
 	// key, in one read: the same bytes, in the same order, as two reads.
 	random := c.random[:8+keyLen]
@@ -114,13 +124,6 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 		return fail(status.SEC_E_INTERNAL_ERROR, "no randomness: "+err.Error())
 	}
 	c.clientChal = [8]byte(random[:8])
-	if ntLen > 0xFFFF {
-		return fail(status.SEC_E_INVALID_TOKEN, "CHALLENGE target information too large for an AUTHENTICATE message")
-	}
-	if max(strLen(domain), strLen(user), strLen(ws)) > 0xFFFF {
-		return fail(status.SEC_E_INVALID_PARAMETER, "name too long for an AUTHENTICATE message")
-	}
-	lay := layoutAuthenticate(lmLen, ntLen, strLen(domain), strLen(user), strLen(ws), keyLen, mic)
 	b := make([]byte, lay.total)
 	lay.putHeader(b, flags, p.version)
 	putString(lay.domain.bytes(b), domain, unicode)
