@@ -39,9 +39,9 @@ func (c *Context) acceptorStep(in *mechs.StepInput) mechs.StepResult {
 
 // challengeLeg answers a NEGOTIATE with a CHALLENGE (MS-NLMP 3.2.5.1.1).
 func (c *Context) challengeLeg(in *mechs.StepInput) mechs.StepResult {
-	neg, r, ok := parseInput(in.Token, "NEGOTIATE", parseNegotiate)
-	if !ok {
-		return r
+	neg, err := parseNegotiate(in.Token)
+	if err != nil {
+		return failToken(err)
 	}
 	p := c.cred.pkg
 	now := p.now()
@@ -105,9 +105,9 @@ func (c *Context) challengeLeg(in *mechs.StepInput) mechs.StepResult {
 
 // verify checks an AUTHENTICATE message (MS-NLMP 3.2.5.1.2).
 func (c *Context) verify(in *mechs.StepInput) mechs.StepResult {
-	auth, r, ok := parseInput(in.Token, "AUTHENTICATE", parseAuthenticate)
-	if !ok {
-		return r
+	auth, err := parseAuthenticate(in.Token)
+	if err != nil {
+		return failToken(err)
 	}
 	p := c.cred.pkg
 	now := p.now()

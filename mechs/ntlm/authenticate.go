@@ -42,7 +42,8 @@ const (
 // after it, so the payload must start after them.
 func parseAuthenticate(b []byte) (authenticateMessage, error) {
 	var m authenticateMessage
-	h, err := parseHeader(b, typeAuthenticate, authenticateFixed, 60, 12, 20, 28, 36, 44, 52)
+	var h header
+	err := parseHeader(&h, b, typeAuthenticate, authenticateFixed, 60, 12, 20, 28, 36, 44, 52)
 	if err != nil {
 		return m, err
 	}

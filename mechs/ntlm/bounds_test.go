@@ -3,6 +3,7 @@ package ntlm
 import (
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 
 	secctx "github.com/asyncsspi/asyncsspi/context"
@@ -148,5 +149,27 @@ func TestAuthenticateTooLong(t *testing.T) {
 	}
 	if r := c.Step(stepIn(big)); r.Status != status.SEC_E_INVALID_TOKEN {
 		t.Fatalf("%v %v", r.Status, r.Err)
+	}
+}
+
+// TestEmptyToken: a leg that reads a message and gets none fails with
+// SEC_E_INVALID_TOKEN (no message), not SEC_E_INCOMPLETE_MESSAGE, and the
+// context still takes the message afterwards.
+func TestEmptyToken(t *testing.T) {
+	c, s := newPair(t, nil)
+	if r := s.Step(stepIn(nil)); r.Status != status.SEC_E_INVALID_TOKEN || !strings.Contains(r.Err.Error(), "no NEGOTIATE") {
+		t.Fatalf("acceptor, first leg: %v %v", r.Status, r.Err)
+	}
+	r1 := c.Step(stepIn(nil))
+	if r := c.Step(stepIn(nil)); r.Status != status.SEC_E_INVALID_TOKEN || !strings.Contains(r.Err.Error(), "no CHALLENGE") {
+		t.Fatalf("initiator, second leg: %v %v", r.Status, r.Err)
+	}
+	r2 := s.Step(stepIn(r1.Token))
+	if r := s.Step(stepIn([]byte{})); r.Status != status.SEC_E_INVALID_TOKEN || !strings.Contains(r.Err.Error(), "no AUTHENTICATE") {
+		t.Fatalf("acceptor, second leg: %v %v", r.Status, r.Err)
+	}
+	r3 := c.Step(stepIn(r2.Token))
+	if r := s.Step(stepIn(r3.Token)); r.Status != status.SEC_E_OK {
+		t.Fatalf("after the empty tokens: %v %v", r.Status, r.Err)
 	}
 }

@@ -46,7 +46,8 @@ func (m *challengeMessage) encode(b []byte) {
 // parseChallenge decodes a CHALLENGE_MESSAGE. The slices alias b.
 func parseChallenge(b []byte) (challengeMessage, error) {
 	var m challengeMessage
-	h, err := parseHeader(b, typeChallenge, challengeFixed, 20, 12, 40)
+	var h header
+	err := parseHeader(&h, b, typeChallenge, challengeFixed, 20, 12, 40)
 	if err != nil {
 		return m, err
 	}

@@ -104,14 +104,31 @@ func (c *Context) Step(in *mechs.StepInput) mechs.StepResult {
 	if in == nil {
 		in = &mechs.StepInput{}
 	}
-	if len(in.Token) > maxToken {
+	switch {
+	case len(in.Token) > maxToken:
 		// Before anything is parsed or copied (the context is unchanged).
 		return fail(status.SEC_E_INVALID_TOKEN, "input token longer than NTLM's maximum token size of "+strconv.Itoa(maxToken)+" bytes")
+	case len(in.Token) == 0 && c.expects() != "":
+		// An empty token is no message, not a truncated one.
+		return fail(status.SEC_E_INVALID_TOKEN, "no "+c.expects()+" message")
 	}
 	if c.client {
 		return c.initiatorStep(in)
 	}
 	return c.acceptorStep(in)
+}
+
+// expects names the message the next leg reads ("" when it reads none).
+func (c *Context) expects() string {
+	switch {
+	case c.client && c.state == stateSentNegotiate:
+		return "CHALLENGE"
+	case !c.client && c.state == stateStart:
+		return "NEGOTIATE"
+	case !c.client && c.state == stateSentChallenge:
+		return "AUTHENTICATE"
+	}
+	return ""
 }
 
 // finish records a completed handshake and returns the last leg's result:

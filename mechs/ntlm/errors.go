@@ -48,20 +48,6 @@ func failToken(err error) mechs.StepResult {
 	return mechs.Fail(status.SEC_E_INVALID_TOKEN, PackageName, err)
 }
 
-// parseInput parses a leg's input token with parse. The token must be
-// there (an empty one is SEC_E_INVALID_TOKEN: no message); when it does not
-// parse, r is the failed leg and ok is false.
-func parseInput[M any](tok []byte, what string, parse func([]byte) (M, error)) (m M, r mechs.StepResult, ok bool) {
-	if len(tok) == 0 {
-		return m, fail(status.SEC_E_INVALID_TOKEN, "no "+what+" message"), false
-	}
-	m, err := parse(tok)
-	if err != nil {
-		return m, failToken(err), false
-	}
-	return m, r, true
-}
-
 func fail(code status.Code, msg string) mechs.StepResult {
 	return mechs.Fail(code, PackageName, errors.New("ntlm: "+msg))
 }

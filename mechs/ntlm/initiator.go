@@ -52,9 +52,9 @@ func (c *Context) initiatorStep(in *mechs.StepInput) mechs.StepResult {
 // authenticate answers a CHALLENGE (MS-NLMP 3.1.5.1.2) with an
 // AUTHENTICATE message encoded straight into one buffer.
 func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
-	chal, r, ok := parseInput(in.Token, "CHALLENGE", parseChallenge)
-	if !ok {
-		return r
+	chal, err := parseChallenge(in.Token)
+	if err != nil {
+		return failToken(err)
 	}
 	p := c.cred.pkg
 	cf := c.clientFlags()

@@ -70,7 +70,8 @@ type header struct {
 
 // parseHeader checks the common part of a message of type typ whose fixed
 // header (without Version) is fixed bytes long, whose NegotiateFlags are at
-// flagsAt and whose field descriptors are at fieldsAt, and decodes it.
+// flagsAt and whose field descriptors are at fieldsAt, and decodes it into
+// h.
 //
 // The header ends where the payload starts. A message whose flags carry
 // NTLMSSP_NEGOTIATE_VERSION has the 8-byte Version field after the fixed
@@ -83,13 +84,12 @@ type header struct {
 // malformed; when all fields fit within maxToken but b ends before one
 // does, b is truncated and the count of missing bytes is exact (at most
 // maxToken-len(b)).
-func parseHeader(b []byte, typ uint32, fixed, flagsAt int, fieldsAt ...int) (header, error) {
-	var h header
+func parseHeader(h *header, b []byte, typ uint32, fixed, flagsAt int, fieldsAt ...int) error {
 	if len(b) > maxToken {
-		return h, invalid("message longer than NTLM's maximum token size")
+		return invalid("message longer than NTLM's maximum token size")
 	}
 	if err := checkHeader(b, typ, fixed); err != nil {
-		return h, err
+		return err
 	}
 	h.flags = binary.LittleEndian.Uint32(b[flagsAt:])
 	end, low := 0, maxToken
@@ -100,10 +100,10 @@ func parseHeader(b []byte, typ uint32, fixed, flagsAt int, fieldsAt ...int) (hea
 			continue
 		}
 		if f.off < fixed {
-			return h, invalid("field overlaps the fixed header")
+			return invalid("field overlaps the fixed header")
 		}
 		if f.off+f.n > maxToken {
-			return h, invalid("field reaches past NTLM's maximum token size")
+			return invalid("field reaches past NTLM's maximum token size")
 		}
 		end, low = max(end, f.off+f.n), min(low, f.off)
 	}
@@ -116,7 +116,7 @@ func parseHeader(b []byte, typ uint32, fixed, flagsAt int, fieldsAt ...int) (hea
 		end = max(end, h.payload)
 	}
 	if end > len(b) {
-		return h, incomplete(end-len(b), "message ends before its fields")
+		return incomplete(end-len(b), "message ends before its fields")
 	}
 	if hasVersion {
 		copy(h.version[:], b[fixed:])
@@ -124,7 +124,7 @@ func parseHeader(b []byte, typ uint32, fixed, flagsAt int, fieldsAt ...int) (hea
 	if low < maxToken {
 		h.payload = low
 	}
-	return h, nil
+	return nil
 }
 
 // putField writes a field descriptor.

@@ -44,8 +44,8 @@ func (m *negotiateMessage) encode(b []byte) {
 // parseNegotiate decodes a NEGOTIATE_MESSAGE. The slices alias b.
 func parseNegotiate(b []byte) (negotiateMessage, error) {
 	var m negotiateMessage
-	h, err := parseHeader(b, typeNegotiate, negotiateFixed, 12, 16, 24)
-	if err != nil {
+	var h header
+	if err := parseHeader(&h, b, typeNegotiate, negotiateFixed, 12, 16, 24); err != nil {
 		return m, err
 	}
 	m.flags, m.version = h.flags, h.version
