@@ -68,7 +68,7 @@ type NativeNames struct {
 // Lifespan is SecPkgContext_Lifespan (SECPKG_ATTR_LIFESPAN).
 type Lifespan struct {
 	Start  time.Time
-	Expiry time.Time // zero when the context does not expire
+	Expiry time.Time // NeverExpires() when the context does not expire; zero when not known
 }
 
 // SessionKey is SecPkgContext_SessionKey (SECPKG_ATTR_SESSION_KEY). The

@@ -97,8 +97,39 @@ func TestTimeStamp(t *testing.T) {
 	if got := TimeStampOf(now).Time(); !got.Equal(now) {
 		t.Errorf("round trip %v != %v", got, now)
 	}
-	if TimeStampOf(time.Time{}) != Never || !Never.Time().IsZero() {
-		t.Error("Never")
+	// Before 1970 too.
+	old := time.Date(1700, 3, 4, 5, 6, 7, 800, time.UTC)
+	if got := TimeStampOf(old).Time(); !got.Equal(old) {
+		t.Errorf("round trip %v != %v", got, old)
+	}
+}
+
+// TestNeverAndUnknown: "never" (Windows' 0x7FFFFFFFFFFFFFFF) and "not
+// known" (the zero time, TimeStamp 0) are two values, each a round trip.
+func TestNeverAndUnknown(t *testing.T) {
+	never := NeverExpires()
+	if want := time.Date(30828, 9, 14, 2, 48, 5, 477580700, time.UTC); !never.Equal(want) {
+		t.Errorf("NeverExpires() = %v, want %v", never, want)
+	}
+	if TimeStampOf(never) != Never || !Never.Time().Equal(never) {
+		t.Errorf("never: %d, %v", TimeStampOf(never), Never.Time())
+	}
+	if TimeStampOf(never.Add(time.Hour)) != Never || TimeStampOf(never.Add(-100)) != Never-1 {
+		t.Errorf("around never: %d %d", TimeStampOf(never.Add(time.Hour)), TimeStampOf(never.Add(-100)))
+	}
+	if TimeStampOf(time.Time{}) != 0 || !TimeStamp(0).Time().IsZero() {
+		t.Errorf("not known: %d, %v", TimeStampOf(time.Time{}), TimeStamp(0).Time())
+	}
+	if TimeStampOf(time.Time{}) == TimeStampOf(never) || NeverExpires().IsZero() {
+		t.Error("never and not known look the same")
+	}
+	// Far from the epoch, where UnixNano overflows.
+	far := time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if got := TimeStampOf(far).Time(); !got.Equal(far) {
+		t.Errorf("year 3000: %v", got)
+	}
+	if TimeStampOf(time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC)) != 0 {
+		t.Error("a time before 1601")
 	}
 }
 

@@ -64,7 +64,8 @@ type Credential interface {
 	Use() secctx.CredentialUse
 	// Principal is the name the credential speaks for.
 	Principal() string
-	// Expiry is when the credential stops being usable; zero for never.
+	// Expiry is when the credential stops being usable:
+	// secctx.NeverExpires() for never, the zero time when not known.
 	Expiry() time.Time
 	// NewInitiator starts a client-side context (the first
 	// InitializeSecurityContext call). It does no work beyond checking its

@@ -43,7 +43,8 @@ type StepResult struct {
 	// Flags are the ISC_RET_* (initiator) or ASC_RET_* (acceptor) bits
 	// established so far; meaningful for security after the final leg.
 	Flags uint64
-	// Expiry is when the context stops being valid; zero for never.
+	// Expiry is when the context stops being valid:
+	// secctx.NeverExpires() for never, the zero time when not known.
 	Expiry time.Time
 	// Missing is the SECBUFFER_MISSING count with SEC_E_INCOMPLETE_MESSAGE:
 	// how many more bytes of token are needed (0 when unknown).

@@ -13,7 +13,7 @@ import (
 
 	"github.com/asyncsspi/asyncsspi/async"
 	secctx "github.com/asyncsspi/asyncsspi/context"
-	"github.com/asyncsspi/asyncsspi/internal/testrealm"
+	"github.com/asyncsspi/asyncsspi/internal/mitrealm"
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/status"
 )
@@ -31,11 +31,11 @@ func runDemo(w io.Writer, args []string) error {
 	// the KDC is killed and waited for, the realm's folder removed.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	return demo(ctx, w, args, testrealm.Programs)
+	return demo(ctx, w, args, mitrealm.Programs)
 }
 
 // demo runs the demonstration; programs finds the MIT KDC programs
-// (testrealm.Programs, replaced in tests to play a machine without them).
+// (mitrealm.Programs, replaced in tests to play a machine without them).
 func demo(ctx context.Context, w io.Writer, args []string, programs func() (map[string]string, error)) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(w)

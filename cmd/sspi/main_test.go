@@ -6,15 +6,17 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/asyncsspi/asyncsspi/internal/mitrealm"
 	"github.com/asyncsspi/asyncsspi/internal/peertest"
-	"github.com/asyncsspi/asyncsspi/internal/testrealm"
 )
 
 // The demo runs engines, whose workers are goroutines, and a KDC transport.
@@ -105,7 +107,7 @@ func TestDemo(t *testing.T) {
 		t.Errorf("NTLM: no authenticated user:\n%s", secs["NTLM"][0])
 	}
 
-	if _, err := testrealm.Programs(); err != nil {
+	if _, err := mitrealm.Programs(); err != nil {
 		if !strings.Contains(out, "== Kerberos: not run: the MIT KDC programs are not installed") ||
 			!strings.Contains(out, "Negotiate chose NTLM: no KDC programs installed") {
 			t.Errorf("demo without KDC programs does not say so:\n%s", out)
@@ -179,7 +181,7 @@ func TestDemo(t *testing.T) {
 // the demo says so plainly and runs Negotiate over NTLM.
 func TestDemoWithoutKDCPrograms(t *testing.T) {
 	missing := func() (map[string]string, error) {
-		return nil, errors.New("testrealm: MIT Kerberos program krb5kdc not found in PATH or the sbin folders")
+		return nil, errors.New("mitrealm: MIT Kerberos program krb5kdc not found in PATH or the sbin folders")
 	}
 	var buf bytes.Buffer
 	if err := demo(context.Background(), &buf, nil, missing); err != nil {
@@ -192,7 +194,7 @@ func TestDemoWithoutKDCPrograms(t *testing.T) {
 	}
 	checkHandshake(t, "Negotiate", secs["Negotiate"][0])
 	for _, want := range []string{
-		"== Kerberos: not run: the MIT KDC programs are not installed (testrealm: MIT Kerberos program krb5kdc not found",
+		"== Kerberos: not run: the MIT KDC programs are not installed (mitrealm: MIT Kerberos program krb5kdc not found",
 		"== Negotiate: EXAMPLE\\alice -> HTTP/web.example.com, offering NTLM only",
 		"negotiated package NTLM",
 		"Negotiate chose NTLM: no KDC programs installed",
@@ -234,7 +236,7 @@ func TestDemoMech(t *testing.T) {
 
 // TestDemoMechKerberos: -mech kerberos runs the realm and Kerberos only.
 func TestDemoMechKerberos(t *testing.T) {
-	if _, err := testrealm.Programs(); err != nil {
+	if _, err := mitrealm.Programs(); err != nil {
 		peertest.Missing(t, err.Error())
 	}
 	var buf bytes.Buffer
@@ -252,7 +254,7 @@ func TestDemoMechKerberos(t *testing.T) {
 // started ends the demo with an error, the KDC killed and the temporary
 // folder removed.
 func TestDemoInterrupted(t *testing.T) {
-	if _, err := testrealm.Programs(); err != nil {
+	if _, err := mitrealm.Programs(); err != nil {
 		peertest.Missing(t, err.Error())
 	}
 	tmp := t.TempDir()
@@ -260,7 +262,7 @@ func TestDemoInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cancel(errors.New("interrupt"))
 	var buf bytes.Buffer
-	err := demo(ctx, &buf, []string{"-mech", "kerberos"}, testrealm.Programs)
+	err := demo(ctx, &buf, []string{"-mech", "kerberos"}, mitrealm.Programs)
 	if err == nil || !strings.Contains(err.Error(), "interrupt") {
 		t.Fatalf("err %v\n%s", err, buf.String())
 	}
@@ -314,5 +316,32 @@ func TestRunUsage(t *testing.T) {
 	}
 	if err := run(&buf, []string{"frobnicate"}); err == nil || !strings.Contains(err.Error(), "unknown command") {
 		t.Errorf("unknown command: %v", err)
+	}
+}
+
+// TestNoTestHelpers: the sspi command links no package made for tests
+// (testing itself, internal/testrealm, internal/peertest, ...); its
+// throwaway realm is internal/mitrealm.
+func TestNoTestHelpers(t *testing.T) {
+	// go test puts its own go first in PATH.
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("no go tool in PATH: %v", err)
+	}
+	out, err := exec.Command(goTool, "list", "-deps", "-f", "{{.ImportPath}}", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, "github.com/asyncsspi/asyncsspi/internal/mitrealm") {
+		t.Fatalf("go list -deps does not list internal/mitrealm: %v", deps)
+	}
+	for _, d := range deps {
+		switch {
+		case d == "testing", strings.HasPrefix(d, "testing/"), d == "net/http/httptest",
+			strings.HasSuffix(d, "/internal/testrealm"), strings.HasSuffix(d, "/internal/peertest"),
+			strings.HasSuffix(d, "/internal/gsspeer"), strings.HasSuffix(d, "/internal/fakemech"):
+			t.Errorf("sspi links %s, a package made for tests", d)
+		}
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/asyncsspi/asyncsspi/async"
 	secctx "github.com/asyncsspi/asyncsspi/context"
-	"github.com/asyncsspi/asyncsspi/internal/testrealm"
+	"github.com/asyncsspi/asyncsspi/internal/mitrealm"
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/mechs/kerberos"
 	"github.com/asyncsspi/asyncsspi/mechs/kerberos/kdc"
@@ -58,7 +58,7 @@ func demoRealm(ctx context.Context, w io.Writer, mech string, programs func() (m
 		return err
 	}
 	defer os.RemoveAll(dir)
-	realm, err := testrealm.Launch(dir)
+	realm, err := mitrealm.Launch(dir)
 	if err != nil {
 		fmt.Fprintf(w, "== Kerberos: not run: the throwaway realm did not start: %v\n", err)
 		if mech == "kerberos" {
@@ -98,13 +98,13 @@ func demoRealm(ctx context.Context, w io.Writer, mech string, programs func() (m
 // mutual authentication. The client's first leg has no ticket yet, so it
 // asks for I/O: the engine runs the AS and TGS exchanges on its I/O side
 // while the leg reads pending, then resumes the leg with the ticket.
-func demoKerberos(ctx context.Context, w io.Writer, realm *testrealm.Realm, krb *kerberos.Package, watch *ioWatch) error {
+func demoKerberos(ctx context.Context, w io.Writer, realm *mitrealm.Realm, krb *kerberos.Package, watch *ioWatch) error {
 	e := async.New(mechs.NewSet(watchPackage{Package: krb, w: watch}))
 	defer e.Close()
 	fmt.Fprintf(w, "== Kerberos: %s -> %s, mutual authentication, through the async engine (password credential; service keytab)\n",
-		realm.Principal(testrealm.User), testrealm.Service)
+		realm.Principal(mitrealm.User), mitrealm.Service)
 	client, _, err := e.AcquireCredentialsHandle("", kerberos.Name, secctx.SECPKG_CRED_OUTBOUND,
-		&secctx.AuthIdentity{User: testrealm.User, Domain: realm.Name, Password: testrealm.Password})
+		&secctx.AuthIdentity{User: mitrealm.User, Domain: realm.Name, Password: mitrealm.Password})
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func demoKerberos(ctx context.Context, w io.Writer, realm *testrealm.Realm, krb 
 	if err != nil {
 		return err
 	}
-	_, err = handshakeAndMessages(ctx, w, e, client, server, testrealm.Service, watch)
+	_, err = handshakeAndMessages(ctx, w, e, client, server, mitrealm.Service, watch)
 	watch.outcome()
 	return err
 }
@@ -123,12 +123,12 @@ func demoKerberos(ctx context.Context, w io.Writer, realm *testrealm.Realm, krb 
 // chosen; for an SPN the KDC does not know, where the Kerberos attempt
 // fails at the KDC and Negotiate falls back to NTLM inside the same
 // exchange; and for a target that is not an SPN.
-func demoNegotiateRealm(ctx context.Context, w io.Writer, realm *testrealm.Realm, krb *kerberos.Package, ntlmPkg *ntlm.Package, watch *ioWatch) error {
+func demoNegotiateRealm(ctx context.Context, w io.Writer, realm *mitrealm.Realm, krb *kerberos.Package, ntlmPkg *ntlm.Package, watch *ioWatch) error {
 	e := async.New(mechs.NewSet(watchPackage{Package: negotiate.New(krb, ntlmPkg), w: watch}))
 	defer e.Close()
 	client, _, err := e.AcquireCredentialsHandle("", negotiate.PackageName, secctx.SECPKG_CRED_OUTBOUND, &negotiate.AuthData{
 		ByPackage: map[string]any{
-			kerberos.Name:    &secctx.AuthIdentity{User: testrealm.User, Domain: realm.Name, Password: testrealm.Password},
+			kerberos.Name:    &secctx.AuthIdentity{User: mitrealm.User, Domain: realm.Name, Password: mitrealm.Password},
 			ntlm.PackageName: &secctx.AuthIdentity{User: demoUser, Domain: demoDomain, Password: demoPassword},
 		},
 	})
@@ -143,9 +143,9 @@ func demoNegotiateRealm(ctx context.Context, w io.Writer, realm *testrealm.Realm
 	if err != nil {
 		return err
 	}
-	for _, target := range []string{testrealm.Service, unknownSPN, "localhost"} {
+	for _, target := range []string{mitrealm.Service, unknownSPN, "localhost"} {
 		fmt.Fprintf(w, "== Negotiate: alice (Kerberos %s, NTLM %s\\%s) -> %s, offering Kerberos then NTLM (realm %s is up)\n",
-			realm.Principal(testrealm.User), demoDomain, demoUser, target, realm.Name)
+			realm.Principal(mitrealm.User), demoDomain, demoUser, target, realm.Name)
 		chosen, err := handshakeAndMessages(ctx, w, e, client, server, target, watch)
 		if err != nil {
 			return err

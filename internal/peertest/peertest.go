@@ -5,10 +5,13 @@
 package peertest
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"sync"
 	"testing"
+
+	"github.com/asyncsspi/asyncsspi/internal/mitrealm"
 )
 
 // RequireEnv is the environment variable that turns a missing peer from a
@@ -27,14 +30,14 @@ func Missing(t testing.TB, what string) {
 	t.Skipf("real peer missing, skipping: %s (set %s=1 to make this a failure)", what, RequireEnv)
 }
 
-// Binaries returns the full paths of the named programs, looked up in PATH
-// and in the sbin folders where Debian puts the KDC programs. If one is
-// missing it calls Missing.
+// Binaries returns the full paths of the named programs, looked up by
+// mitrealm.LookPath (PATH, then the sbin folders where Debian puts the KDC
+// programs). If one is missing it calls Missing.
 func Binaries(t testing.TB, names ...string) map[string]string {
 	t.Helper()
 	paths := make(map[string]string, len(names))
 	for _, n := range names {
-		p, err := lookPath(n)
+		p, err := mitrealm.LookPath(n)
 		if err != nil {
 			Missing(t, "program "+n+" not found")
 			return nil
@@ -44,25 +47,16 @@ func Binaries(t testing.TB, names ...string) map[string]string {
 	return paths
 }
 
-func lookPath(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
-		p := filepath.Join(dir, name)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", exec.ErrNotFound
-}
+// pythons are the Pythons to try, in order: Debian's /usr/bin/python3 (an
+// earlier python3 on PATH may be another build without the gssapi module),
+// then python3 from PATH.
+func pythons() []string { return []string{"/usr/bin/python3", "python3"} }
 
 // Python returns the path of a Python 3 that can import gssapi
-// (python3-gssapi). Debian's is /usr/bin/python3; an earlier python3 on
-// PATH may be another build without the module.
+// (python3-gssapi), and calls Missing when there is none.
 func Python(t testing.TB) string {
 	t.Helper()
-	for _, p := range []string{"/usr/bin/python3", "python3"} {
+	for _, p := range pythons() {
 		path, err := exec.LookPath(p)
 		if err != nil {
 			continue
@@ -72,6 +66,20 @@ func Python(t testing.TB) string {
 		}
 	}
 	Missing(t, "python3 with the gssapi module (Debian package python3-gssapi)")
+	return ""
+}
+
+// PythonPath returns the first Python 3 found, without checking that it
+// can import gssapi (for a caller that learns that from the script it
+// runs), and calls Missing when there is none.
+func PythonPath(t testing.TB) string {
+	t.Helper()
+	for _, p := range pythons() {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	Missing(t, "python3 (with the Debian package python3-gssapi)")
 	return ""
 }
 
@@ -85,4 +93,25 @@ func NTLMSSP(t testing.TB) {
 		}
 	}
 	Missing(t, "gss-ntlmssp (Debian package gss-ntlmssp)")
+}
+
+// Buffer collects what a peer writes (a child's standard error copied by
+// os/exec, a test server's log) for the test to read while it runs: a
+// bytes.Buffer behind a mutex.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *Buffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns what was written so far.
+func (l *Buffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -2,20 +2,14 @@ package testrealm
 
 import (
 	"fmt"
-	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
-
-	"path/filepath"
 
 	"github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/credentials"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"go.uber.org/goleak"
-
-	"github.com/asyncsspi/asyncsspi/internal/peertest"
 )
 
 func TestMain(m *testing.M) {
@@ -194,101 +188,5 @@ func TestParallelRealms(t *testing.T) {
 				t.Fatalf("AS_REQ count %d in %s", n, name)
 			}
 		})
-	}
-}
-
-func TestSocketsOnPort(t *testing.T) {
-	if _, err := os.Stat("/proc/net/tcp"); err != nil {
-		// The guard against two KDCs sharing a port reads /proc/net; on
-		// Linux, where CI runs the real KDC, it must be there.
-		if runtime.GOOS == "linux" {
-			t.Fatalf("no /proc/net/tcp on Linux: the port-sharing guard cannot work: %v", err)
-		}
-		t.Skip("no /proc/net on " + runtime.GOOS + ": the port-sharing guard is off here")
-	}
-	addr := SilentAddr(t)
-	var port int
-	fmt.Sscanf(addr[strings.LastIndex(addr, ":")+1:], "%d", &port)
-	if n := socketsOnPort(port); n != 2 {
-		t.Fatalf("socketsOnPort(%d) = %d, want 2", port, n)
-	}
-}
-
-// TestLaunchClose: a realm started without a testing.TB, set up through the
-// error-returning helpers, and closed by Close: the KDC is gone afterwards,
-// and a second Close is harmless.
-func TestLaunchClose(t *testing.T) {
-	t.Parallel()
-	if _, err := Programs(); err != nil {
-		peertest.Missing(t, err.Error())
-	}
-	dir := t.TempDir()
-	r, err := Launch(dir, WithRealm("LAUNCH.TEST"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if r.Name != "LAUNCH.TEST" || r.Dir != dir || r.ServiceKeytab == "" {
-		t.Fatalf("%+v", r)
-	}
-	if err := r.CreateUser("bob", "bob-Pa55"); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.CreateUser("bob", "bob-Pa55"); err == nil {
-		t.Fatal("creating bob twice: no error")
-	}
-	if err := r.CreateUser("carol", "has space"); err == nil {
-		t.Fatal("password with a space: no error")
-	}
-	if err := r.CreateService("HTTP/launch.test"); err != nil {
-		t.Fatal(err)
-	}
-	kt, err := r.WriteKeytab("HTTP/launch.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := keytab.Load(kt); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.WriteKeytab(); err == nil {
-		t.Fatal("WriteKeytab with no principal: no error")
-	}
-	if err := r.RunKadmin("getprinc nobody"); err == nil {
-		t.Fatal("getprinc of a missing principal: no error")
-	}
-	cc := r.Kinit(t, "bob", "bob-Pa55")
-	if _, err := credentials.LoadCCache(cc); err != nil {
-		t.Fatal(err)
-	}
-	pid := r.kdc.cmd.Process.Pid
-	if err := r.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// The KDC has been waited for: its pid no longer names our child.
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if strings.Contains(string(b), "krb5kdc") {
-			t.Fatalf("krb5kdc %d still running after Close", pid)
-		}
-	}
-	cmd := r.Command("kinit", "bob")
-	cmd.Stdin = strings.NewReader("bob-Pa55\n")
-	if out, err := cmd.CombinedOutput(); err == nil {
-		t.Fatalf("kinit after Close succeeded: %s", out)
-	}
-}
-
-// TestLaunchBadDir: Launch in a folder that does not exist fails with an
-// error and starts nothing.
-func TestLaunchBadDir(t *testing.T) {
-	if _, err := Programs(); err != nil {
-		peertest.Missing(t, err.Error())
-	}
-	if r, err := Launch(filepath.Join(t.TempDir(), "missing", "dir")); err == nil {
-		r.Close()
-		t.Fatal("no error")
 	}
 }

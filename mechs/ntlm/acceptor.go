@@ -39,21 +39,14 @@ func (c *Context) acceptorStep(in *mechs.StepInput) mechs.StepResult {
 
 // challengeLeg answers a NEGOTIATE with a CHALLENGE (MS-NLMP 3.2.5.1.1).
 func (c *Context) challengeLeg(in *mechs.StepInput) mechs.StepResult {
-	if len(in.Token) == 0 {
-		return fail(status.SEC_E_INVALID_TOKEN, "no NEGOTIATE message")
-	}
 	neg, err := parseNegotiate(in.Token)
 	if err != nil {
 		return failToken(err)
 	}
 	p := c.cred.pkg
 	now := p.now()
-	flags := neg.flags&serverFlags | negotiateNTLM | negotiateTargetInfo | negotiateVersion
-	if flags&negotiateUnicode != 0 {
-		flags &^= negotiateOEM
-	} else {
-		flags |= negotiateOEM
-	}
+	// OEM unless the client can take Unicode.
+	flags, _ := settleCharset(neg.flags&serverFlags | negotiateOEM | negotiateNTLM | negotiateTargetInfo | negotiateVersion)
 	if flags&requestTarget != 0 {
 		flags |= targetTypeServer
 	}
@@ -74,10 +67,7 @@ func (c *Context) challengeLeg(in *mechs.StepInput) mechs.StepResult {
 	}
 
 	unicode := flags&negotiateUnicode != 0
-	tnLen := len(p.domain)
-	if unicode {
-		tnLen = utf16Len(p.domain)
-	}
+	tnLen := encodedLen(p.domain, unicode)
 	tiLen := 4 + utf16Len(p.domain) + 4 + utf16Len(p.computer) + 12 + 4
 	if p.dnsComputer != "" {
 		tiLen += 4 + utf16Len(p.dnsComputer)
@@ -100,11 +90,7 @@ func (c *Context) challengeLeg(in *mechs.StepInput) mechs.StepResult {
 	ti = appendAVPair(ti, avTimestamp, tsb[:])
 	ti = appendAVEOL(ti)
 	tn := b[challengeFixedVersion : challengeFixedVersion+tnLen]
-	if unicode {
-		putUTF16(tn, p.domain)
-	} else {
-		copy(tn, p.domain)
-	}
+	putString(tn, p.domain, unicode)
 	m := challengeMessage{flags: flags, targetName: tn, serverChallenge: c.serverChal, targetInfo: avPairs(ti), version: p.version}
 	// encode copies the payload onto itself: the fields already sit where
 	// encode puts them.
@@ -114,14 +100,11 @@ func (c *Context) challengeLeg(in *mechs.StepInput) mechs.StepResult {
 	c.chalFlags = flags
 	c.start = now
 	c.state = stateSentChallenge
-	return mechs.StepResult{Status: status.SEC_I_CONTINUE_NEEDED, Token: append([]byte(nil), b...)}
+	return legResult(status.SEC_I_CONTINUE_NEEDED, append([]byte(nil), b...), 0)
 }
 
 // verify checks an AUTHENTICATE message (MS-NLMP 3.2.5.1.2).
 func (c *Context) verify(in *mechs.StepInput) mechs.StepResult {
-	if len(in.Token) == 0 {
-		return fail(status.SEC_E_INVALID_TOKEN, "no AUTHENTICATE message")
-	}
 	auth, err := parseAuthenticate(in.Token)
 	if err != nil {
 		return failToken(err)
@@ -148,8 +131,10 @@ func (c *Context) verify(in *mechs.StepInput) mechs.StepResult {
 		c.hasKey = false
 		c.user, c.domain, c.workstation = "", "", ws
 		c.retFlags = uint64(secctx.ASC_RET_NULL_SESSION | secctx.ASC_RET_CONNECTION)
-		c.finish()
-		return mechs.StepResult{Status: status.SEC_E_OK, Flags: c.retFlags}
+		return c.finish(nil)
+	}
+	if p.requireMIC && !auth.hasMIC {
+		return fail(status.SEC_E_LOGON_DENIED, "AUTHENTICATE without a MIC refused (WithRequireMIC)")
 	}
 	if !auth.isV2 {
 		if !p.allowV1 {
@@ -176,6 +161,13 @@ func (c *Context) verify(in *mechs.StepInput) mechs.StepResult {
 	x.write(v2.temp)
 	if subtle.ConstantTimeCompare(x.end(respKey)[:], v2.proof) != 1 {
 		return fail(status.SEC_E_LOGON_DENIED, "unknown user or wrong password")
+	}
+	// The client proved it knows the key; it must also have answered our
+	// CHALLENGE, the target info of which it echoes under that proof
+	// (MS-NLMP 3.1.5.1.2). A CHALLENGE edited on its way (its timestamp
+	// removed or renamed, so that the client sends no MIC) shows here.
+	if !v2.avPairs.echoes(c.sentInfo()) {
+		return fail(status.SEC_E_MESSAGE_ALTERED, "the target info the client echoes is not the one sent: the CHALLENGE was altered in transit")
 	}
 	x.begin(respKey)
 	x.write(v2.proof)
@@ -218,6 +210,13 @@ func (c *Context) verify(in *mechs.StepInput) mechs.StepResult {
 
 var zero16 [16]byte
 
+// sentInfo is the TargetInfo of the CHALLENGE this acceptor sent, read
+// back from the message it keeps for the MIC (no copy of its own, so that
+// the context stays small).
+func (c *Context) sentInfo() avPairs {
+	return avPairs(readField(c.challenge, 40).bytes(c.challenge))
+}
+
 // sessionKeyFromAuth derives ExportedSessionKey from KeyExchangeKey
 // (c.baseKey), decrypting EncryptedRandomSessionKey under KEY_EXCH.
 func (c *Context) sessionKeyFromAuth(auth *authenticateMessage, flags uint32) (mechs.StepResult, bool) {
@@ -257,8 +256,7 @@ func (c *Context) accepted(flags uint32, user, domain, ws string, u User) mechs.
 		r |= secctx.ASC_RET_ALLOCATED_MEMORY
 	}
 	c.retFlags = uint64(r)
-	c.finish()
-	return mechs.StepResult{Status: status.SEC_E_OK, Flags: c.retFlags}
+	return c.finish(nil)
 }
 
 func (c *Context) ascRetFromReq(req secctx.ASCReq, ret secctx.ASCRet) secctx.ASCRet {

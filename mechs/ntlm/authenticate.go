@@ -1,7 +1,5 @@
 package ntlm
 
-import "encoding/binary"
-
 // authenticateMessage is AUTHENTICATE_MESSAGE, MS-NLMP 2.2.1.3.
 //
 //	0  Signature "NTLMSSP\0"
@@ -40,57 +38,35 @@ const (
 
 // parseAuthenticate decodes an AUTHENTICATE_MESSAGE. The slices alias b.
 // The MIC's place is known only from the NTLMv2 response: when its
-// MsvAvFlags announce a MIC, the 16 bytes after Version must be there and
-// the payload must start after them.
+// MsvAvFlags announce a MIC, the header must have Version and the 16 bytes
+// after it, so the payload must start after them.
 func parseAuthenticate(b []byte) (authenticateMessage, error) {
 	var m authenticateMessage
-	if err := checkHeader(b, typeAuthenticate, authenticateFixed); err != nil {
+	var h header
+	err := parseHeader(&h, b, typeAuthenticate, authenticateFixed, 60, 12, 20, 28, 36, 44, 52)
+	if err != nil {
 		return m, err
 	}
-	m.flags = binary.LittleEndian.Uint32(b[60:])
-	fs := fieldSet{header: authenticateFixed}
-	if m.flags&negotiateVersion != 0 {
-		fs.header = authenticateFixedVersion
-		if len(b) < authenticateFixedVersion {
-			return m, incomplete(authenticateFixedVersion-len(b), "AUTHENTICATE shorter than its Version field")
-		}
-		copy(m.version[:], b[64:72])
+	m.flags, m.version = h.flags, h.version
+	m.lmResponse = h.fields[0].bytes(b)
+	m.ntResponse = h.fields[1].bytes(b)
+	m.domain = h.fields[2].bytes(b)
+	m.user = h.fields[3].bytes(b)
+	m.workstation = h.fields[4].bytes(b)
+	m.encKey = h.fields[5].bytes(b)
+	if len(m.ntResponse) <= ntlmv1ResponseSize {
+		return m, nil
 	}
-	var fields [6]field
-	for i := range fields {
-		fields[i] = readField(b, 12+8*i)
-		fs.add(fields[i])
-	}
-	if err := fs.check(len(b)); err != nil {
+	if m.v2, err = parseNTLMv2Response(m.ntResponse); err != nil {
 		return m, err
 	}
-	m.lmResponse = fields[0].bytes(b)
-	m.ntResponse = fields[1].bytes(b)
-	m.domain = fields[2].bytes(b)
-	m.user = fields[3].bytes(b)
-	m.workstation = fields[4].bytes(b)
-	m.encKey = fields[5].bytes(b)
-	if len(m.ntResponse) > ntlmv1ResponseSize {
-		v2, err := parseNTLMv2Response(m.ntResponse)
-		if err != nil {
-			return m, err
+	m.isV2 = true
+	if m.v2.avPairs.flags()&avFlagMIC != 0 {
+		if m.flags&negotiateVersion == 0 || h.payload < authenticateFixedMIC {
+			return m, invalid("MIC announced but the header has no room for Version and MIC")
 		}
-		m.v2, m.isV2 = v2, true
-		if v2.avPairs.flags()&avFlagMIC != 0 {
-			if m.flags&negotiateVersion == 0 {
-				return m, invalid("MIC announced without the Version field")
-			}
-			if len(b) < authenticateFixedMIC {
-				return m, incomplete(authenticateFixedMIC-len(b), "AUTHENTICATE shorter than its MIC")
-			}
-			for _, f := range fields {
-				if f.n > 0 && f.off < authenticateFixedMIC {
-					return m, invalid("MIC announced but the payload overlaps it")
-				}
-			}
-			m.hasMIC = true
-			copy(m.mic[:], b[micOffset:micOffset+16])
-		}
+		m.hasMIC = true
+		copy(m.mic[:], b[micOffset:micOffset+16])
 	}
 	return m, nil
 }
@@ -127,20 +103,13 @@ func layoutAuthenticate(lmLen, ntLen, domainLen, userLen, wsLen, keyLen int, mic
 	return l
 }
 
-// putHeader writes the fixed part (the MIC zeroed).
+// putHeader writes the fixed part, Version included (the MIC zeroed).
 func (l *authenticateLayout) putHeader(b []byte, flags uint32, v version) {
-	putHeader(b, typeAuthenticate)
-	putField(b, 12, l.lm.off, l.lm.n)
-	putField(b, 20, l.nt.off, l.nt.n)
-	putField(b, 28, l.domain.off, l.domain.n)
-	putField(b, 36, l.user.off, l.user.n)
-	putField(b, 44, l.workstation.off, l.workstation.n)
-	putField(b, 52, l.encKey.off, l.encKey.n)
-	binary.LittleEndian.PutUint32(b[60:], flags|negotiateVersion)
-	copy(b[64:72], v[:])
+	putHeader(b, typeAuthenticate, authenticateFixed, 60, flags, v)
+	for i, f := range [...]field{l.lm, l.nt, l.domain, l.user, l.workstation, l.encKey} {
+		putField(b, 12+8*i, f.off, f.n)
+	}
 	if l.domain.off >= authenticateFixedMIC {
 		clear(b[micOffset : micOffset+16])
 	}
 }
-
-func (f field) in(b []byte) []byte { return b[f.off : f.off+f.n : f.off+f.n] }

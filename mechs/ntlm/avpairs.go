@@ -1,7 +1,10 @@
 package ntlm
 
 import (
+	"bytes"
 	"encoding/binary"
+	"iter"
+	"slices"
 	"strings"
 	"unicode/utf16"
 )
@@ -48,47 +51,98 @@ func parseAVPairs(b []byte) (avPairs, error) {
 		if len(b)-off-4 < n {
 			return nil, invalid("AV_PAIR runs past its field")
 		}
-		switch id {
-		case avEOL:
+		if id == avEOL {
 			if n != 0 {
 				return nil, invalid("MsvAvEOL with a value")
 			}
 			return avPairs(b[: off+4 : off+4]), nil
-		case avFlags:
-			if n != 4 {
-				return nil, invalid("MsvAvFlags is not 4 bytes")
-			}
-		case avTimestamp:
-			if n != 8 {
-				return nil, invalid("MsvAvTimestamp is not 8 bytes")
-			}
-		case avChannelBindings:
-			if n != 16 {
-				return nil, invalid("MsvAvChannelBindings is not 16 bytes")
-			}
-		case avSingleHost:
-			if n < 48 {
-				return nil, invalid("MsvAvSingleHost is shorter than 48 bytes")
-			}
+		}
+		if size, exact := avValueSize(id); n < size || exact && n != size {
+			return nil, invalid("AV_PAIR value of the wrong size for its AvId")
 		}
 		off += 4 + n
 	}
 }
 
+// avValueSize is the size MS-NLMP 2.2.2.1 gives the value of an AvId:
+// exactly size bytes, or at least size when exact is false (0 for a value
+// of any size).
+func avValueSize(id uint16) (size int, exact bool) {
+	switch id {
+	case avFlags:
+		return 4, true
+	case avTimestamp:
+		return 8, true
+	case avChannelBindings:
+		return 16, true
+	case avSingleHost:
+		return 48, false
+	}
+	return 0, false
+}
+
+// all yields the pairs of the list before its MsvAvEOL, each as its AvId
+// and the whole pair (AvId, AvLen and value). The list was validated by
+// parseAVPairs, or built by this package, so every pair fits.
+func (l avPairs) all() iter.Seq2[uint16, []byte] {
+	return func(yield func(uint16, []byte) bool) {
+		for off := 0; off+4 <= len(l); {
+			id := binary.LittleEndian.Uint16(l[off:])
+			n := int(binary.LittleEndian.Uint16(l[off+2:]))
+			if id == avEOL || !yield(id, l[off:off+4+n]) {
+				return
+			}
+			off += 4 + n
+		}
+	}
+}
+
 // get returns the value of the first pair with id.
 func (l avPairs) get(id uint16) ([]byte, bool) {
-	for off := 0; off+4 <= len(l); {
-		pid := binary.LittleEndian.Uint16(l[off:])
-		n := int(binary.LittleEndian.Uint16(l[off+2:]))
-		if pid == avEOL {
-			return nil, false
-		}
+	for pid, pair := range l.all() {
 		if pid == id {
-			return l[off+4 : off+4+n], true
+			return pair[4:], true
 		}
-		off += 4 + n
 	}
 	return nil, false
+}
+
+// count returns the first pair with id (AvId and AvLen included) and how
+// many pairs have id.
+func (l avPairs) count(id uint16) (first []byte, n int) {
+	for pid, pair := range l.all() {
+		if pid == id {
+			if n == 0 {
+				first = pair
+			}
+			n++
+		}
+	}
+	return first, n
+}
+
+// echoes reports whether l, the AV pairs of a client's
+// NTLMv2_CLIENT_CHALLENGE, carries what sent, the TargetInfo of our
+// CHALLENGE, carried: each of its pairs once, byte for byte, the
+// MsvAvTimestamp included (MS-NLMP 3.1.5.1.2: the client copies the
+// server's pairs into its response, then adds or modifies MsvAvFlags,
+// MsvAvSingleHost, MsvAvChannelBindings and MsvAvTargetName; 3.2.5.1.2
+// reads MsvAvFlags from the client's list). The order is the client's own:
+// gss-ntlmssp re-encodes the list. A client's MsvAvFlags must be there at
+// most once, so that no copy without the MIC bit can hide one with it.
+//
+// The NTLMv2 proof covers l, so a man in the middle cannot edit it: what
+// he can do is edit our CHALLENGE on its way to the client (remove the
+// timestamp, or change its AvId, so that the client sends no MIC), and
+// this finds that.
+func (l avPairs) echoes(sent avPairs) bool {
+	for id, pair := range sent.all() {
+		if got, n := l.count(id); n != 1 || !bytes.Equal(got, pair) {
+			return false
+		}
+	}
+	_, n := l.count(avFlags)
+	return n <= 1
 }
 
 // flags returns MsvAvFlags, 0 when absent.
@@ -113,27 +167,26 @@ func (l avPairs) str(id uint16) string {
 	return fromUTF16(v)
 }
 
-// withoutEOL is the list minus its terminating MsvAvEOL (and minus any
-// pair in drop), for a client to append its own pairs to.
+// appendWithout appends the list minus its terminating MsvAvEOL and minus
+// any pair in drop, for a client to append its own pairs to.
 func (l avPairs) appendWithout(dst []byte, drop ...uint16) []byte {
-	for off := 0; off+4 <= len(l); {
-		pid := binary.LittleEndian.Uint16(l[off:])
-		n := int(binary.LittleEndian.Uint16(l[off+2:]))
-		if pid == avEOL {
-			break
+	for id, pair := range l.all() {
+		if !slices.Contains(drop, id) {
+			dst = append(dst, pair...)
 		}
-		keep := true
-		for _, d := range drop {
-			if pid == d {
-				keep = false
-			}
-		}
-		if keep {
-			dst = append(dst, l[off:off+4+n]...)
-		}
-		off += 4 + n
 	}
 	return dst
+}
+
+// lenWithout is the length appendWithout appends.
+func (l avPairs) lenWithout(drop ...uint16) int {
+	n := 0
+	for id, pair := range l.all() {
+		if !slices.Contains(drop, id) {
+			n += len(pair)
+		}
+	}
+	return n
 }
 
 // appendAVPair appends one pair.

@@ -1,7 +1,5 @@
 package ntlm
 
-import "encoding/binary"
-
 // challengeMessage is CHALLENGE_MESSAGE, MS-NLMP 2.2.1.2.
 //
 //	0  Signature "NTLMSSP\0"
@@ -30,54 +28,36 @@ func (m *challengeMessage) size() int {
 	return challengeFixedVersion + len(m.targetName) + len(m.targetInfo)
 }
 
-// encode writes m into b (len(b) == m.size()), Version included.
+// encode writes m into b (len(b) == m.size()), Version included. The
+// payload may already sit in b where encode puts it (copy is then a no-op).
 func (m *challengeMessage) encode(b []byte) {
-	putHeader(b, typeChallenge)
-	flags := m.flags | negotiateVersion
+	flags := m.flags
 	if len(m.targetInfo) > 0 {
 		flags |= negotiateTargetInfo
 	}
-	off := challengeFixedVersion
-	putField(b, 12, off, len(m.targetName))
-	copy(b[off:], m.targetName)
-	off += len(m.targetName)
-	binary.LittleEndian.PutUint32(b[20:], flags)
+	putHeader(b, typeChallenge, challengeFixed, 20, flags, m.version)
 	copy(b[24:32], m.serverChallenge[:])
 	clear(b[32:40])
-	putField(b, 40, off, len(m.targetInfo))
-	copy(b[off:], m.targetInfo)
-	copy(b[48:56], m.version[:])
+	w := payload{b: b, off: challengeFixedVersion}
+	w.put(12, m.targetName)
+	w.put(40, m.targetInfo)
 }
 
 // parseChallenge decodes a CHALLENGE_MESSAGE. The slices alias b.
 func parseChallenge(b []byte) (challengeMessage, error) {
 	var m challengeMessage
-	if err := checkHeader(b, typeChallenge, challengeFixed); err != nil {
+	var h header
+	err := parseHeader(&h, b, typeChallenge, challengeFixed, 20, 12, 40)
+	if err != nil {
 		return m, err
 	}
-	m.flags = binary.LittleEndian.Uint32(b[20:])
+	m.flags, m.version = h.flags, h.version
 	copy(m.serverChallenge[:], b[24:32])
-	fs := fieldSet{header: challengeFixed}
-	if m.flags&negotiateVersion != 0 {
-		fs.header = challengeFixedVersion
-		if len(b) < challengeFixedVersion {
-			return m, incomplete(challengeFixedVersion-len(b), "CHALLENGE shorter than its Version field")
-		}
-		copy(m.version[:], b[48:56])
-	}
-	tn, ti := readField(b, 12), readField(b, 40)
-	fs.add(tn)
-	fs.add(ti)
-	if err := fs.check(len(b)); err != nil {
-		return m, err
-	}
-	m.targetName = tn.bytes(b)
-	if ti.n > 0 {
-		l, err := parseAVPairs(ti.bytes(b))
-		if err != nil {
+	m.targetName = h.fields[0].bytes(b)
+	if h.fields[1].n > 0 {
+		if m.targetInfo, err = parseAVPairs(h.fields[1].bytes(b)); err != nil {
 			return m, err
 		}
-		m.targetInfo = l
 	}
 	return m, nil
 }

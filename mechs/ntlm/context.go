@@ -1,6 +1,7 @@
 package ntlm
 
 import (
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,9 @@ type Context struct {
 	// MsvAvChannelBindings when it has no bindings, as Windows clients do;
 	// tests use it to check how the acceptor treats such a client.
 	zeroBindings bool
+	// noMIC makes an initiator send no MIC although the CHALLENGE has a
+	// timestamp, as legacy clients (curl) do; for tests of WithRequireMIC.
+	noMIC bool
 
 	// Message protection. sec is made on the first per-message call (or
 	// after a re-authentication, anew) from secKey and secFlags, which
@@ -100,20 +104,50 @@ func (c *Context) Step(in *mechs.StepInput) mechs.StepResult {
 	if in == nil {
 		in = &mechs.StepInput{}
 	}
+	switch {
+	case len(in.Token) > maxToken:
+		// Before anything is parsed or copied (the context is unchanged).
+		return fail(status.SEC_E_INVALID_TOKEN, "input token longer than NTLM's maximum token size of "+strconv.Itoa(maxToken)+" bytes")
+	case len(in.Token) == 0 && c.expects() != "":
+		// An empty token is no message, not a truncated one.
+		return fail(status.SEC_E_INVALID_TOKEN, "no "+c.expects()+" message")
+	}
 	if c.client {
 		return c.initiatorStep(in)
 	}
 	return c.acceptorStep(in)
 }
 
-// finish records a completed handshake.
-func (c *Context) finish() {
+// expects names the message the next leg reads ("" when it reads none).
+func (c *Context) expects() string {
+	switch {
+	case c.client && c.state == stateSentNegotiate:
+		return "CHALLENGE"
+	case !c.client && c.state == stateStart:
+		return "NEGOTIATE"
+	case !c.client && c.state == stateSentChallenge:
+		return "AUTHENTICATE"
+	}
+	return ""
+}
+
+// finish records a completed handshake and returns the last leg's result:
+// SEC_E_OK with tok (the initiator's AUTHENTICATE message; an acceptor has
+// none) and the ISC_RET_* or ASC_RET_* flags.
+func (c *Context) finish(tok []byte) mechs.StepResult {
 	c.state = stateDone
 	c.secKey, c.secFlags = c.sessionKey, c.flags
 	if old := c.sec.Swap(nil); old != nil {
 		old.wipe()
 	}
 	c.established.Store(c.hasKey)
+	return legResult(status.SEC_E_OK, tok, c.retFlags)
+}
+
+// legResult is a successful leg's result. An NTLM context does not expire:
+// its expiry reads never, as Windows reports it (secctx.Never).
+func legResult(st status.Code, tok []byte, flags uint64) mechs.StepResult {
+	return mechs.StepResult{Status: st, Token: tok, Flags: flags, Expiry: secctx.NeverExpires()}
 }
 
 // session returns the message protection state, making it on first use.
@@ -132,9 +166,33 @@ func (c *Context) session() *sessionSecurity {
 	return s
 }
 
-func (c *Context) perMessageReady() status.Code {
-	if !c.established.Load() {
+// send is MakeSignature (seal false) and EncryptMessage (seal true), recv
+// VerifySignature and DecryptMessage. Before the handshake completes they
+// give SEC_E_NO_CONTEXT; a QOP other than 0 gives SEC_E_QOP_NOT_SUPPORTED;
+// sealing without NTLMSSP_NEGOTIATE_SEAL gives SEC_E_UNSUPPORTED_FUNCTION.
+// secFlags is written by Step, which never runs concurrently with them.
+func (c *Context) send(qop uint32, msg []secctx.Buffer, seal bool) status.Code {
+	if st := c.ready(qop, seal); st != status.SEC_E_OK {
+		return st
+	}
+	return c.session().protect(&c.sendX, msg, seal)
+}
+
+func (c *Context) recv(msg []secctx.Buffer, seal bool) (uint32, status.Code) {
+	if st := c.ready(0, seal); st != status.SEC_E_OK {
+		return 0, st
+	}
+	return 0, c.session().check(&c.recvX, msg, seal)
+}
+
+func (c *Context) ready(qop uint32, seal bool) status.Code {
+	switch {
+	case !c.established.Load():
 		return status.SEC_E_NO_CONTEXT
+	case qop != 0:
+		return status.SEC_E_QOP_NOT_SUPPORTED
+	case seal && c.secFlags&negotiateSeal == 0:
+		return status.SEC_E_UNSUPPORTED_FUNCTION
 	}
 	return status.SEC_E_OK
 }
@@ -143,21 +201,12 @@ func (c *Context) perMessageReady() status.Code {
 // 3.4.4) of the DATA buffers into the TOKEN buffer. seq is ignored: the
 // context's own send sequence number is used and advanced.
 func (c *Context) MakeSignature(qop uint32, msg []secctx.Buffer, seq uint32) status.Code {
-	if st := c.perMessageReady(); st != status.SEC_E_OK {
-		return st
-	}
-	if qop != 0 {
-		return status.SEC_E_QOP_NOT_SUPPORTED
-	}
-	return c.session().protect(&c.sendX, msg, false)
+	return c.send(qop, msg, false)
 }
 
 // VerifySignature checks a signature made by the peer's MakeSignature.
 func (c *Context) VerifySignature(msg []secctx.Buffer, seq uint32) (uint32, status.Code) {
-	if st := c.perMessageReady(); st != status.SEC_E_OK {
-		return 0, st
-	}
-	return 0, c.session().check(&c.recvX, msg, false)
+	return c.recv(msg, false)
 }
 
 // EncryptMessage seals the (writable) DATA buffers in place (MS-NLMP
@@ -165,35 +214,13 @@ func (c *Context) VerifySignature(msg []secctx.Buffer, seq uint32) (uint32, stat
 // integrity-only wrap (gss-ntlmssp seals whatever gss_wrap is asked), so
 // SECQOP_WRAP_NO_ENCRYPT gives SEC_E_QOP_NOT_SUPPORTED: use MakeSignature.
 func (c *Context) EncryptMessage(qop uint32, msg []secctx.Buffer, seq uint32) status.Code {
-	if st := c.perMessageReady(); st != status.SEC_E_OK {
-		return st
-	}
-	if qop != 0 {
-		return status.SEC_E_QOP_NOT_SUPPORTED
-	}
-	if c.negotiatedFlags()&negotiateSeal == 0 {
-		return status.SEC_E_UNSUPPORTED_FUNCTION
-	}
-	return c.session().protect(&c.sendX, msg, true)
+	return c.send(qop, msg, true)
 }
 
 // DecryptMessage unseals the DATA buffers in place and checks the
 // signature in the TOKEN buffer.
 func (c *Context) DecryptMessage(msg []secctx.Buffer, seq uint32) (uint32, status.Code) {
-	if st := c.perMessageReady(); st != status.SEC_E_OK {
-		return 0, st
-	}
-	if c.negotiatedFlags()&negotiateSeal == 0 {
-		return 0, status.SEC_E_UNSUPPORTED_FUNCTION
-	}
-	return 0, c.session().check(&c.recvX, msg, true)
-}
-
-// negotiatedFlags reads the flags message protection was set up with
-// (written by Step, which never runs concurrently with the per-message
-// calls).
-func (c *Context) negotiatedFlags() uint32 {
-	return c.secFlags
+	return c.recv(msg, true)
 }
 
 // MICPresent reports whether the AUTHENTICATE message carried a MIC: sent
@@ -267,7 +294,7 @@ func (c *Context) QueryAttribute(attr secctx.Attribute) (any, status.Code) {
 		}
 		return secctx.NativeNames{ClientName: c.clientName(), ServerName: c.target}, status.SEC_E_OK
 	case secctx.SECPKG_ATTR_LIFESPAN:
-		return secctx.Lifespan{Start: c.start}, status.SEC_E_OK
+		return secctx.Lifespan{Start: c.start, Expiry: secctx.NeverExpires()}, status.SEC_E_OK
 	case secctx.SECPKG_ATTR_SESSION_KEY:
 		if !done || !c.hasKey {
 			return nil, status.SEC_E_NO_CONTEXT

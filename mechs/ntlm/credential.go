@@ -78,8 +78,9 @@ func (c *Credential) Principal() string {
 	return c.principal
 }
 
-// Expiry is zero: NTLM credentials do not expire.
-func (c *Credential) Expiry() time.Time { return time.Time{} }
+// Expiry is secctx.NeverExpires(): NTLM credentials do not expire, and
+// Windows reports their expiry as never (secctx.Never).
+func (c *Credential) Expiry() time.Time { return secctx.NeverExpires() }
 
 // Close releases the credential. Contexts made from it keep working.
 func (c *Credential) Close() error {
@@ -89,30 +90,31 @@ func (c *Credential) Close() error {
 	return nil
 }
 
-func (c *Credential) isClosed() bool {
+// usable checks that the credential is open and was acquired for use.
+func (c *Credential) usable(use secctx.CredentialUse, what string) error {
+	if c.use&use == 0 {
+		return status.Errorf(status.SEC_E_WRONG_CREDENTIAL_HANDLE, PackageName, "credential is not "+what)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.closed
+	if c.closed {
+		return status.Errorf(status.SEC_E_INVALID_HANDLE, PackageName, "credential closed")
+	}
+	return nil
 }
 
 // NewInitiator starts a client context.
 func (c *Credential) NewInitiator(p mechs.InitiatorParams) (mechs.SecurityContext, error) {
-	if c.use&secctx.SECPKG_CRED_OUTBOUND == 0 {
-		return nil, status.Errorf(status.SEC_E_WRONG_CREDENTIAL_HANDLE, PackageName, "credential is not outbound")
-	}
-	if c.isClosed() {
-		return nil, status.Errorf(status.SEC_E_INVALID_HANDLE, PackageName, "credential closed")
+	if err := c.usable(secctx.SECPKG_CRED_OUTBOUND, "outbound"); err != nil {
+		return nil, err
 	}
 	return &Context{cred: c, client: true, target: p.Target, iscReq: p.Req}, nil
 }
 
 // NewAcceptor starts a server context.
 func (c *Credential) NewAcceptor(p mechs.AcceptorParams) (mechs.SecurityContext, error) {
-	if c.use&secctx.SECPKG_CRED_INBOUND == 0 {
-		return nil, status.Errorf(status.SEC_E_WRONG_CREDENTIAL_HANDLE, PackageName, "credential is not inbound")
-	}
-	if c.isClosed() {
-		return nil, status.Errorf(status.SEC_E_INVALID_HANDLE, PackageName, "credential closed")
+	if err := c.usable(secctx.SECPKG_CRED_INBOUND, "inbound"); err != nil {
+		return nil, err
 	}
 	return &Context{cred: c, ascReq: p.Req}, nil
 }
@@ -171,30 +173,26 @@ func (r *replayCache) addChallenge(c [8]byte, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.rotate(now)
-	if _, seen := r.cur.challenges[c]; seen {
-		return false
-	}
-	if _, seen := r.prev.challenges[c]; seen {
-		return false
-	}
-	r.cur.challenges[c] = struct{}{}
-	return true
+	return addOnce(r.cur.challenges, r.prev.challenges, c)
 }
 
 // addProof records an accepted NTProofStr; false if it was seen before.
 func (r *replayCache) addProof(p []byte, now time.Time) bool {
-	var k [16]byte
-	copy(k[:], p)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.rotate(now)
-	if _, seen := r.cur.proofs[k]; seen {
+	return addOnce(r.cur.proofs, r.prev.proofs, [16]byte(p))
+}
+
+// addOnce adds k to cur unless cur or prev has it; false if one has.
+func addOnce[K comparable](cur, prev map[K]struct{}, k K) bool {
+	if _, seen := cur[k]; seen {
 		return false
 	}
-	if _, seen := r.prev.proofs[k]; seen {
+	if _, seen := prev[k]; seen {
 		return false
 	}
-	r.cur.proofs[k] = struct{}{}
+	cur[k] = struct{}{}
 	return true
 }
 

@@ -35,13 +35,25 @@
 //
 // Only NTLMv2 is spoken and accepted. NTLMv1 and LM responses are refused
 // with a clear status (SEC_E_LOGON_DENIED on the acceptor) unless
-// WithNTLMv1 is given to New. The acceptor checks the NTLMv2 proof, the MIC
-// whenever the client's MsvAvFlags announce one, the client timestamp
-// against a window (WithMaxClockSkew), channel bindings when the caller
-// supplies them (a SECBUFFER_CHANNEL_BINDINGS input; absent or all-zero
-// client bindings are accepted only with ASC_REQ_ALLOW_MISSING_BINDINGS),
-// and refuses a replayed AUTHENTICATE message and a reused server
-// challenge.
+// WithNTLMv1 is given to New. The acceptor checks the NTLMv2 proof; that
+// the target info the client echoes under it carries every pair of the
+// CHALLENGE's, the timestamp included, byte for byte (so that a man in the
+// middle who strips or renames the timestamp, so that the client sends no
+// MIC, and then clears SIGN, SEAL and KEY_EXCH is caught); the MIC whenever
+// the client's MsvAvFlags announce one, and its presence with
+// WithRequireMIC (legacy clients such as curl send none); the client
+// timestamp against a window (WithMaxClockSkew); channel bindings when the
+// caller supplies them (a SECBUFFER_CHANNEL_BINDINGS input; absent or
+// all-zero client bindings are accepted only with
+// ASC_REQ_ALLOW_MISSING_BINDINGS); and refuses a replayed AUTHENTICATE
+// message and a reused server challenge.
+//
+// No message is longer than NTLM's maximum token size, 2,888 bytes
+// (Windows' cbMaxToken, reported by Info): a longer input token, or a field
+// descriptor reaching past it, is SEC_E_INVALID_TOKEN before anything is
+// copied. A message's header ends where its payload starts, so an
+// AUTHENTICATE whose flags carry NTLMSSP_NEGOTIATE_VERSION but which has no
+// Version field (curl 7.88's) is read as Windows reads it.
 //
 // # Statuses
 //
@@ -50,13 +62,21 @@
 // sent); an acceptor's returns SEC_I_CONTINUE_NEEDED with the CHALLENGE,
 // then SEC_E_OK with no token. Failures: a truncated message gives
 // SEC_E_INCOMPLETE_MESSAGE with StepResult.Missing set to the bytes still
-// needed (the context survives: give it the whole message); a malformed one
+// needed, never more than the maximum token size allows (the context
+// survives: give it the whole message); a malformed one
 // SEC_E_INVALID_TOKEN; a wrong password, an unknown user, a refused NTLMv1
-// or anonymous logon or a replayed AUTHENTICATE SEC_E_LOGON_DENIED; a MIC
-// that does not verify SEC_E_MESSAGE_ALTERED; wrong or missing channel
+// or anonymous logon, a missing MIC under WithRequireMIC or a replayed
+// AUTHENTICATE SEC_E_LOGON_DENIED; a MIC that does not verify, or echoed
+// target info that is not the CHALLENGE's, SEC_E_MESSAGE_ALTERED (the
+// proof verified, so a genuine client answered a message altered in
+// transit); wrong or missing channel
 // bindings SEC_E_BAD_BINDINGS; a timestamp outside the window
 // SEC_E_TIME_SKEW. After a failed AUTHENTICATE an acceptor context is
 // spent and repeats its failure.
+//
+// Credentials and contexts do not expire: their expiry is
+// secctx.NeverExpires() (TimeStamp 0x7FFFFFFFFFFFFFFF, as Windows reports
+// it).
 //
 // # SPNEGO
 //

@@ -3,6 +3,7 @@ package ntlm_test
 import (
 	"runtime"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -74,13 +75,21 @@ func engineHandshake(t *testing.T, e *async.Engine, client, server secctx.CredHa
 	}
 }
 
-func TestEngineHandshakePolled(t *testing.T) {
-	e, _, server := newEngine(t)
-	client, _, err := e.AcquireCredentialsHandle("", "NTLM", secctx.SECPKG_CRED_OUTBOUND,
+// aliceCredential acquires alice's outbound credential on e and returns its
+// handle and expiry.
+func aliceCredential(t *testing.T, e *async.Engine) (secctx.CredHandle, time.Time) {
+	t.Helper()
+	client, expiry, err := e.AcquireCredentialsHandle("", "NTLM", secctx.SECPKG_CRED_OUTBOUND,
 		&secctx.AuthIdentity{User: "alice", Domain: "EXAMPLE", Password: "Secret1!"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return client, expiry
+}
+
+func TestEngineHandshakePolled(t *testing.T) {
+	e, _, server := newEngine(t)
+	client, _ := aliceCredential(t, e)
 	ch, sh, sac := engineHandshake(t, e, client, server)
 	if sac.Status() != status.SEC_E_OK {
 		t.Fatalf("accept: %v %v", sac.Status(), sac.Err())
@@ -129,5 +138,24 @@ func TestEngineTruncated(t *testing.T) {
 	e.AcceptSecurityContextAsync(ac, server, 0, tokenIn(partial), 0)
 	if st := poll(ac); st != status.SEC_E_INCOMPLETE_MESSAGE || ac.Missing() != 12 {
 		t.Fatalf("%v missing %d", st, ac.Missing())
+	}
+}
+
+// TestEngineExpiryNever: an NTLM credential and context expire never, as
+// Windows reports them (TimeStamp 0x7FFFFFFFFFFFFFFF), which a caller tells
+// apart from an expiry that is not known (the zero time).
+func TestEngineExpiryNever(t *testing.T) {
+	e, _, server := newEngine(t)
+	client, expiry := aliceCredential(t, e)
+	if !expiry.Equal(secctx.NeverExpires()) || secctx.TimeStampOf(expiry) != secctx.Never {
+		t.Errorf("credential expiry %v, want never", expiry)
+	}
+	_, sh, sac := engineHandshake(t, e, client, server)
+	if sac.Status() != status.SEC_E_OK || !sac.Expiry().Equal(secctx.NeverExpires()) {
+		t.Errorf("context expiry %v (%v), want never", sac.Expiry(), sac.Status())
+	}
+	ls, st := e.QueryContextAttributes(sh, secctx.SECPKG_ATTR_LIFESPAN)
+	if st != status.SEC_E_OK || !ls.(secctx.Lifespan).Expiry.Equal(secctx.NeverExpires()) || ls.(secctx.Lifespan).Start.IsZero() {
+		t.Errorf("lifespan %+v %v", ls, st)
 	}
 }

@@ -51,17 +51,15 @@ func (x *hasher) init() {
 
 // setKey precomputes k for key (at most 64 bytes; NTLM keys are 16).
 func (x *hasher) setKey(k *hmacKey, key []byte) {
-	x.padWith(key, 0x36)
-	x.h.Reset()
-	x.h.Write(x.pad[:])
+	x.startPad(key, 0x36)
 	x.a.AppendBinary(k.inner[:0])
-	x.padWith(key, 0x5c)
-	x.h.Reset()
-	x.h.Write(x.pad[:])
+	x.startPad(key, 0x5c)
 	x.a.AppendBinary(k.outer[:0])
 }
 
-func (x *hasher) padWith(key []byte, p byte) {
+// startPad resets the MD5 and absorbs the key XOR the pad byte p (0x36
+// for the inner hash, 0x5c for the outer, RFC 2104).
+func (x *hasher) startPad(key []byte, p byte) {
 	n := copy(x.pad[:], key)
 	for i := range x.pad {
 		if i < n {
@@ -70,6 +68,8 @@ func (x *hasher) padWith(key []byte, p byte) {
 			x.pad[i] = p
 		}
 	}
+	x.h.Reset()
+	x.h.Write(x.pad[:])
 }
 
 // begin starts an HMAC under a precomputed key.
@@ -83,9 +83,7 @@ func (x *hasher) begin(k *hmacKey) {
 // pads as usual).
 func (x *hasher) beginRaw(key []byte) {
 	copy(x.key[:], key)
-	x.padWith(x.key[:], 0x36)
-	x.h.Reset()
-	x.h.Write(x.pad[:])
+	x.startPad(x.key[:], 0x36)
 }
 
 func (x *hasher) write(p []byte) { x.h.Write(p) }
@@ -110,9 +108,7 @@ func (x *hasher) end(k *hmacKey) *[16]byte {
 // endRaw finishes an HMAC begun with beginRaw.
 func (x *hasher) endRaw() *[16]byte {
 	x.h.Sum(x.sum[:0])
-	x.padWith(x.key[:], 0x5c)
-	x.h.Reset()
-	x.h.Write(x.pad[:])
+	x.startPad(x.key[:], 0x5c)
 	x.h.Write(x.sum[:])
 	x.h.Sum(x.sum[:0])
 	return &x.sum

@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"encoding/binary"
 	"io"
+	"strconv"
 
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs"
@@ -41,7 +42,7 @@ func (c *Context) initiatorStep(in *mechs.StepInput) mechs.StepResult {
 		if c.start.IsZero() {
 			c.start = c.cred.pkg.now()
 		}
-		return mechs.StepResult{Status: status.SEC_I_CONTINUE_NEEDED, Token: append([]byte(nil), c.negBuf[:]...)}
+		return legResult(status.SEC_I_CONTINUE_NEEDED, append([]byte(nil), c.negBuf[:]...), 0)
 	case stateSentNegotiate:
 		return c.authenticate(in)
 	}
@@ -51,22 +52,17 @@ func (c *Context) initiatorStep(in *mechs.StepInput) mechs.StepResult {
 // authenticate answers a CHALLENGE (MS-NLMP 3.1.5.1.2) with an
 // AUTHENTICATE message encoded straight into one buffer.
 func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
-	if len(in.Token) == 0 {
-		return fail(status.SEC_E_INVALID_TOKEN, "no CHALLENGE message")
-	}
 	chal, err := parseChallenge(in.Token)
 	if err != nil {
 		return failToken(err)
 	}
 	p := c.cred.pkg
 	cf := c.clientFlags()
-	flags := chal.flags&(cf|negotiateTargetInfo) | cf&requestTarget | negotiateVersion
-	unicode := flags&negotiateUnicode != 0
-	if unicode {
-		flags &^= negotiateOEM
-	} else if flags&negotiateOEM == 0 {
+	flags, ok := settleCharset(chal.flags&(cf|negotiateTargetInfo) | cf&requestTarget | negotiateVersion)
+	if !ok {
 		return fail(status.SEC_E_INVALID_TOKEN, "CHALLENGE offers neither Unicode nor OEM")
 	}
+	unicode := flags&negotiateUnicode != 0
 	c.serverChal = chal.serverChallenge
 	c.chalFlags = chal.flags
 	anonymous := cf&negotiateAnonymous != 0
@@ -79,26 +75,14 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 	if anonymous {
 		user, domain = "", ""
 	}
-	strLen := func(s string) int {
-		if unicode {
-			return utf16Len(s)
-		}
-		return len(s)
-	}
-	putStr := func(b []byte, s string) {
-		if unicode {
-			putUTF16(b, s)
-		} else {
-			copy(b, s)
-		}
-	}
+	strLen := func(s string) int { return encodedLen(s, unicode) }
 
 	// The NTLMv2 client challenge's AV pairs (MS-NLMP 3.1.5.1.2): the
 	// server's, then MsvAvFlags when a MIC follows, the channel bindings
 	// hash when the caller gave bindings, and the target name.
 	ts, hasTS := chal.targetInfo.timestamp()
 	keyExch := flags&negotiateKeyExch != 0 && flags&(negotiateSign|negotiateSeal) != 0
-	mic := !anonymous && !v1 && hasTS
+	mic := !anonymous && !v1 && hasTS && !c.noMIC
 	var avLen int
 	if !v1 && !anonymous {
 		avLen = chal.targetInfo.lenWithout(avFlags, avChannelBindings, avTargetName) + 4
@@ -124,6 +108,15 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 	if keyExch {
 		keyLen = 16
 	}
+	if max(strLen(domain), strLen(user), strLen(ws)) > 0xFFFF {
+		return fail(status.SEC_E_INVALID_PARAMETER, "name too long for an AUTHENTICATE message")
+	}
+	lay := layoutAuthenticate(lmLen, ntLen, strLen(domain), strLen(user), strLen(ws), keyLen, mic)
+	if lay.total > maxToken {
+		// No peer takes it (nor would this package's acceptor).
+		return fail(status.SEC_E_INVALID_TOKEN, "the AUTHENTICATE answering this CHALLENGE would be "+strconv.Itoa(lay.total)+
+			" bytes, over NTLM's maximum token size (target information, target name or user names too long)")
+	}
 	// The client challenge and, with key exchange, the exported session
 	// key, in one read: the same bytes, in the same order, as two reads.
 	random := c.random[:8+keyLen]
@@ -131,18 +124,11 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 		return fail(status.SEC_E_INTERNAL_ERROR, "no randomness: "+err.Error())
 	}
 	c.clientChal = [8]byte(random[:8])
-	if ntLen > 0xFFFF {
-		return fail(status.SEC_E_INVALID_TOKEN, "CHALLENGE target information too large for an AUTHENTICATE message")
-	}
-	if max(strLen(domain), strLen(user), strLen(ws)) > 0xFFFF {
-		return fail(status.SEC_E_INVALID_PARAMETER, "name too long for an AUTHENTICATE message")
-	}
-	lay := layoutAuthenticate(lmLen, ntLen, strLen(domain), strLen(user), strLen(ws), keyLen, mic)
 	b := make([]byte, lay.total)
 	lay.putHeader(b, flags, p.version)
-	putStr(lay.domain.in(b), domain)
-	putStr(lay.user.in(b), user)
-	putStr(lay.workstation.in(b), ws)
+	putString(lay.domain.bytes(b), domain, unicode)
+	putString(lay.user.bytes(b), user, unicode)
+	putString(lay.workstation.bytes(b), ws, unicode)
 
 	switch {
 	case anonymous:
@@ -150,9 +136,9 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 		// session key.
 		c.hasKey = false
 	case v1:
-		c.ntlmv1Responses(lay.lm.in(b), lay.nt.in(b), flags)
+		c.ntlmv1Responses(lay.lm.bytes(b), lay.nt.bytes(b), flags)
 	default:
-		nt := lay.nt.in(b)
+		nt := lay.nt.bytes(b)
 		temp := nt[16:]
 		temp[0], temp[1] = 1, 1
 		if !hasTS {
@@ -185,7 +171,7 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 		// LmChallengeResponse: Z(24) when the server sent a timestamp,
 		// else HMAC_MD5(ResponseKeyLM, ServerChallenge || ClientChallenge)
 		// || ClientChallenge.
-		lm := lay.lm.in(b)
+		lm := lay.lm.bytes(b)
 		if !hasTS {
 			x.begin(&c.cred.respKey)
 			x.write(c.serverChal[:])
@@ -206,7 +192,7 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 			clear(random)
 			var kx rc4
 			kx.reset(c.baseKey[:])
-			kx.xor(lay.encKey.in(b), c.sessionKey[:])
+			kx.xor(lay.encKey.bytes(b), c.sessionKey[:])
 			kx.wipe()
 		} else {
 			c.sessionKey = c.baseKey
@@ -227,8 +213,7 @@ func (c *Context) authenticate(in *mechs.StepInput) mechs.StepResult {
 	c.micSent = mic
 	c.user, c.domain, c.workstation = user, domain, ws
 	c.retFlags = uint64(c.iscRet(flags, anonymous))
-	c.finish()
-	return mechs.StepResult{Status: status.SEC_E_OK, Token: b, Flags: c.retFlags}
+	return c.finish(b)
 }
 
 // iscRet maps the negotiated flags to ISC_RET_* bits.
@@ -290,28 +275,4 @@ func (c *Context) ntlmv1Responses(lm, nt []byte, flags uint32) {
 		c.baseKey = baseKey
 	}
 	c.hasKey = true
-}
-
-// lenWithout is the encoded length of the list without its MsvAvEOL and
-// without the pairs in drop.
-func (l avPairs) lenWithout(drop ...uint16) int {
-	n := 0
-	for off := 0; off+4 <= len(l); {
-		pid := binary.LittleEndian.Uint16(l[off:])
-		m := int(binary.LittleEndian.Uint16(l[off+2:]))
-		if pid == avEOL {
-			break
-		}
-		keep := true
-		for _, d := range drop {
-			if pid == d {
-				keep = false
-			}
-		}
-		if keep {
-			n += 4 + m
-		}
-		off += 4 + m
-	}
-	return n
 }

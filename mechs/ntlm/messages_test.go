@@ -17,11 +17,11 @@ func seedTokens(t testing.TB, typ uint32) [][]byte {
 	var names []string
 	switch typ {
 	case typeNegotiate:
-		names = []string{"gss-ntlmssp-negotiate", "asyncsspi-negotiate"}
+		names = []string{"gss-ntlmssp-negotiate", "asyncsspi-negotiate", "curl-negotiate"}
 	case typeChallenge:
-		names = []string{"msnlmp-4.2.4-challenge", "msnlmp-4.2.2-challenge", "windows7-cbt-challenge", "gss-ntlmssp-challenge", "asyncsspi-challenge"}
+		names = []string{"msnlmp-4.2.4-challenge", "msnlmp-4.2.2-challenge", "windows7-cbt-challenge", "gss-ntlmssp-challenge", "asyncsspi-challenge", "curl-challenge"}
 	case typeAuthenticate:
-		names = []string{"msnlmp-4.2.4-authenticate", "msnlmp-4.2.2-authenticate", "windows7-cbt-authenticate", "gss-ntlmssp-authenticate", "asyncsspi-authenticate"}
+		names = []string{"msnlmp-4.2.4-authenticate", "msnlmp-4.2.2-authenticate", "windows7-cbt-authenticate", "gss-ntlmssp-authenticate", "asyncsspi-authenticate", "curl-authenticate"}
 	}
 	var out [][]byte
 	for _, n := range names {
@@ -73,6 +73,7 @@ func TestNoProperPrefixParses(t *testing.T) {
 				if te.missing <= 0 || n+te.missing > len(tok) {
 					t.Fatalf("type %d: prefix %d/%d: missing %d", typ, n, len(tok), te.missing)
 				}
+				checkMissing(t, te.code, te.missing, n)
 			}
 		}
 	}
@@ -109,10 +110,15 @@ func fuzzParser(f *testing.F, typ uint32) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		err := parseAny(typ, b)
 		if err != nil {
-			if c := codeOf(err); c != status.SEC_E_INVALID_TOKEN && c != status.SEC_E_INCOMPLETE_MESSAGE {
+			var te *tokenError
+			if !errors.As(err, &te) || te.code != status.SEC_E_INVALID_TOKEN && te.code != status.SEC_E_INCOMPLETE_MESSAGE {
 				t.Fatalf("unexpected error %v", err)
 			}
+			checkMissing(t, te.code, te.missing, len(b))
 			return
+		}
+		if len(b) > maxToken {
+			t.Fatalf("a message of %d bytes parses", len(b))
 		}
 		// A message that parses has no proper prefix that parses.
 		for _, n := range []int{0, len(b) / 2, len(b) - 1} {
@@ -164,6 +170,7 @@ func FuzzAcceptor(f *testing.F) {
 		if r.Status == status.SEC_E_OK {
 			t.Fatalf("arbitrary AUTHENTICATE accepted")
 		}
+		checkMissing(t, r.Status, r.Missing, len(b))
 	})
 }
 
@@ -224,6 +231,7 @@ func FuzzInitiator(f *testing.F) {
 		c, _ := newPair(t, &pairOpts{target: "HTTP/server.example.com"})
 		c.Step(stepIn(nil))
 		r := c.Step(&mechs.StepInput{Token: b, Bindings: &secctx.ChannelBindings{ApplicationData: []byte("x")}})
+		checkMissing(t, r.Status, r.Missing, len(b))
 		if r.Status == status.SEC_E_OK {
 			if _, err := parseAuthenticate(r.Token); err != nil {
 				t.Fatalf("our AUTHENTICATE does not parse: %v", err)

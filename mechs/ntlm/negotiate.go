@@ -1,7 +1,5 @@
 package ntlm
 
-import "encoding/binary"
-
 // negotiateMessage is NEGOTIATE_MESSAGE, MS-NLMP 2.2.1.1.
 //
 //	0  Signature "NTLMSSP\0"
@@ -28,53 +26,34 @@ func (m *negotiateMessage) size() int {
 	return negotiateFixedVersion + len(m.domain) + len(m.workstation)
 }
 
-// encode writes m into b (len(b) == m.size()). It always writes the
-// Version field: gss-ntlmssp refuses a NEGOTIATE shorter than 40 bytes.
+// encode writes m into b (len(b) == m.size()), Version included.
 func (m *negotiateMessage) encode(b []byte) {
-	putHeader(b, typeNegotiate)
-	flags := m.flags | negotiateVersion
+	flags := m.flags
 	if len(m.domain) > 0 {
 		flags |= negotiateOEMDomainSupplied
 	}
 	if len(m.workstation) > 0 {
 		flags |= negotiateOEMWorkstationSupplied
 	}
-	binary.LittleEndian.PutUint32(b[12:], flags)
-	off := negotiateFixedVersion
-	putField(b, 16, off, len(m.domain))
-	copy(b[off:], m.domain)
-	off += len(m.domain)
-	putField(b, 24, off, len(m.workstation))
-	copy(b[off:], m.workstation)
-	copy(b[32:40], m.version[:])
+	putHeader(b, typeNegotiate, negotiateFixed, 12, flags, m.version)
+	w := payload{b: b, off: negotiateFixedVersion}
+	w.put(16, m.domain)
+	w.put(24, m.workstation)
 }
 
 // parseNegotiate decodes a NEGOTIATE_MESSAGE. The slices alias b.
 func parseNegotiate(b []byte) (negotiateMessage, error) {
 	var m negotiateMessage
-	if err := checkHeader(b, typeNegotiate, negotiateFixed); err != nil {
+	var h header
+	if err := parseHeader(&h, b, typeNegotiate, negotiateFixed, 12, 16, 24); err != nil {
 		return m, err
 	}
-	m.flags = binary.LittleEndian.Uint32(b[12:])
-	fs := fieldSet{header: negotiateFixed}
-	if m.flags&negotiateVersion != 0 {
-		fs.header = negotiateFixedVersion
-		if len(b) < negotiateFixedVersion {
-			return m, incomplete(negotiateFixedVersion-len(b), "NEGOTIATE shorter than its Version field")
-		}
-		copy(m.version[:], b[32:40])
-	}
-	dom, ws := readField(b, 16), readField(b, 24)
-	fs.add(dom)
-	fs.add(ws)
-	if err := fs.check(len(b)); err != nil {
-		return m, err
-	}
+	m.flags, m.version = h.flags, h.version
 	if m.flags&negotiateOEMDomainSupplied != 0 {
-		m.domain = dom.bytes(b)
+		m.domain = h.fields[0].bytes(b)
 	}
 	if m.flags&negotiateOEMWorkstationSupplied != 0 {
-		m.workstation = ws.bytes(b)
+		m.workstation = h.fields[1].bytes(b)
 	}
 	return m, nil
 }

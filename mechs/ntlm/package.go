@@ -17,6 +17,7 @@ import (
 // for concurrent use.
 type Package struct {
 	allowV1     bool
+	requireMIC  bool
 	store       UserStore
 	skew        time.Duration
 	rand        io.Reader
@@ -59,6 +60,14 @@ type Option func(*Package)
 // it an NTLMv1 or LM response is refused with SEC_E_LOGON_DENIED and a
 // cause that says why.
 func WithNTLMv1() Option { return func(p *Package) { p.allowV1 = true } }
+
+// WithRequireMIC makes acceptors refuse, with SEC_E_LOGON_DENIED, an
+// AUTHENTICATE message without a MIC (MS-NLMP 3.1.5.1.2), which
+// legacy clients such as curl send. Without it such a message is accepted
+// when the target info it echoes is the one the CHALLENGE carried, which
+// is checked in any case. Anonymous logons, which have no session key for
+// a MIC, are governed by ASC_REQ_ALLOW_NULL_SESSION alone.
+func WithRequireMIC() Option { return func(p *Package) { p.requireMIC = true } }
 
 // WithUserStore sets the accounts acceptors verify against, and where
 // initiators given a user but no password find the key. Without it, the
@@ -116,9 +125,6 @@ func New(opts ...Option) *Package {
 // Name returns "NTLM".
 func (p *Package) Name() string { return PackageName }
 
-// maxToken is NTLM's cbMaxToken on Windows.
-const maxToken = 2888
-
 // Info describes the package as QuerySecurityPackageInfo("NTLM") does.
 func (p *Package) Info() secctx.PackageInfo {
 	return secctx.PackageInfo{
@@ -151,7 +157,12 @@ func (p *Package) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credent
 		return nil, status.Errorf(status.SEC_E_INVALID_PARAMETER, PackageName, "credential use must be inbound, outbound or both")
 	}
 	var store UserStore
-	switch ad := req.AuthData.(type) {
+	var err error
+	authData := req.AuthData
+	if h, ok := authData.(NTHash); ok {
+		authData = &h
+	}
+	switch ad := authData.(type) {
 	case nil:
 	case *secctx.AuthIdentity:
 		if ad.PackageList != "" && !secctx.PackageAllowed(ad.PackageList, PackageName) {
@@ -168,9 +179,6 @@ func (p *Package) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credent
 			}
 		}
 	case *NTHash:
-		c.setUser(ad.User, ad.Domain)
-		c.setHash(ad.Hash, "")
-	case NTHash:
 		c.setUser(ad.User, ad.Domain)
 		c.setHash(ad.Hash, "")
 	case UserStore:
@@ -190,12 +198,8 @@ func (p *Package) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credent
 		if c.user == "" {
 			return nil, status.Errorf(status.SEC_E_NO_CREDENTIALS, PackageName, "no user name for an outbound credential")
 		}
-		if store == nil {
-			s, err := storeFromEnv()
-			if err != nil {
-				return nil, status.New(status.SEC_E_NO_CREDENTIALS, PackageName, err)
-			}
-			store = s
+		if store, err = storeOrEnv(store); err != nil {
+			return nil, err
 		}
 		u, ok := store.LookupUser(c.domain, c.user)
 		if !ok {
@@ -207,12 +211,8 @@ func (p *Package) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credent
 		c.setHash(u.NTHash, "")
 	}
 	if req.Use&secctx.SECPKG_CRED_INBOUND != 0 {
-		if store == nil {
-			s, err := storeFromEnv()
-			if err != nil {
-				return nil, status.New(status.SEC_E_NO_CREDENTIALS, PackageName, err)
-			}
-			store = s
+		if store, err = storeOrEnv(store); err != nil {
+			return nil, err
 		}
 		c.store = store
 		c.replay = newReplayCache(2 * p.skew)
@@ -220,12 +220,21 @@ func (p *Package) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credent
 	return c, nil
 }
 
-func storeFromEnv() (UserStore, error) {
+// storeOrEnv returns store or, when it is nil, the users file named by
+// NTLM_USER_FILE; failing that, SEC_E_NO_CREDENTIALS.
+func storeOrEnv(store UserStore) (UserStore, error) {
+	if store != nil {
+		return store, nil
+	}
 	path := os.Getenv(UserFileEnv)
 	if path == "" {
-		return nil, errNoStore
+		return nil, status.New(status.SEC_E_NO_CREDENTIALS, PackageName, errNoStore)
 	}
-	return LoadUserFile(path)
+	s, err := LoadUserFile(path)
+	if err != nil {
+		return nil, status.New(status.SEC_E_NO_CREDENTIALS, PackageName, err)
+	}
+	return s, nil
 }
 
 type constError string

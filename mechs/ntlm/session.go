@@ -168,26 +168,26 @@ func hmacOneShot(key *[16]byte, seq uint32, msg []secctx.Buffer) ([16]byte, bool
 			n += copy(in[n:], msg[i].Data)
 		}
 	}
-	for i := range md5.BlockSize {
-		in[i] = 0x36
-	}
-	for i, k := range key {
-		in[i] ^= k
-	}
+	padKey(in[:md5.BlockSize], key, 0x36)
 	binary.LittleEndian.PutUint32(in[md5.BlockSize:], seq)
 	inner := md5.Sum(in[:n])
 	var out [md5.BlockSize + md5.Size]byte
-	for i := range md5.BlockSize {
-		out[i] = 0x5c
-	}
-	for i, k := range key {
-		out[i] ^= k
-	}
+	padKey(out[:md5.BlockSize], key, 0x5c)
 	copy(out[md5.BlockSize:], inner[:])
 	sum := md5.Sum(out[:])
 	clear(in[:md5.BlockSize])
 	clear(out[:md5.BlockSize])
 	return sum, true
+}
+
+// padKey writes key XOR the pad byte p into the block dst (RFC 2104).
+func padKey(dst []byte, key *[16]byte, p byte) {
+	for i := range dst {
+		dst[i] = p
+	}
+	for i, k := range key {
+		dst[i] ^= k
+	}
 }
 
 // isSigned reports whether a buffer takes part in the signature, and
@@ -197,18 +197,46 @@ func isSealed(b *secctx.Buffer) bool {
 	return b.Type.Base() == secctx.SECBUFFER_DATA && !b.Type.ReadOnly()
 }
 
-// computeSignature writes the signature of msg under d into d.sig,
-// advancing the RC4 handle (MS-NLMP 3.4.4). seq is the sequence number to
-// sign with. The sealing, if any, must already have consumed its key
-// stream (MS-NLMP 3.4.3: SEAL encrypts the message first).
-func (d *direction) computeSignature(x **hasher, flags uint32, msg []secctx.Buffer, seq uint32) {
+// checksum is the checksum a signature carries, computed over the
+// plaintext of the signed buffers (MS-NLMP 3.4.4): with extended session
+// security HMAC_MD5(SIGNKEY, SeqNum || Message)[0..7] (3.4.4.2), else
+// CRC32(Message) in the first four bytes (3.4.4.1).
+func (d *direction) checksum(x **hasher, flags uint32, msg []secctx.Buffer, seq uint32) (sum [8]byte) {
+	if flags&negotiateExtendedSessionSecurity != 0 {
+		mac := d.mac(x, seq, msg)
+		return [8]byte(mac[:8])
+	}
+	var crc uint32
+	for i := range msg {
+		if isSigned(&msg[i]) {
+			crc = crc32.Update(crc, crc32.IEEETable, msg[i].Data)
+		}
+	}
+	binary.LittleEndian.PutUint32(sum[:], crc)
+	return sum
+}
+
+// sealData runs the writable DATA buffers through the sealing handle:
+// EncryptMessage's sealing and DecryptMessage's unsealing (MS-NLMP 3.4.3).
+func (d *direction) sealData(msg []secctx.Buffer) {
+	for i := range msg {
+		if isSealed(&msg[i]) && len(msg[i].Data) > 0 {
+			d.seal.xor(msg[i].Data, msg[i].Data)
+		}
+	}
+}
+
+// sign writes the signature carrying sum into d.sig, advancing the RC4
+// handle (MS-NLMP 3.4.4). seq is the sequence number to sign with. Any
+// sealing must already have used its key stream: SEAL encrypts the message
+// first, then the checksum (3.4.3).
+func (d *direction) sign(flags uint32, sum [8]byte, seq uint32) {
 	sig := d.sig[:]
 	binary.LittleEndian.PutUint32(sig[0:], 1)
 	if flags&negotiateExtendedSessionSecurity != 0 {
-		// 3.4.4.2: HMAC_MD5(SigningKey, SeqNum || Message)[0..7], RC4'd
-		// with the sealing handle when KEY_EXCH was negotiated.
-		sum := d.mac(x, seq, msg)
-		copy(sig[4:12], sum[:8])
+		// 3.4.4.2: the checksum RC4'd with the sealing handle when
+		// KEY_EXCH was negotiated, then the sequence number.
+		copy(sig[4:12], sum[:])
 		if flags&negotiateKeyExch != 0 {
 			d.seal.xor(sig[4:12], sig[4:12])
 		}
@@ -217,14 +245,8 @@ func (d *direction) computeSignature(x **hasher, flags uint32, msg []secctx.Buff
 	}
 	// 3.4.4.1: RandomPad 0, Checksum CRC32(Message), SeqNum 0, all three
 	// RC4'd; then SeqNum XOR the sequence number and RandomPad zeroed.
-	var crc uint32
-	for i := range msg {
-		if isSigned(&msg[i]) {
-			crc = crc32.Update(crc, crc32.IEEETable, msg[i].Data)
-		}
-	}
 	clear(sig[4:])
-	binary.LittleEndian.PutUint32(sig[8:], crc)
+	copy(sig[8:12], sum[:4])
 	d.seal.xor(sig[4:16], sig[4:16])
 	binary.LittleEndian.PutUint32(sig[12:], binary.LittleEndian.Uint32(sig[12:])^seq)
 	clear(sig[4:8])
@@ -245,48 +267,13 @@ func (s *sessionSecurity) protect(x **hasher, msg []secctx.Buffer, seal bool) st
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.prepare()
-	flags := d.flags
-	seq := d.seq
+	// The checksum is over the plaintext; sealing uses the key stream
+	// before the signature does.
+	sum := d.checksum(x, d.flags, msg, d.seq)
 	if seal {
-		if flags&negotiateExtendedSessionSecurity != 0 {
-			// The HMAC is over the plaintext; the key stream is used for
-			// the message first, then for the checksum.
-			sum := d.mac(x, seq, msg)
-			for i := range msg {
-				if isSealed(&msg[i]) && len(msg[i].Data) > 0 {
-					d.seal.xor(msg[i].Data, msg[i].Data)
-				}
-			}
-			sig := d.sig[:]
-			binary.LittleEndian.PutUint32(sig[0:], 1)
-			copy(sig[4:12], sum[:8])
-			if flags&negotiateKeyExch != 0 {
-				d.seal.xor(sig[4:12], sig[4:12])
-			}
-			binary.LittleEndian.PutUint32(sig[12:], seq)
-		} else {
-			var crc uint32
-			for i := range msg {
-				if isSigned(&msg[i]) {
-					crc = crc32.Update(crc, crc32.IEEETable, msg[i].Data)
-				}
-			}
-			for i := range msg {
-				if isSealed(&msg[i]) && len(msg[i].Data) > 0 {
-					d.seal.xor(msg[i].Data, msg[i].Data)
-				}
-			}
-			sig := d.sig[:]
-			binary.LittleEndian.PutUint32(sig[0:], 1)
-			clear(sig[4:])
-			binary.LittleEndian.PutUint32(sig[8:], crc)
-			d.seal.xor(sig[4:16], sig[4:16])
-			binary.LittleEndian.PutUint32(sig[12:], binary.LittleEndian.Uint32(sig[12:])^seq)
-			clear(sig[4:8])
-		}
-	} else {
-		d.computeSignature(x, flags, msg, seq)
+		d.sealData(msg)
 	}
+	d.sign(d.flags, sum, d.seq)
 	d.seq++
 	msg[ti].Data = append(msg[ti].Data[:0], d.sig[:]...)
 	return status.SEC_E_OK
@@ -322,13 +309,9 @@ func (s *sessionSecurity) check(x **hasher, msg []secctx.Buffer, sealed bool) st
 		return status.SEC_E_OUT_OF_SEQUENCE
 	}
 	if sealed {
-		for i := range msg {
-			if isSealed(&msg[i]) && len(msg[i].Data) > 0 {
-				d.seal.xor(msg[i].Data, msg[i].Data)
-			}
-		}
+		d.sealData(msg)
 	}
-	d.computeSignature(x, flags, msg, seq)
+	d.sign(flags, d.checksum(x, flags, msg, seq), seq)
 	d.seq++
 	if !ess {
 		// The sequence number is under RC4: compare it apart from the
