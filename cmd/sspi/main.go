@@ -11,6 +11,12 @@
 //	    leg) and Negotiate, saying which package Negotiate chose and why;
 //	    without them it says so and runs Negotiate over NTLM. The KDC is
 //	    killed and the folder removed on every path, Ctrl-C included.
+//	sspi get [-u USER[:PASSWORD]] [-negotiate|-kerberos|-ntlm] URL
+//	    Fetches URL, authenticating as curl --negotiate does.
+//	sspi serve -listen ADDR -upstream URL [-keytab FILE] [-ntlm-users FILE] [-user-header NAME]
+//	    An authenticating reverse proxy.
+//	sspi token [BASE64|-]
+//	    Decodes a SPNEGO, Kerberos or NTLM token and prints its fields.
 //	sspi packages
 //	    Lists the security packages and their capabilities.
 //	sspi status CODE...
@@ -18,29 +24,65 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"strings"
 )
 
 func main() {
-	if err := run(os.Stdout, os.Args[1:]); err != nil {
+	err := run(os.Stdout, os.Args[1:])
+	var ee exitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		if ee.err != nil {
+			fmt.Fprintln(os.Stderr, "sspi:", ee.err)
+		}
+		os.Exit(ee.code)
+	default:
 		fmt.Fprintln(os.Stderr, "sspi:", err)
 		os.Exit(1)
 	}
 }
 
+// exitError ends the command with an exit status of its own (sspi get: by
+// the outcome of the request).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+// commands are the subcommands, each run with its own arguments.
+var commands = map[string]func(w io.Writer, args []string) error{
+	"demo":     runDemo,
+	"get":      runGet,
+	"serve":    runServe,
+	"token":    runToken,
+	"packages": func(w io.Writer, _ []string) error { return runPackages(w) },
+	"status":   runStatus,
+}
+
 func run(w io.Writer, args []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("usage: sspi demo|packages|status (see go doc ./cmd/sspi)")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
 	}
-	switch args[0] {
-	case "demo":
-		return runDemo(w, args[1:])
-	case "packages":
-		return runPackages(w)
-	case "status":
-		return runStatus(w, args[1:])
+	sort.Strings(names)
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "help" {
+		return fmt.Errorf("usage: sspi %s (sspi COMMAND -help for each)", strings.Join(names, "|"))
 	}
-	return fmt.Errorf("unknown command %q: want demo, packages or status", args[0])
+	if cmd, ok := commands[args[0]]; ok {
+		return cmd(w, args[1:])
+	}
+	return fmt.Errorf("unknown command %q: want %s", args[0], strings.Join(names, ", "))
 }

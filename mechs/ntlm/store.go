@@ -122,3 +122,10 @@ const UserFileEnv = "NTLM_USER_FILE"
 // HashPassword returns the NT hash of a password (NTOWFv1, MS-NLMP 3.3.1),
 // for NTHash and MemoryStore.AddNTHash.
 func HashPassword(password string) [16]byte { return ntowfv1(password) }
+
+// Users returns a copy of the accounts, in the order they were added.
+func (s *MemoryStore) Users() []User {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return append([]User(nil), s.users...)
+}
