@@ -1,0 +1,46 @@
+package httpauth
+
+import "net/http"
+
+// Authentication says how a response was authenticated by a Transport.
+type Authentication struct {
+	// Proxy is true for the proxy's authentication (407,
+	// Proxy-Authenticate), false for the server's (401).
+	Proxy bool
+	// Scheme is the HTTP scheme used: "Negotiate", "NTLM" or "Kerberos".
+	Scheme string
+	// Package is the package that authenticated: "Kerberos" or "NTLM"
+	// (under Negotiate, the one chosen).
+	Package string
+	// Target is the service principal name authenticated to.
+	Target string
+	// Legs is the number of tokens sent for this response; 0 when the
+	// request went on a connection authenticated earlier.
+	Legs int
+	// Verified is true when the server (or proxy) proved itself: the
+	// client checked its final token (mutual authentication, Kerberos'
+	// AP-REP). NTLM never verifies the server.
+	Verified bool
+	// Connection is true when the request carried no token because its
+	// connection was authenticated by an earlier handshake (NTLM).
+	Connection bool
+}
+
+type resultKey struct{}
+
+type results struct{ server, proxy *Authentication }
+
+// AuthenticationOf returns how resp, a response from a Transport, was
+// authenticated to the server and to the proxy; nil for a side that did
+// not authenticate it (no challenge, or a response returned as it came
+// because the handshake was refused).
+func AuthenticationOf(resp *http.Response) (server, proxy *Authentication) {
+	if resp == nil || resp.Request == nil {
+		return nil, nil
+	}
+	r, _ := resp.Request.Context().Value(resultKey{}).(*results)
+	if r == nil {
+		return nil, nil
+	}
+	return r.server, r.proxy
+}
