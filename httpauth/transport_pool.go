@@ -3,8 +3,8 @@ package httpauth
 import (
 	"context"
 	"crypto/tls"
-	"slices"
 	"net/http"
+	"slices"
 	"sync"
 )
 
