@@ -313,8 +313,10 @@ func (t *Transport) finish(ctx context.Context, h *handshake, resp *http.Respons
 	c, _ := findChallenge(cs, h.scheme)
 	refuse := func(cause error) error {
 		t.log.Warn("httpauth: response refused: the "+h.who()+" was not verified", "scheme", h.scheme, "target", h.target, "status", resp.StatusCode, "err", cause)
-		return fmt.Errorf("httpauth: %s response refused: the %s %s was not verified: %w", resp.Status, h.who(), h.target,
-			status.New(status.SEC_E_MUTUAL_AUTH_FAILED, h.sc.Package(), cause))
+		if !errors.Is(cause, status.SEC_E_MUTUAL_AUTH_FAILED) {
+			cause = status.New(status.SEC_E_MUTUAL_AUTH_FAILED, h.sc.Package(), cause)
+		}
+		return fmt.Errorf("httpauth: %s response refused: the %s %s was not verified: %w", resp.Status, h.who(), h.target, cause)
 	}
 	if c.Token68 != "" && !h.done {
 		in, err := decodeToken(c.Token68)
