@@ -38,6 +38,9 @@ type handshake struct {
 	done   bool   // our side is established
 	// result is what the handshake ended as, set by finish.
 	result *Authentication
+	// failure is why the challenger refused the handshake, set by
+	// respond when it returns a challenge as it is.
+	failure error
 }
 
 func (h *handshake) challengeHeader() string {
@@ -174,7 +177,12 @@ func (t *Transport) exchange(req *http.Request, pc *pinConn, first *http.Respons
 	} else if origin.sent == 0 && pc != nil && pc.origin.ok() && resp.StatusCode != http.StatusUnauthorized {
 		serverAuth = &Authentication{Scheme: pc.origin.scheme, Package: pc.origin.pkg, Target: pc.origin.target, Connection: true}
 	}
-	if proxy.result != nil {
+	if origin.sc != nil && resp.StatusCode == http.StatusUnauthorized {
+		serverAuth = origin.refusal()
+	}
+	if proxy.sc != nil && resp.StatusCode == http.StatusProxyAuthRequired {
+		proxyAuth = proxy.refusal()
+	} else if proxy.result != nil {
 		proxyAuth = proxy.result
 	} else if proxy.sent == 0 && pc != nil && pc.proxy.ok() && resp.StatusCode != http.StatusProxyAuthRequired {
 		proxyAuth = &Authentication{Proxy: true, Scheme: pc.proxy.scheme, Package: pc.proxy.pkg, Target: pc.proxy.target, Connection: true}
@@ -191,6 +199,16 @@ func (t *Transport) exchange(req *http.Request, pc *pinConn, first *http.Respons
 		t.releaseWith(resp, pc)
 	}
 	return resp, nil
+}
+
+// refusal is the Authentication of a challenge returned as it is.
+func (h *handshake) refusal() *Authentication {
+	why := h.failure
+	if why == nil {
+		why = ErrRefused
+	}
+	return &Authentication{Proxy: h.proxy, Scheme: h.scheme, Package: h.sc.Package(), Target: h.target, Legs: h.sent,
+		Err: fmt.Errorf("httpauth: the %s refused %s for %s: %w", h.who(), h.scheme, h.target, why)}
 }
 
 // connBound reports whether h authenticated the connection rather than
@@ -216,37 +234,40 @@ func (t *Transport) respond(ctx context.Context, h *handshake, req *http.Request
 		return true, t.start(ctx, h, scheme, req, resp)
 	}
 	c, ok := findChallenge(cs, h.scheme)
+	refused := func(why error) (bool, error) {
+		h.failure = why
+		t.log.Debug("httpauth: "+h.who()+" refused the handshake", "scheme", h.scheme, "target", h.target, "tokens", h.sent, "err", why)
+		return false, nil
+	}
 	switch {
 	case !ok || c.Token68 == "":
 		// The challenge again, without a token: the server refused
 		// the last one.
-		t.log.Debug("httpauth: "+h.who()+" refused the handshake", "scheme", h.scheme, "target", h.target, "tokens", h.sent)
-		return false, nil
+		return refused(ErrRefused)
 	case h.done:
 		// Our side is established and the server still challenges:
 		// refused, and another round would loop.
-		t.log.Debug("httpauth: "+h.who()+" challenged an established handshake", "scheme", h.scheme, "target", h.target)
-		return false, nil
+		return refused(fmt.Errorf("%w: it challenged again after the handshake completed", ErrRefused))
 	case h.sent >= maxLegs:
-		return false, fmt.Errorf("httpauth: %s %s: the %s's %s handshake did not end in %d legs", req.Method, redact(req.URL), h.who(), h.scheme, maxLegs)
+		return refused(fmt.Errorf("%w: the handshake did not end in %d legs", ErrRefused, maxLegs))
 	}
+	// A token that does not step is the server's refusal too (SPNEGO's
+	// reject, a KRB-ERROR) or garbage: the challenge is returned as it
+	// is, and the step's error says why.
 	in, err := decodeToken(c.Token68)
 	if err != nil {
-		return false, fmt.Errorf("httpauth: %s for %s: %w", h.scheme, h.target, err)
+		return refused(err)
 	}
 	out, done, err := h.sc.Step(ctx, in)
 	if err != nil {
-		return false, fmt.Errorf("httpauth: %s for %s: %w", h.scheme, h.target, err)
+		return refused(err)
 	}
 	h.done = done
 	if len(out) == 0 {
 		if done {
-			// Established with nothing to send, yet challenged:
-			// the server did not accept it.
-			return false, nil
+			return refused(fmt.Errorf("%w: it challenged the handshake's last token", ErrRefused))
 		}
-		return false, fmt.Errorf("httpauth: %s for %s: %w", h.scheme, h.target,
-			status.Errorf(status.SEC_E_INTERNAL_ERROR, h.scheme, "the handshake needs another leg but gave no token to send"))
+		return refused(status.Errorf(status.SEC_E_INTERNAL_ERROR, h.scheme, "the handshake needs another leg but gave no token to send"))
 	}
 	h.setToken(out)
 	return true, nil

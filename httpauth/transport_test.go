@@ -260,7 +260,7 @@ func TestRefusedAfterFinalToken(t *testing.T) {
 			if resp.StatusCode != http.StatusUnauthorized || string(b) != "authenticate, please\n" {
 				t.Fatalf("%s %q, want the server's 401 as it is", resp.Status, b)
 			}
-			if a, _ := httpauth.AuthenticationOf(resp); a != nil {
+			if a, _ := httpauth.AuthenticationOf(resp); a == nil || !errors.Is(a.Err, httpauth.ErrRefused) || a.Legs != 2 {
 				t.Fatalf("a refused response reports %+v", a)
 			}
 			if n := len(layer.seen()); n != 3 {
