@@ -96,17 +96,17 @@ func ParseReply(body []byte) (Reply, error) {
 
 // Request is one request as the server logged it.
 type Request struct {
-	Conn     int    `json:"conn"`
-	Request  int    `json:"request"`
-	Path     string `json:"path"`
-	Scheme   string `json:"scheme"` // of the Authorization header, "" none
-	BodyLen  int    `json:"body_len"`
-	Status   int    `json:"status"`
-	Error    string `json:"error"` // why a 401 was given
-	Token    bool   `json:"token"` // the answer carried a token
-	User     string `json:"user"`
-	Mech     string `json:"mech"`
-	Reused   bool   `json:"reused"`
+	Conn    int    `json:"conn"`
+	Request int    `json:"request"`
+	Path    string `json:"path"`
+	Scheme  string `json:"scheme"` // of the Authorization header, "" none
+	BodyLen int    `json:"body_len"`
+	Status  int    `json:"status"`
+	Error   string `json:"error"` // why a 401 was given
+	Token   bool   `json:"token"` // the answer carried a token
+	User    string `json:"user"`
+	Mech    string `json:"mech"`
+	Reused  bool   `json:"reused"`
 }
 
 // Server is a running server.
