@@ -126,6 +126,10 @@ func parseChallengeList(s string) ([]Challenge, error) {
 		p.skipOWS()
 		if cur != nil && !p.eof() && p.peek() == '=' && !p.token68Ahead(start) {
 			// An auth-param of the current challenge.
+			if cur.Token68 != "" {
+				p.i = start
+				return out, p.fail("a new challenge (a challenge with a token68 has no auth-params)")
+			}
 			p.i++
 			p.skipOWS()
 			val, err := p.value()

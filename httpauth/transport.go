@@ -16,16 +16,17 @@ import (
 	"github.com/asyncsspi/asyncsspi/status"
 )
 
-// The HTTP authentication schemes a Transport answers.
+// The HTTP authentication schemes a Transport answers, as
+// WithClientSchemes names them.
 const (
-	// SchemeNegotiate is RFC 4559's scheme: SPNEGO tokens, Kerberos
+	// schemeNegotiate is RFC 4559's scheme: SPNEGO tokens, Kerberos
 	// preferred, NTLM as the fallback.
-	SchemeNegotiate = "Negotiate"
-	// SchemeNTLM carries raw NTLM messages (MS-NTHT).
-	SchemeNTLM = "NTLM"
-	// SchemeKerberos carries raw Kerberos GSS tokens (RFC 4121), as a
+	schemeNegotiate = "Negotiate"
+	// schemeNTLM carries raw NTLM messages (MS-NTHT).
+	schemeNTLM = "NTLM"
+	// schemeKerberos carries raw Kerberos GSS tokens (RFC 4121), as a
 	// few servers offer it.
-	SchemeKerberos = "Kerberos"
+	schemeKerberos = "Kerberos"
 )
 
 // Transport is an http.RoundTripper that answers HTTP authentication
@@ -43,7 +44,7 @@ const (
 //
 // A request is sent as it is. When the answer is a 401 (or 407) whose
 // challenges name a scheme the Transport answers (Negotiate, then
-// Kerberos, then NTLM, or the order of WithSchemes), the Transport
+// Kerberos, then NTLM, or the order of WithClientSchemes), the Transport
 // acquires its credential for that scheme (once, on first need; a clear
 // error wrapping SEC_E_NO_CREDENTIALS when there is none), starts a
 // security context for the server's service principal name, "HTTP/host"
@@ -122,7 +123,7 @@ const (
 //
 // write
 //
-//	t := httpauth.NewTransport(httpauth.WithSource(asyncsspi.KerberosPassword(user+"@"+realm, password)))
+//	t := httpauth.NewTransport(httpauth.WithClientSource(asyncsspi.KerberosPassword(user+"@"+realm, password)))
 //	resp, err := (&http.Client{Transport: t}).Do(req)
 //
 // (a keytab or ccache client: asyncsspi.KerberosKeytab, KerberosCCache).
@@ -136,7 +137,7 @@ const (
 //
 //	client := &http.Client{Transport: httpauth.NewTransport(
 //		httpauth.WithBase(base),
-//		httpauth.WithSource(asyncsspi.NTLMPassword("DOMAIN", "user", password)))}
+//		httpauth.WithClientSource(asyncsspi.NTLMPassword("DOMAIN", "user", password)))}
 //
 // and drop SetBasicAuth: the credential belongs to the Transport, not to
 // each request (a request that still carries an Authorization header is
@@ -146,12 +147,12 @@ const (
 // # Goroutines and closing
 //
 // The Transport starts no goroutine of its own. The engine it runs
-// handshakes on has goroutines: a Transport made without WithEngine
+// handshakes on has goroutines: a Transport made without WithClientEngine
 // makes its own engine on first need and closes it (with the credentials
 // it acquired) on Close, or on CloseIdleConnections once no handshake is
 // in flight, so that http.Client.CloseIdleConnections releases
 // everything; the next handshake starts a new one. An engine or
-// credential given with WithEngine or WithCredential belongs to the
+// credential given with WithClientEngine or WithClientCredential belongs to the
 // caller and is never closed.
 //
 // A Transport is safe for concurrent use by multiple goroutines.
@@ -180,10 +181,10 @@ type Transport struct {
 	closeIdle bool                             // close eng and creds when inflight reaches 0
 }
 
-// Option configures NewTransport.
-type Option func(*options)
+// TransportOption configures NewTransport.
+type TransportOption func(*transportConfig)
 
-type options struct {
+type transportConfig struct {
 	base     http.RoundTripper
 	src      *asyncsspi.Source
 	creds    []*asyncsspi.Credential
@@ -204,61 +205,61 @@ type options struct {
 // http.DefaultTransport). When it is an *http.Transport, handshakes run
 // on single-connection clones of it (see the Transport's comment); its
 // Proxy, dialer and TLS settings apply to them.
-func WithBase(rt http.RoundTripper) Option { return func(o *options) { o.base = rt } }
+func WithBase(rt http.RoundTripper) TransportOption { return func(o *transportConfig) { o.base = rt } }
 
-// WithSource sets where the Transport's credentials come from (default
+// WithClientSource sets where the Transport's credentials come from (default
 // asyncsspi.FromEnvironment()). For the Negotiate scheme it acquires src
 // itself (or asyncsspi.Negotiate(src) for a single-package source); for
 // the NTLM and Kerberos schemes, src.ClientPart of that package.
-func WithSource(src asyncsspi.Source) Option { return func(o *options) { o.src = &src } }
+func WithClientSource(src asyncsspi.Source) TransportOption { return func(o *transportConfig) { o.src = &src } }
 
-// WithCredential gives the Transport credentials already acquired, each
+// WithClientCredential gives the Transport credentials already acquired, each
 // answering the scheme of its package: a Negotiate credential the
 // Negotiate scheme, an NTLM one NTLM, a Kerberos one Kerberos. They stay
 // the caller's (the Transport never closes them). Schemes without a
-// credential here are answered from WithSource when it is given too, and
+// credential here are answered from WithClientSource when it is given too, and
 // not at all otherwise.
-func WithCredential(creds ...*asyncsspi.Credential) Option {
-	return func(o *options) { o.creds = append(o.creds, creds...) }
+func WithClientCredential(creds ...*asyncsspi.Credential) TransportOption {
+	return func(o *transportConfig) { o.creds = append(o.creds, creds...) }
 }
 
-// WithEngine runs handshakes on e, which the caller owns and closes,
+// WithClientEngine runs handshakes on e, which the caller owns and closes,
 // instead of an engine of the Transport's own.
-func WithEngine(e *asyncsspi.Engine) Option { return func(o *options) { o.eng = e } }
+func WithClientEngine(e *asyncsspi.Engine) TransportOption { return func(o *transportConfig) { o.eng = e } }
 
-// WithSchemes sets the schemes the Transport answers, in order of
+// WithClientSchemes sets the schemes the Transport answers, in order of
 // preference (default Negotiate, Kerberos, NTLM): when a server offers
 // several, the first of this list it offers is used.
-func WithSchemes(schemes ...string) Option {
-	return func(o *options) { o.schemes = append([]string(nil), schemes...) }
+func WithClientSchemes(schemes ...string) TransportOption {
+	return func(o *transportConfig) { o.schemes = append([]string(nil), schemes...) }
 }
 
 // WithMutualAuth sets whether the server must prove itself (default
 // true): with Kerberos, a response whose final token is missing or does
 // not verify is refused. false neither asks for nor checks it.
-func WithMutualAuth(required bool) Option { return func(o *options) { o.mutual = required } }
+func WithMutualAuth(required bool) TransportOption { return func(o *transportConfig) { o.mutual = required } }
 
 // WithDelegation asks Kerberos to delegate the client's TGT to the server
 // (ISC_REQ_DELEGATE, curl's --delegation always). Only for servers
 // trusted to act as the user.
-func WithDelegation() Option { return func(o *options) { o.delegate = true } }
+func WithDelegation() TransportOption { return func(o *transportConfig) { o.delegate = true } }
 
 // WithChannelBindings sets whether handshakes over HTTPS carry
 // tls-server-end-point channel bindings (default true).
-func WithChannelBindings(send bool) Option { return func(o *options) { o.bindings = send } }
+func WithChannelBindings(send bool) TransportOption { return func(o *transportConfig) { o.bindings = send } }
 
 // WithSPNPort puts the port in the service principal name when the URL's
 // port is not the scheme's default: "HTTP/host:8080", as Windows does
 // for services registered with their port.
-func WithSPNPort() Option { return func(o *options) { o.spnPort = true } }
+func WithSPNPort() TransportOption { return func(o *transportConfig) { o.spnPort = true } }
 
 // WithCanonicalHost replaces the host name by its canonical name (its
 // CNAME target) before making the SPN, as MIT's dns_canonicalize_hostname
 // and curl do; r nil uses net.DefaultResolver. An IP address, or a name
 // whose lookup fails, is used as it is. Off by default: DNS decides the
 // service name only where the administrator chose so.
-func WithCanonicalHost(r *net.Resolver) Option {
-	return func(o *options) {
+func WithCanonicalHost(r *net.Resolver) TransportOption {
+	return func(o *transportConfig) {
 		if r == nil {
 			r = net.DefaultResolver
 		}
@@ -269,24 +270,24 @@ func WithCanonicalHost(r *net.Resolver) Option {
 // WithSPN makes the service principal name with f from the host name
 // (after WithCanonicalHost, with the port when WithSPNPort), instead of
 // "HTTP/" + host; gokrb5's spnego.NewClient spn argument, for example.
-func WithSPN(f func(host string) string) Option { return func(o *options) { o.spnFunc = f } }
+func WithSPN(f func(host string) string) TransportOption { return func(o *transportConfig) { o.spnFunc = f } }
 
 // WithMaxConnsPerHost bounds the pinned connections kept and leased per
 // host (default 8): a handshake beyond it waits for one to come back.
-func WithMaxConnsPerHost(n int) Option { return func(o *options) { o.perHost = n } }
+func WithMaxConnsPerHost(n int) TransportOption { return func(o *transportConfig) { o.perHost = n } }
 
 // WithMaxHosts bounds the hosts whose pinned connections are kept
 // (default 64).
-func WithMaxHosts(n int) Option { return func(o *options) { o.maxHosts = n } }
+func WithMaxHosts(n int) TransportOption { return func(o *transportConfig) { o.maxHosts = n } }
 
-// WithLogger sets where the Transport logs its handshakes (Debug) and
+// WithClientLogger sets where the Transport logs its handshakes (Debug) and
 // refusals (Warn). Default: slog.Default().
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+func WithClientLogger(l *slog.Logger) TransportOption { return func(o *transportConfig) { o.log = l } }
 
 // NewTransport returns a Transport (see its comment for what it does and
 // what it owns).
-func NewTransport(opts ...Option) *Transport {
-	o := options{mutual: true, bindings: true, maxHosts: 64, perHost: 8}
+func NewTransport(opts ...TransportOption) *Transport {
+	o := transportConfig{mutual: true, bindings: true, maxHosts: 64, perHost: 8}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -301,7 +302,7 @@ func NewTransport(opts ...Option) *Transport {
 		o.log = slog.Default()
 	}
 	if len(o.schemes) == 0 {
-		o.schemes = []string{SchemeNegotiate, SchemeKerberos, SchemeNTLM}
+		o.schemes = []string{schemeNegotiate, schemeKerberos, schemeNTLM}
 	}
 	t := &Transport{
 		base: o.base, mutual: o.mutual, delegate: o.delegate, bindings: o.bindings,
@@ -309,7 +310,7 @@ func NewTransport(opts ...Option) *Transport {
 		userEng: o.eng, creds: map[string]*asyncsspi.Credential{}, given: map[string]*asyncsspi.Credential{},
 	}
 	for _, s := range o.schemes {
-		if c := canonicalScheme(s); c != "" && !containsFold(t.schemes, c) {
+		if c := clientScheme(s); c != "" && !containsFold(t.schemes, c) {
 			t.schemes = append(t.schemes, c)
 		}
 	}
@@ -319,11 +320,11 @@ func NewTransport(opts ...Option) *Transport {
 		}
 		switch c.Package() {
 		case "Negotiate":
-			t.given[SchemeNegotiate] = c
+			t.given[schemeNegotiate] = c
 		case "NTLM":
-			t.given[SchemeNTLM] = c
+			t.given[schemeNTLM] = c
 		case "Kerberos":
-			t.given[SchemeKerberos] = c
+			t.given[schemeKerberos] = c
 		}
 	}
 	switch {
@@ -341,8 +342,8 @@ func NewTransport(opts ...Option) *Transport {
 
 // canonicalScheme is the Transport's spelling of a scheme it answers, ""
 // for another.
-func canonicalScheme(s string) string {
-	for _, c := range []string{SchemeNegotiate, SchemeNTLM, SchemeKerberos} {
+func clientScheme(s string) string {
+	for _, c := range []string{schemeNegotiate, schemeNTLM, schemeKerberos} {
 		if strings.EqualFold(s, c) {
 			return c
 		}
@@ -380,20 +381,20 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, nil
 	}
 	if !replayable(req) {
-		discard(resp)
+		drain(resp)
 		return nil, fmt.Errorf("%w: %s %s", ErrBodyNotReplayable, req.Method, redact(req.URL))
 	}
 	var pc *pinConn
 	if t.pool != nil {
 		if pc, err = t.pool.lease(req.Context(), key); err != nil {
-			discard(resp)
+			drain(resp)
 			return nil, fmt.Errorf("httpauth: waiting for a connection to %s: %w", req.URL.Host, err)
 		}
 		if pc.origin.ok() && resp.StatusCode == http.StatusUnauthorized || pc.proxy.ok() && resp.StatusCode == http.StatusProxyAuthRequired {
 			// A connection authenticated by another request's
 			// handshake came back while this one waited: try it
 			// before a handshake of its own.
-			discard(resp)
+			drain(resp)
 			return t.exchange(req, pc, nil, true)
 		}
 	}
@@ -532,7 +533,7 @@ func (t *Transport) credential(scheme string) (*asyncsspi.Credential, error) {
 }
 
 func (t *Transport) sourceFor(scheme string) (asyncsspi.Source, error) {
-	if scheme == SchemeNegotiate {
+	if scheme == schemeNegotiate {
 		if t.src.Package() == "Negotiate" {
 			return t.src, nil
 		}
@@ -626,7 +627,7 @@ func closeBody(req *http.Request) {
 // needs); a larger body is closed, and the connection with it.
 const maxDrain = 256 << 10
 
-func discard(resp *http.Response) {
+func drain(resp *http.Response) {
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
 	resp.Body.Close()
 }

@@ -24,11 +24,11 @@ const maxLegs = 6
 // engine checks each package's own maximum after that.
 const maxTokenBytes = 65535
 
-// handshake is one side's authentication of a request: the server's
+// clientHandshake is one side's authentication of a request: the server's
 // (401, WWW-Authenticate, Authorization) or the proxy's (407,
 // Proxy-Authenticate, Proxy-Authorization). It is used by one exchange
 // only, never concurrently.
-type handshake struct {
+type clientHandshake struct {
 	proxy  bool
 	scheme string // the scheme in use ("" before the first challenge)
 	target string // the service principal name
@@ -43,28 +43,28 @@ type handshake struct {
 	failure error
 }
 
-func (h *handshake) challengeHeader() string {
+func (h *clientHandshake) challengeHeader() string {
 	if h.proxy {
 		return "Proxy-Authenticate"
 	}
 	return "WWW-Authenticate"
 }
 
-func (h *handshake) authorizationHeader() string {
+func (h *clientHandshake) authorizationHeader() string {
 	if h.proxy {
 		return "Proxy-Authorization"
 	}
 	return "Authorization"
 }
 
-func (h *handshake) challengeStatus() int {
+func (h *clientHandshake) challengeStatus() int {
 	if h.proxy {
 		return http.StatusProxyAuthRequired
 	}
 	return http.StatusUnauthorized
 }
 
-func (h *handshake) who() string {
+func (h *clientHandshake) who() string {
 	if h.proxy {
 		return "proxy"
 	}
@@ -73,7 +73,7 @@ func (h *handshake) who() string {
 
 // reset ends the security context (the handshake can start again on a
 // later challenge).
-func (h *handshake) reset() {
+func (h *clientHandshake) reset() {
 	if h.sc != nil {
 		h.sc.Close()
 		h.sc = nil
@@ -81,7 +81,7 @@ func (h *handshake) reset() {
 	h.header, h.done = "", false
 }
 
-func (h *handshake) setToken(tok []byte) {
+func (h *clientHandshake) setToken(tok []byte) {
 	h.header = h.scheme + " " + base64.StdEncoding.EncodeToString(tok)
 	h.sent++
 }
@@ -97,7 +97,7 @@ func (t *Transport) exchange(req *http.Request, pc *pinConn, first *http.Respons
 	t.begin()
 	defer t.end()
 	ctx := req.Context()
-	origin, proxy := &handshake{}, &handshake{proxy: true}
+	origin, proxy := &clientHandshake{}, &clientHandshake{proxy: true}
 	defer origin.reset()
 	defer proxy.reset()
 	defer func() {
@@ -116,7 +116,7 @@ func (t *Transport) exchange(req *http.Request, pc *pinConn, first *http.Respons
 		// The proxy passed a request on: its handshake (if any) is over.
 		if proxy.header != "" && resp.StatusCode != http.StatusProxyAuthRequired {
 			if err := t.finish(ctx, proxy, resp); err != nil {
-				discard(resp)
+				drain(resp)
 				return nil, err
 			}
 			if pc != nil && connBound(proxy) {
@@ -126,7 +126,7 @@ func (t *Transport) exchange(req *http.Request, pc *pinConn, first *http.Respons
 			// request) starts a new handshake.
 			proxy.reset()
 		}
-		var h *handshake
+		var h *clientHandshake
 		switch resp.StatusCode {
 		case http.StatusUnauthorized:
 			h = origin
@@ -150,13 +150,13 @@ func (t *Transport) exchange(req *http.Request, pc *pinConn, first *http.Respons
 		}
 		cont, err := t.respond(ctx, h, req, resp)
 		if err != nil {
-			discard(resp)
+			drain(resp)
 			return nil, err
 		}
 		if !cont {
 			break // returned as it is
 		}
-		discard(resp)
+		drain(resp)
 		if resp, err = t.send(req, pc, origin, proxy, false); err != nil {
 			return nil, err
 		}
@@ -167,7 +167,7 @@ func (t *Transport) exchange(req *http.Request, pc *pinConn, first *http.Respons
 	var serverAuth, proxyAuth *Authentication
 	if origin.header != "" && resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusProxyAuthRequired {
 		if err := t.finish(ctx, origin, resp); err != nil {
-			discard(resp)
+			drain(resp)
 			return nil, err
 		}
 		serverAuth = origin.result
@@ -202,7 +202,7 @@ func (t *Transport) exchange(req *http.Request, pc *pinConn, first *http.Respons
 }
 
 // refusal is the Authentication of a challenge returned as it is.
-func (h *handshake) refusal() *Authentication {
+func (h *clientHandshake) refusal() *Authentication {
 	why := h.failure
 	if why == nil {
 		why = ErrRefused
@@ -213,7 +213,7 @@ func (h *handshake) refusal() *Authentication {
 
 // connBound reports whether h authenticated the connection rather than
 // the request: NTLM, whether raw or under Negotiate.
-func connBound(h *handshake) bool {
+func connBound(h *clientHandshake) bool {
 	return h.result != nil && strings.EqualFold(h.result.Package, "NTLM")
 }
 
@@ -221,7 +221,7 @@ func connBound(h *handshake) bool {
 // context on a first challenge, or steps it with the challenge's token.
 // cont false means resp is to be returned as it is (no scheme the
 // Transport answers, or the server refused the handshake).
-func (t *Transport) respond(ctx context.Context, h *handshake, req *http.Request, resp *http.Response) (cont bool, err error) {
+func (t *Transport) respond(ctx context.Context, h *clientHandshake, req *http.Request, resp *http.Response) (cont bool, err error) {
 	cs, perr := ParseChallenges(resp.Header, h.challengeHeader())
 	if perr != nil {
 		t.log.Debug("httpauth: malformed challenge", "url", redact(req.URL), "err", perr)
@@ -275,7 +275,7 @@ func (t *Transport) respond(ctx context.Context, h *handshake, req *http.Request
 
 // start begins h with scheme: a credential, a security context for the
 // target, and its first token.
-func (t *Transport) start(ctx context.Context, h *handshake, scheme string, req *http.Request, resp *http.Response) error {
+func (t *Transport) start(ctx context.Context, h *clientHandshake, scheme string, req *http.Request, resp *http.Response) error {
 	cred, err := t.credential(scheme)
 	if err != nil {
 		return err
@@ -329,7 +329,7 @@ func (t *Transport) tlsIsTarget(req *http.Request, proxy bool) bool {
 // finish ends h on resp, the response that is not its challenge: it
 // steps the final token when there is one and checks mutual
 // authentication. An error means resp must be refused.
-func (t *Transport) finish(ctx context.Context, h *handshake, resp *http.Response) error {
+func (t *Transport) finish(ctx context.Context, h *clientHandshake, resp *http.Response) error {
 	cs, _ := ParseChallenges(resp.Header, h.challengeHeader())
 	c, _ := findChallenge(cs, h.scheme)
 	refuse := func(cause error) error {
@@ -370,7 +370,7 @@ func (t *Transport) finish(ctx context.Context, h *handshake, resp *http.Respons
 
 // send sends req with the handshakes' headers, on pc (or the base). first
 // sends req's body as it is; later sends take a new one from GetBody.
-func (t *Transport) send(req *http.Request, pc *pinConn, origin, proxy *handshake, first bool) (*http.Response, error) {
+func (t *Transport) send(req *http.Request, pc *pinConn, origin, proxy *clientHandshake, first bool) (*http.Response, error) {
 	r := req.Clone(req.Context())
 	if !first && req.Body != nil && req.Body != http.NoBody {
 		if req.GetBody == nil {
@@ -382,7 +382,7 @@ func (t *Transport) send(req *http.Request, pc *pinConn, origin, proxy *handshak
 		}
 		r.Body = body
 	}
-	for _, h := range []*handshake{origin, proxy} {
+	for _, h := range []*clientHandshake{origin, proxy} {
 		if h.header != "" {
 			r.Header.Set(h.authorizationHeader(), h.header)
 		}

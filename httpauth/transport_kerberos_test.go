@@ -32,8 +32,8 @@ func startKerberos(t testing.TB, serverOpts ...kerberos.Option) *krbFixture {
 	}
 	return &krbFixture{
 		realm:  realm,
-		server: newEngine(t, realm.Krb5Conf, serverOpts...),
-		client: newEngine(t, realm.Krb5Conf),
+		server: testEngine(t, realm.Krb5Conf, serverOpts...),
+		client: testEngine(t, realm.Krb5Conf),
 	}
 }
 
@@ -41,22 +41,22 @@ func startKerberos(t testing.TB, serverOpts ...kerberos.Option) *krbFixture {
 // (Negotiate over Kerberos and NTLM, or raw Kerberos).
 func (f *krbFixture) serverLayer(t testing.TB, scheme string) *authLayer {
 	kt := asyncsspi.KerberosKeytab(f.realm.ServiceKeytab, testrealm.Service)
-	src := asyncsspi.Negotiate(kt, asyncsspi.NTLMUsers(ntlmStore()))
-	if scheme == httpauth.SchemeKerberos {
+	src := asyncsspi.Negotiate(kt, asyncsspi.NTLMUsers(aliceStore()))
+	if scheme == "Kerberos" {
 		src = kt
 	}
-	return &authLayer{t: t, cred: serverCred(t, f.server, src), scheme: scheme}
+	return &authLayer{t: t, cred: acceptorCred(t, f.server, src), scheme: scheme}
 }
 
-func (f *krbFixture) transport(t testing.TB, base http.RoundTripper, opts ...httpauth.Option) *http.Client {
+func (f *krbFixture) transport(t testing.TB, base http.RoundTripper, opts ...httpauth.TransportOption) *http.Client {
 	t.Helper()
 	if base == nil {
 		base = &http.Transport{}
 	}
-	opts = append([]httpauth.Option{
+	opts = append([]httpauth.TransportOption{
 		httpauth.WithBase(base),
-		httpauth.WithEngine(f.client),
-		httpauth.WithSource(asyncsspi.KerberosPassword(f.realm.Principal(testrealm.User), testrealm.Password)),
+		httpauth.WithClientEngine(f.client),
+		httpauth.WithClientSource(asyncsspi.KerberosPassword(f.realm.Principal(testrealm.User), testrealm.Password)),
 	}, opts...)
 	tr := httpauth.NewTransport(opts...)
 	t.Cleanup(func() { tr.Close() })
@@ -68,13 +68,13 @@ func TestKerberosMutualAuthentication(t *testing.T) {
 	if f == nil {
 		return
 	}
-	for _, scheme := range []string{httpauth.SchemeNegotiate, httpauth.SchemeKerberos} {
+	for _, scheme := range []string{"Negotiate", "Kerberos"} {
 		t.Run(scheme+"/verified", func(t *testing.T) {
 			l := f.serverLayer(t, scheme)
-			srv := startServer(t, false, l, l)
+			srv := startAuthServer(t, false, l, l)
 			client := f.transport(t, nil)
 			for i := 0; i < 2; i++ {
-				r, resp := getJSON(t, client, srv.localURL("/k"))
+				r, resp := getReply(t, client, srv.localURL("/k"))
 				if r.User != f.realm.Principal(testrealm.User) || r.Pkg != "Kerberos" {
 					t.Fatalf("server saw %+v", r)
 				}
@@ -97,9 +97,9 @@ func TestKerberosMutualAuthentication(t *testing.T) {
 		final func([]byte) []byte
 	}{{"forged", forge}, {"absent", omit}} {
 		t.Run(c.name+" final token", func(t *testing.T) {
-			l := f.serverLayer(t, httpauth.SchemeNegotiate)
+			l := f.serverLayer(t, "Negotiate")
 			l.final = c.final
-			srv := startServer(t, false, l, l)
+			srv := startAuthServer(t, false, l, l)
 			client := f.transport(t, nil)
 			resp, err := client.Get(srv.localURL("/m"))
 			if err == nil {
@@ -111,12 +111,12 @@ func TestKerberosMutualAuthentication(t *testing.T) {
 			}
 			// The connection that carried the refused response is
 			// closed, not kept for another request.
-			log := l.seen()
+			log := l.requests()
 			last := log[len(log)-1]
 			if last.Status != 200 {
 				t.Fatalf("server log %+v", log)
 			}
-			waitClosed(t, srv, last.Conn)
+			waitConnClosed(t, srv, last.Conn)
 
 			// Without mutual authentication asked for, an absent
 			// token is accepted (and reported unverified); a forged
@@ -139,7 +139,7 @@ func TestKerberosMutualAuthentication(t *testing.T) {
 }
 
 // waitClosed waits (bounded) for the server to see connection id close.
-func waitClosed(t testing.TB, srv *testServer, id int64) {
+func waitConnClosed(t testing.TB, srv *authServer, id int64) {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
@@ -162,8 +162,8 @@ func TestChannelBindingsKerberos(t *testing.T) {
 	if f == nil {
 		return
 	}
-	l := f.serverLayer(t, httpauth.SchemeNegotiate)
-	srv := startServer(t, true, l, l)
+	l := f.serverLayer(t, "Negotiate")
+	srv := startAuthServer(t, true, l, l)
 	cb, err := secctx.EndpointBindingsForCert(srv.cert(t))
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +174,7 @@ func TestChannelBindingsKerberos(t *testing.T) {
 	base := srv.Client().Transport.(*http.Transport).Clone()
 	base.TLSClientConfig.ServerName = "example.com"
 	client := f.transport(t, base)
-	_, resp := getJSON(t, client, srv.localURL("/tls"))
+	_, resp := getReply(t, client, srv.localURL("/tls"))
 	if a, _ := httpauth.AuthenticationOf(resp); a == nil || !a.Verified {
 		t.Fatalf("authentication %+v", a)
 	}
@@ -200,11 +200,11 @@ func BenchmarkTransportNegotiateKerberos(b *testing.B) {
 	if f == nil {
 		return
 	}
-	l := f.serverLayer(b, httpauth.SchemeNegotiate)
-	srv := startServer(b, false, l, l)
+	l := f.serverLayer(b, "Negotiate")
+	srv := startAuthServer(b, false, l, l)
 	client := f.transport(b, nil)
 	u := srv.localURL("/bench")
-	getJSON(b, client, u) // the TGT and service ticket, once
+	getReply(b, client, u) // the TGT and service ticket, once
 	b.ReportAllocs()
 	start := time.Now()
 	for b.Loop() {

@@ -32,7 +32,7 @@ func mitRealm(t *testing.T) (*testrealm.Realm, []string) {
 		return nil, nil
 	}
 	users := filepath.Join(t.TempDir(), "ntlm-users")
-	if err := os.WriteFile(users, []byte(ntlmDomain+":"+ntlmUser+":"+ntlmPassword+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(users, []byte(aliceDomain+":"+aliceUser+":"+alicePassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return realm, append(realm.Env(), "NTLM_USER_FILE="+users)
@@ -62,14 +62,14 @@ func TestMITKerberos(t *testing.T) {
 		return
 	}
 	srv := httppeer.Start(t, httppeer.Config{Env: env})
-	e := newEngine(t, realm.Krb5Conf)
+	e := testEngine(t, realm.Krb5Conf)
 	ccache := realm.Kinit(t, testrealm.User, testrealm.Password)
 	for name, src := range map[string]asyncsspi.Source{
 		"password": asyncsspi.KerberosPassword(realm.Principal(testrealm.User), testrealm.Password),
 		"kinit":    asyncsspi.KerberosCCache(ccache),
 	} {
 		t.Run(name, func(t *testing.T) {
-			tr := httpauth.NewTransport(httpauth.WithEngine(e), httpauth.WithSource(src), httpauth.WithBase(&http.Transport{}))
+			tr := httpauth.NewTransport(httpauth.WithClientEngine(e), httpauth.WithClientSource(src), httpauth.WithBase(&http.Transport{}))
 			defer tr.Close()
 			client := &http.Client{Transport: tr}
 			for i := 0; i < 2; i++ {
@@ -90,8 +90,8 @@ func TestMITKerberos(t *testing.T) {
 	// MIT without its final token: Kerberos with mutual authentication
 	// asked is refused.
 	quiet := httppeer.Start(t, httppeer.Config{Env: env, OmitFinalToken: true})
-	tr := httpauth.NewTransport(httpauth.WithEngine(e), httpauth.WithBase(&http.Transport{}),
-		httpauth.WithSource(asyncsspi.KerberosCCache(ccache)))
+	tr := httpauth.NewTransport(httpauth.WithClientEngine(e), httpauth.WithBase(&http.Transport{}),
+		httpauth.WithClientSource(asyncsspi.KerberosCCache(ccache)))
 	defer tr.Close()
 	_, err := (&http.Client{Transport: tr}).Get(quiet.URL + "/quiet")
 	if !errors.Is(err, status.SEC_E_MUTUAL_AUTH_FAILED) {
@@ -108,9 +108,9 @@ func TestMITNTLM(t *testing.T) {
 		return
 	}
 	srv := httppeer.Start(t, httppeer.Config{Env: env})
-	client, _ := ntlmClient(t, nil)
+	client, _ := ntlmTransport(t, nil)
 	r, resp := mitGet(t, client, srv.URL+"/ntlm")
-	if !strings.EqualFold(r.User, ntlmDomain+`\`+ntlmUser) || r.Mech != httppeer.MechNTLM {
+	if !strings.EqualFold(r.User, aliceDomain+`\`+aliceUser) || r.Mech != httppeer.MechNTLM {
 		t.Fatalf("MIT saw %+v", r)
 	}
 	if a, _ := httpauth.AuthenticationOf(resp); a == nil || a.Package != "NTLM" || a.Verified || a.Legs != 2 {
@@ -141,12 +141,12 @@ func TestMITChannelBindings(t *testing.T) {
 	srv := httppeer.Start(t, httppeer.Config{Env: env, CertFile: cert.CertFile, KeyFile: cert.KeyFile})
 	base := func() *http.Transport {
 		b := &http.Transport{}
-		b.TLSClientConfig = tlsConfig(cert)
+		b.TLSClientConfig = peerTLS(cert)
 		return b
 	}
-	e := newEngine(t, realm.Krb5Conf)
-	tr := httpauth.NewTransport(httpauth.WithEngine(e), httpauth.WithBase(base()),
-		httpauth.WithSource(asyncsspi.KerberosPassword(realm.Principal(testrealm.User), testrealm.Password)))
+	e := testEngine(t, realm.Krb5Conf)
+	tr := httpauth.NewTransport(httpauth.WithClientEngine(e), httpauth.WithBase(base()),
+		httpauth.WithClientSource(asyncsspi.KerberosPassword(realm.Principal(testrealm.User), testrealm.Password)))
 	defer tr.Close()
 	r, resp := mitGet(t, &http.Client{Transport: tr}, srv.URL+"/tls")
 	if r.Mech != httppeer.MechKerberos {
@@ -157,8 +157,8 @@ func TestMITChannelBindings(t *testing.T) {
 	}
 
 	// Wrong bindings are refused by MIT: the proof that it checks them.
-	wrong := httpauth.NewTransport(httpauth.WithEngine(e), httpauth.WithBase(&wrongBindings{base()}),
-		httpauth.WithSource(asyncsspi.KerberosPassword(realm.Principal(testrealm.User), testrealm.Password)))
+	wrong := httpauth.NewTransport(httpauth.WithClientEngine(e), httpauth.WithBase(&wrongBindings{base()}),
+		httpauth.WithClientSource(asyncsspi.KerberosPassword(realm.Principal(testrealm.User), testrealm.Password)))
 	defer wrong.Close()
 	resp, err := (&http.Client{Transport: wrong}).Get(srv.URL + "/wrong")
 	if err != nil {
@@ -172,7 +172,7 @@ func TestMITChannelBindings(t *testing.T) {
 
 	t.Run("NTLM", func(t *testing.T) {
 		peertest.NTLMSSP(t)
-		client, _ := ntlmClient(t, base())
+		client, _ := ntlmTransport(t, base())
 		r, _ := mitGet(t, client, srv.URL+"/tls-ntlm")
 		if r.Mech != httppeer.MechNTLM {
 			t.Fatalf("MIT saw %+v", r)
@@ -203,7 +203,7 @@ func TestMITFromEnvironment(t *testing.T) {
 	}
 }
 
-func tlsConfig(c *httppeer.Cert) *tls.Config { return &tls.Config{RootCAs: c.Pool} }
+func peerTLS(c *httppeer.Cert) *tls.Config { return &tls.Config{RootCAs: c.Pool} }
 
 // wrongBindings hands the Transport responses whose TLS state names
 // another certificate, so that the bindings it computes are not the

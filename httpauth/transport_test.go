@@ -13,46 +13,42 @@ import (
 	"sync"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/asyncsspi/asyncsspi"
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/httpauth"
 	"github.com/asyncsspi/asyncsspi/status"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
 // ntlmServer starts a server that asks for scheme (NTLM or Negotiate) and
 // accepts alice with NTLM, keeping NTLM-authenticated connections.
-func ntlmServer(t testing.TB, scheme string, tls bool, tweak ...func(*authLayer)) (*testServer, *authLayer) {
+func ntlmAuthServer(t testing.TB, scheme string, tls bool, tweak ...func(*authLayer)) (*authServer, *authLayer) {
 	t.Helper()
-	e := newEngine(t, "")
-	src := asyncsspi.NTLMUsers(ntlmStore())
-	if scheme == httpauth.SchemeNegotiate {
+	e := testEngine(t, "")
+	src := asyncsspi.NTLMUsers(aliceStore())
+	if scheme == "Negotiate" {
 		src = asyncsspi.Negotiate(src)
 	}
-	l := &authLayer{t: t, cred: serverCred(t, e, src), scheme: scheme, persist: true}
+	l := &authLayer{t: t, cred: acceptorCred(t, e, src), scheme: scheme, persist: true}
 	for _, f := range tweak {
 		f(l)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/open", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "open\n") })
 	mux.Handle("/", l)
-	return startServer(t, tls, mux, l), l
+	return startAuthServer(t, tls, mux, l), l
 }
 
 // ntlmClient is a Transport with alice's NTLM password, on its own engine,
 // over base (nil: a fresh *http.Transport).
-func ntlmClient(t testing.TB, base http.RoundTripper, opts ...httpauth.Option) (*http.Client, *httpauth.Transport) {
+func ntlmTransport(t testing.TB, base http.RoundTripper, opts ...httpauth.TransportOption) (*http.Client, *httpauth.Transport) {
 	t.Helper()
 	if base == nil {
 		base = &http.Transport{}
 	}
-	opts = append([]httpauth.Option{
+	opts = append([]httpauth.TransportOption{
 		httpauth.WithBase(base),
-		httpauth.WithEngine(newEngine(t, "")),
-		httpauth.WithSource(asyncsspi.NTLMPassword(ntlmDomain, ntlmUser, ntlmPassword)),
+		httpauth.WithClientEngine(testEngine(t, "")),
+		httpauth.WithClientSource(asyncsspi.NTLMPassword(aliceDomain, aliceUser, alicePassword)),
 	}, opts...)
 	tr := httpauth.NewTransport(opts...)
 	t.Cleanup(func() { tr.Close() })
@@ -60,12 +56,12 @@ func ntlmClient(t testing.TB, base http.RoundTripper, opts ...httpauth.Option) (
 }
 
 func TestNTLMSchemes(t *testing.T) {
-	for _, scheme := range []string{httpauth.SchemeNTLM, httpauth.SchemeNegotiate} {
+	for _, scheme := range []string{"NTLM", "Negotiate"} {
 		t.Run(scheme, func(t *testing.T) {
-			srv, layer := ntlmServer(t, scheme, false)
-			client, _ := ntlmClient(t, nil)
-			r, resp := getJSON(t, client, srv.URL+"/a")
-			if !strings.EqualFold(r.User, ntlmDomain+`\`+ntlmUser) || r.Pkg != "NTLM" {
+			srv, layer := ntlmAuthServer(t, scheme, false)
+			client, _ := ntlmTransport(t, nil)
+			r, resp := getReply(t, client, srv.URL+"/a")
+			if !strings.EqualFold(r.User, aliceDomain+`\`+aliceUser) || r.Pkg != "NTLM" {
 				t.Fatalf("server saw %+v", r)
 			}
 			a, p := httpauth.AuthenticationOf(resp)
@@ -77,14 +73,14 @@ func TestNTLMSchemes(t *testing.T) {
 			}
 			// The connection is authenticated: the next request goes on
 			// it with no token and no 401.
-			r2, resp2 := getJSON(t, client, srv.URL+"/b")
+			r2, resp2 := getReply(t, client, srv.URL+"/b")
 			if r2.Conn != r.Conn || r2.User != r.User {
 				t.Fatalf("second request on connection %d as %q, first on %d", r2.Conn, r2.User, r.Conn)
 			}
 			if a2, _ := httpauth.AuthenticationOf(resp2); a2 == nil || !a2.Connection || a2.Legs != 0 || a2.Package != "NTLM" {
 				t.Fatalf("second authentication %+v", a2)
 			}
-			log := layer.seen()
+			log := layer.requests()
 			if len(log) != 4 || log[3].Scheme != "" || log[3].Status != 200 {
 				t.Fatalf("server log %+v", log)
 			}
@@ -120,12 +116,12 @@ func (r *roundRobin) CloseIdleConnections() {
 // succeed, each on one connection; the control, legs spread over
 // connections, is refused.
 func TestNTLMLegsShareOneConnection(t *testing.T) {
-	srv, layer := ntlmServer(t, httpauth.SchemeNTLM, false)
+	srv, layer := ntlmAuthServer(t, "NTLM", false)
 
 	// The control: the server does refuse legs on different connections.
 	rr := &roundRobin{ts: []*http.Transport{{}, {}}}
 	defer rr.CloseIdleConnections()
-	control, _ := ntlmClient(t, rr)
+	control, _ := ntlmTransport(t, rr)
 	resp, err := control.Get(srv.URL + "/control")
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +132,7 @@ func TestNTLMLegsShareOneConnection(t *testing.T) {
 	}
 
 	base := &http.Transport{MaxIdleConnsPerHost: 16}
-	client, tr := ntlmClient(t, base, httpauth.WithMaxConnsPerHost(4))
+	client, tr := ntlmTransport(t, base, httpauth.WithMaxConnsPerHost(4))
 	// Warm the base pool with idle connections.
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
@@ -175,9 +171,9 @@ func TestNTLMLegsShareOneConnection(t *testing.T) {
 	}
 	// Every AUTHENTICATE (an NTLM header answered 200) came on the
 	// connection of the NEGOTIATE before it on that connection.
-	lastOn := map[int64]seen{}
+	lastOn := map[int64]layerSeen{}
 	handshakes := 0
-	for _, s := range layer.seen() {
+	for _, s := range layer.requests() {
 		if s.Scheme == "NTLM" && s.Status == 200 {
 			prev, ok := lastOn[s.Conn]
 			if !ok || prev.Scheme != "NTLM" || prev.Status != 401 {
@@ -196,29 +192,29 @@ func TestNTLMLegsShareOneConnection(t *testing.T) {
 }
 
 func TestBodyReplay(t *testing.T) {
-	srv, layer := ntlmServer(t, httpauth.SchemeNegotiate, false)
-	client, _ := ntlmClient(t, nil)
+	srv, layer := ntlmAuthServer(t, "Negotiate", false)
+	client, _ := ntlmTransport(t, nil)
 	const body = "the same body on every leg"
 	req, _ := http.NewRequest("POST", srv.URL+"/post", strings.NewReader(body))
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r reply
+	var r layerReply
 	json.NewDecoder(resp.Body).Decode(&r)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || r.Body != body || r.Method != "POST" {
 		t.Fatalf("%s: %+v", resp.Status, r)
 	}
-	for i, s := range layer.seen() {
+	for i, s := range layer.requests() {
 		if s.Body != body {
 			t.Errorf("request %d carried %q", i, s.Body)
 		}
 	}
 
 	// A body that cannot be sent again is sent once and refused clearly.
-	srv2, layer2 := ntlmServer(t, httpauth.SchemeNTLM, false)
-	client2, _ := ntlmClient(t, nil)
+	srv2, layer2 := ntlmAuthServer(t, "NTLM", false)
+	client2, _ := ntlmTransport(t, nil)
 	req, _ = http.NewRequest("POST", srv2.URL+"/once", io.NopCloser(strings.NewReader(body)))
 	if req.GetBody != nil {
 		t.Fatal("test request has GetBody")
@@ -227,12 +223,12 @@ func TestBodyReplay(t *testing.T) {
 	if !errors.Is(err, httpauth.ErrBodyNotReplayable) {
 		t.Fatalf("non-replayable body: %v", err)
 	}
-	if log := layer2.seen(); len(log) != 1 || log[0].Body != body {
+	if log := layer2.requests(); len(log) != 1 || log[0].Body != body {
 		t.Fatalf("server saw %+v, want the body once", log)
 	}
 
 	// On a connection already authenticated it goes once, and passes.
-	getJSON(t, client2, srv2.URL+"/login")
+	getReply(t, client2, srv2.URL+"/login")
 	req, _ = http.NewRequest("POST", srv2.URL+"/once", io.NopCloser(strings.NewReader(body)))
 	resp, err = client2.Do(req)
 	if err != nil {
@@ -247,10 +243,10 @@ func TestBodyReplay(t *testing.T) {
 
 // A server that answers 401 to the final token is not asked again.
 func TestRefusedAfterFinalToken(t *testing.T) {
-	for _, scheme := range []string{httpauth.SchemeNTLM, httpauth.SchemeNegotiate} {
+	for _, scheme := range []string{"NTLM", "Negotiate"} {
 		t.Run(scheme, func(t *testing.T) {
-			srv, layer := ntlmServer(t, scheme, false, func(l *authLayer) { l.refuseFinal = true })
-			client, _ := ntlmClient(t, nil)
+			srv, layer := ntlmAuthServer(t, scheme, false, func(l *authLayer) { l.refuseFinal = true })
+			client, _ := ntlmTransport(t, nil)
 			resp, err := client.Get(srv.URL + "/x")
 			if err != nil {
 				t.Fatal(err)
@@ -263,7 +259,7 @@ func TestRefusedAfterFinalToken(t *testing.T) {
 			if a, _ := httpauth.AuthenticationOf(resp); a == nil || !errors.Is(a.Err, httpauth.ErrRefused) || a.Legs != 2 {
 				t.Fatalf("a refused response reports %+v", a)
 			}
-			if n := len(layer.seen()); n != 3 {
+			if n := len(layer.requests()); n != 3 {
 				t.Fatalf("%d requests, want 3 (plain, NEGOTIATE, AUTHENTICATE)", n)
 			}
 		})
@@ -272,14 +268,14 @@ func TestRefusedAfterFinalToken(t *testing.T) {
 
 func TestUnsupportedSchemeReturnedAsIs(t *testing.T) {
 	calls := 0
-	srv := startServer(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := startAuthServer(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls++
 		w.Header().Add("WWW-Authenticate", `Basic realm="x"`)
 		w.Header().Add("WWW-Authenticate", `Digest realm="y", nonce="z"`)
 		w.WriteHeader(401)
 		io.WriteString(w, "no")
 	}))
-	client, _ := ntlmClient(t, nil)
+	client, _ := ntlmTransport(t, nil)
 	resp, err := client.Get(srv.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -298,22 +294,22 @@ func TestChallengeLists(t *testing.T) {
 		"empty elements":  {`, ,Newauth realm="apps", type=1, title="Login to \"apps\"", , NTLM`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			srv, _ := ntlmServer(t, httpauth.SchemeNTLM, false, func(l *authLayer) { l.challenges = chals })
-			client, _ := ntlmClient(t, nil)
-			getJSON(t, client, srv.URL+"/x")
+			srv, _ := ntlmAuthServer(t, "NTLM", false, func(l *authLayer) { l.challenges = chals })
+			client, _ := ntlmTransport(t, nil)
+			getReply(t, client, srv.URL+"/x")
 		})
 	}
 	// Preference: Negotiate over NTLM when both are offered, or the
 	// order WithSchemes gives.
-	srv, layer := ntlmServer(t, httpauth.SchemeNegotiate, false, func(l *authLayer) {
+	srv, layer := ntlmAuthServer(t, "Negotiate", false, func(l *authLayer) {
 		l.challenges = []string{"NTLM", "Negotiate"}
 	})
-	client, _ := ntlmClient(t, nil)
-	_, resp := getJSON(t, client, srv.URL+"/pref")
+	client, _ := ntlmTransport(t, nil)
+	_, resp := getReply(t, client, srv.URL+"/pref")
 	if a, _ := httpauth.AuthenticationOf(resp); a.Scheme != "Negotiate" {
 		t.Fatalf("chose %s", a.Scheme)
 	}
-	client2, _ := ntlmClient(t, nil, httpauth.WithSchemes("NTLM"))
+	client2, _ := ntlmTransport(t, nil, httpauth.WithClientSchemes("NTLM"))
 	resp, err := client2.Get(srv.URL + "/pref")
 	if err != nil {
 		t.Fatal(err)
@@ -321,28 +317,28 @@ func TestChallengeLists(t *testing.T) {
 	resp.Body.Close()
 	// The layer takes only Negotiate: the NTLM token is answered with
 	// the challenge again, which the client returns.
-	if resp.StatusCode != 401 || layer.seen()[len(layer.seen())-1].Scheme != "NTLM" {
+	if resp.StatusCode != 401 || layer.requests()[len(layer.requests())-1].Scheme != "NTLM" {
 		t.Fatalf("WithSchemes(NTLM): %s", resp.Status)
 	}
 }
 
 // Redirects: each host is authenticated for itself; no token crosses.
 func TestRedirectAuthenticatesPerHost(t *testing.T) {
-	to, toLayer := ntlmServer(t, httpauth.SchemeNTLM, false)
-	from, _ := ntlmServer(t, httpauth.SchemeNTLM, false, func(l *authLayer) {
+	to, toLayer := ntlmAuthServer(t, "NTLM", false)
+	from, _ := ntlmAuthServer(t, "NTLM", false, func(l *authLayer) {
 		l.next = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, to.localURL("/landed"), http.StatusFound)
 		})
 	})
-	client, _ := ntlmClient(t, nil)
-	r, resp := getJSON(t, client, from.URL+"/start")
+	client, _ := ntlmTransport(t, nil)
+	r, resp := getReply(t, client, from.URL+"/start")
 	if resp.Request.URL.Path != "/landed" || !strings.EqualFold(r.User, `EXAMPLE\alice`) {
 		t.Fatalf("ended at %s as %+v", resp.Request.URL, r)
 	}
 	if a, _ := httpauth.AuthenticationOf(resp); a == nil || a.Target != "HTTP/localhost" {
 		t.Fatalf("authentication of the redirect target: %+v", a)
 	}
-	if log := toLayer.seen(); len(log) != 3 || log[0].Scheme != "" {
+	if log := toLayer.requests(); len(log) != 3 || log[0].Scheme != "" {
 		t.Fatalf("redirect target saw %+v; want a plain first request", log)
 	}
 }
@@ -353,7 +349,7 @@ func TestCancelMidHandshake(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	// Cancel when the server has answered the first token.
-	cancelling := startServer(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	cancelling := startAuthServer(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "" {
 			cancel()
 			<-r.Context().Done() // the client hangs up
@@ -362,7 +358,7 @@ func TestCancelMidHandshake(t *testing.T) {
 		w.Header().Set("WWW-Authenticate", "Negotiate")
 		w.WriteHeader(401)
 	}))
-	client, tr := ntlmClient(t, nil)
+	client, tr := ntlmTransport(t, nil)
 	req, _ := http.NewRequestWithContext(ctx, "GET", cancelling.URL, nil)
 	_, err := client.Do(req)
 	if !errors.Is(err, context.Canceled) {
@@ -374,10 +370,10 @@ func TestCancelMidHandshake(t *testing.T) {
 // A proxy that asks for authentication (407) for plain-HTTP requests,
 // alone and in front of a server that asks too.
 func TestProxyAuthentication(t *testing.T) {
-	e := newEngine(t, "")
-	users := asyncsspi.Negotiate(asyncsspi.NTLMUsers(ntlmStore()))
-	origin := &authLayer{t: t, cred: serverCred(t, e, users), scheme: "Negotiate", persist: true}
-	proxy := &authLayer{t: t, proxy: true, cred: serverCred(t, e, users), scheme: "Negotiate", persist: true}
+	e := testEngine(t, "")
+	users := asyncsspi.Negotiate(asyncsspi.NTLMUsers(aliceStore()))
+	origin := &authLayer{t: t, cred: acceptorCred(t, e, users), scheme: "Negotiate", persist: true}
+	proxy := &authLayer{t: t, proxy: true, cred: acceptorCred(t, e, users), scheme: "Negotiate", persist: true}
 	cases := []struct {
 		name  string
 		layer []*authLayer
@@ -392,11 +388,11 @@ func TestProxyAuthentication(t *testing.T) {
 			if len(c.layer) == 2 {
 				proxy.next = origin
 			}
-			ps := startServer(t, false, c.h, c.layer...)
+			ps := startAuthServer(t, false, c.h, c.layer...)
 			pu, _ := url.Parse(ps.localURL(""))
 			base := &http.Transport{Proxy: http.ProxyURL(pu)}
-			client, _ := ntlmClient(t, base)
-			r, resp := getJSON(t, client, "http://origin.example/x")
+			client, _ := ntlmTransport(t, base)
+			r, resp := getReply(t, client, "http://origin.example/x")
 			s, p := httpauth.AuthenticationOf(resp)
 			if p == nil || p.Target != "HTTP/localhost" || !p.Proxy || p.Package != "NTLM" {
 				t.Fatalf("proxy authentication %+v", p)
@@ -409,7 +405,7 @@ func TestProxyAuthentication(t *testing.T) {
 				t.Fatalf("server authentication %+v with no server challenge", s)
 			}
 			// The proxy connection stays authenticated.
-			_, resp = getJSON(t, client, "http://origin.example/y")
+			_, resp = getReply(t, client, "http://origin.example/y")
 			if _, p := httpauth.AuthenticationOf(resp); p == nil || !p.Connection {
 				t.Fatalf("second request's proxy authentication %+v", p)
 			}
@@ -420,19 +416,19 @@ func TestProxyAuthentication(t *testing.T) {
 // Over HTTPS the handshake carries tls-server-end-point bindings; the
 // acceptor, holding the certificate's, refuses a handshake without them.
 func TestChannelBindingsNTLM(t *testing.T) {
-	var srv *testServer
+	var srv *authServer
 	var layer *authLayer
-	srv, layer = ntlmServer(t, httpauth.SchemeNegotiate, true)
+	srv, layer = ntlmAuthServer(t, "Negotiate", true)
 	cb, err := secctx.EndpointBindingsForCert(srv.cert(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	layer.bindings = cb
 	base := srv.Client().Transport.(*http.Transport).Clone()
-	client, _ := ntlmClient(t, base)
-	getJSON(t, client, srv.URL+"/bound")
+	client, _ := ntlmTransport(t, base)
+	getReply(t, client, srv.URL+"/bound")
 
-	unbound, _ := ntlmClient(t, base.Clone(), httpauth.WithChannelBindings(false))
+	unbound, _ := ntlmTransport(t, base.Clone(), httpauth.WithChannelBindings(false))
 	resp, err := unbound.Get(srv.URL + "/unbound")
 	if err != nil {
 		t.Fatal(err)
@@ -446,8 +442,8 @@ func TestChannelBindingsNTLM(t *testing.T) {
 // The environment's credentials, acquired on first need, with a clear
 // error when there are none; the Transport's own engine is closed by
 // CloseIdleConnections (goleak checks that nothing is left).
-func TestFromEnvironment(t *testing.T) {
-	srv, _ := ntlmServer(t, httpauth.SchemeNegotiate, false)
+func TestTransportFromEnvironment(t *testing.T) {
+	srv, _ := ntlmAuthServer(t, "Negotiate", false)
 	dir := t.TempDir()
 	t.Setenv(asyncsspi.EnvCCache, "FILE:"+filepath.Join(dir, "no-cache"))
 	t.Setenv(asyncsspi.EnvKeytab, filepath.Join(dir, "no-keytab"))
@@ -458,24 +454,24 @@ func TestFromEnvironment(t *testing.T) {
 		t.Fatalf("no credentials: %v", err)
 	}
 	users := filepath.Join(dir, "users")
-	if err := os.WriteFile(users, []byte("EXAMPLE:alice:"+ntlmPassword+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(users, []byte("EXAMPLE:alice:"+alicePassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv(asyncsspi.EnvNTLMFile, users)
-	r, _ := getJSON(t, client, srv.URL+"/env")
+	r, _ := getReply(t, client, srv.URL+"/env")
 	if !strings.EqualFold(r.User, `EXAMPLE\alice`) {
 		t.Fatalf("as %q", r.User)
 	}
 	client.CloseIdleConnections()
 	// Usable again afterwards, with a new engine.
-	getJSON(t, client, srv.URL+"/again")
+	getReply(t, client, srv.URL+"/again")
 	client.CloseIdleConnections()
 }
 
 // A request that brings its own Authorization is not touched.
 func TestOwnAuthorizationPassesThrough(t *testing.T) {
-	srv, layer := ntlmServer(t, httpauth.SchemeNTLM, false)
-	client, _ := ntlmClient(t, nil)
+	srv, layer := ntlmAuthServer(t, "NTLM", false)
+	client, _ := ntlmTransport(t, nil)
 	req, _ := http.NewRequest("GET", srv.URL+"/own", nil)
 	req.Header.Set("Authorization", "Basic Zm9vOmJhcg==")
 	resp, err := client.Do(req)
@@ -483,29 +479,29 @@ func TestOwnAuthorizationPassesThrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 401 || len(layer.seen()) != 1 {
-		t.Fatalf("%s after %d requests", resp.Status, len(layer.seen()))
+	if resp.StatusCode != 401 || len(layer.requests()) != 1 {
+		t.Fatalf("%s after %d requests", resp.Status, len(layer.requests()))
 	}
 }
 
 // HTTP/2 servers: the pinned connections speak HTTP/1.1, so NTLM's
 // connection stays one connection.
 func TestPinnedConnectionsAreHTTP1(t *testing.T) {
-	e := newEngine(t, "")
-	l := &authLayer{t: t, cred: serverCred(t, e, asyncsspi.NTLMUsers(ntlmStore())), scheme: "NTLM", persist: true}
+	e := testEngine(t, "")
+	l := &authLayer{t: t, cred: acceptorCred(t, e, asyncsspi.NTLMUsers(aliceStore())), scheme: "NTLM", persist: true}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/none", func(w http.ResponseWriter, r *http.Request) {})
 	mux.Handle("/", l)
-	h2 := startServerMode(t, "h2", mux, l)
+	h2 := startAuthServerMode(t, "h2", mux, l)
 	base := h2.Client().Transport.(*http.Transport).Clone()
 	base.ForceAttemptHTTP2 = true
-	client, _ := ntlmClient(t, base)
-	_, resp := getJSON(t, client, h2.URL+"/h2")
+	client, _ := ntlmTransport(t, base)
+	_, resp := getReply(t, client, h2.URL+"/h2")
 	if resp.ProtoMajor != 1 {
 		t.Fatalf("authenticated over %s", resp.Proto)
 	}
 	// The base itself speaks HTTP/2 to the server.
-	plain, err := base.RoundTrip(mustRequest(t, h2.URL+"/none"))
+	plain, err := base.RoundTrip(newGET(t, h2.URL+"/none"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -515,7 +511,7 @@ func TestPinnedConnectionsAreHTTP1(t *testing.T) {
 	}
 }
 
-func mustRequest(t *testing.T, u string) *http.Request {
+func newGET(t *testing.T, u string) *http.Request {
 	t.Helper()
 	r, err := http.NewRequest("GET", u, nil)
 	if err != nil {

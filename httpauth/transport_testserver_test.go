@@ -29,19 +29,19 @@ import (
 // internal/httppeer (MIT) are the proof of interoperability.
 
 const (
-	ntlmDomain   = "EXAMPLE"
-	ntlmUser     = "alice"
-	ntlmPassword = "Pa55word!"
+	aliceDomain   = "EXAMPLE"
+	aliceUser     = "alice"
+	alicePassword = "Pa55word!"
 )
 
-func ntlmStore() *ntlm.MemoryStore {
+func aliceStore() *ntlm.MemoryStore {
 	s := ntlm.NewMemoryStore()
-	s.AddPassword(ntlmDomain, ntlmUser, ntlmPassword)
+	s.AddPassword(aliceDomain, aliceUser, alicePassword)
 	return s
 }
 
 // reply is what authLayer answers an authenticated request with.
-type reply struct {
+type layerReply struct {
 	User   string `json:"user"`
 	Pkg    string `json:"pkg"`
 	Conn   int64  `json:"conn"`
@@ -50,8 +50,8 @@ type reply struct {
 	Proxy  string `json:"proxy,omitempty"` // who the proxy layer authenticated
 }
 
-// seen is one request as a layer saw it.
-type seen struct {
+// layerSeen is one request as a layer saw it.
+type layerSeen struct {
 	Conn   int64
 	Scheme string // of the Authorization (or Proxy-Authorization) header, "" none
 	Body   string
@@ -82,33 +82,33 @@ type authLayer struct {
 	next http.Handler
 
 	mu     sync.Mutex
-	states map[int64]*connState
-	log    []seen
+	states map[int64]*layerConn
+	log    []layerSeen
 }
 
-type connState struct {
+type layerConn struct {
 	sc   *asyncsspi.SecurityContext
 	user string
 	pkg  string
 }
 
-type connIDKey struct{}
+type layerConnKey struct{}
 
-func connID(ctx context.Context) int64 {
-	id, _ := ctx.Value(connIDKey{}).(int64)
+func layerConnID(ctx context.Context) int64 {
+	id, _ := ctx.Value(layerConnKey{}).(int64)
 	return id
 }
 
-func (l *authLayer) record(s seen) {
+func (l *authLayer) record(s layerSeen) {
 	l.mu.Lock()
 	l.log = append(l.log, s)
 	l.mu.Unlock()
 }
 
-func (l *authLayer) seen() []seen {
+func (l *authLayer) requests() []layerSeen {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]seen(nil), l.log...)
+	return append([]layerSeen(nil), l.log...)
 }
 
 func (l *authLayer) names() (authz, chal string, code int) {
@@ -118,15 +118,15 @@ func (l *authLayer) names() (authz, chal string, code int) {
 	return "Authorization", "WWW-Authenticate", http.StatusUnauthorized
 }
 
-func (l *authLayer) state(id int64) *connState {
+func (l *authLayer) state(id int64) *layerConn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.states == nil {
-		l.states = map[int64]*connState{}
+		l.states = map[int64]*layerConn{}
 	}
 	s := l.states[id]
 	if s == nil {
-		s = &connState{}
+		s = &layerConn{}
 		l.states[id] = s
 	}
 	return s
@@ -156,14 +156,14 @@ func (l *authLayer) closeAll() {
 }
 
 func (l *authLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := connID(r.Context())
+	id := layerConnID(r.Context())
 	authzName, chalName, code := l.names()
 	body, _ := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(strings.NewReader(string(body)))
 	st := l.state(id)
 	authz := r.Header.Get(authzName)
 	scheme, tok, _ := strings.Cut(authz, " ")
-	rec := seen{Conn: id, Scheme: scheme, Body: string(body)}
+	rec := layerSeen{Conn: id, Scheme: scheme, Body: string(body)}
 	challenge := func(token []byte) {
 		if len(token) > 0 {
 			w.Header().Set(chalName, l.scheme+" "+base64.StdEncoding.EncodeToString(token))
@@ -197,7 +197,7 @@ func (l *authLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(reply{User: st.user, Pkg: st.pkg, Conn: id, Method: r.Method, Body: string(body), Proxy: r.Header.Get("X-Proxy-User")})
+		json.NewEncoder(w).Encode(layerReply{User: st.user, Pkg: st.pkg, Conn: id, Method: r.Method, Body: string(body), Proxy: r.Header.Get("X-Proxy-User")})
 	}
 	if authz == "" {
 		if l.persist && st.user != "" && st.pkg == "NTLM" {
@@ -256,33 +256,33 @@ func (l *authLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // testServer is an httptest server whose connections are numbered, with
 // authentication layers that forget a connection's context when it
 // closes.
-type testServer struct {
+type authServer struct {
 	*httptest.Server
 	layers []*authLayer
 	nconn  atomic.Int64
 	closed chan int64 // connection ids as they close
 }
 
-func startServer(t testing.TB, tls bool, h http.Handler, layers ...*authLayer) *testServer {
+func startAuthServer(t testing.TB, tls bool, h http.Handler, layers ...*authLayer) *authServer {
 	t.Helper()
 	mode := "http"
 	if tls {
 		mode = "tls"
 	}
-	return startServerMode(t, mode, h, layers...)
+	return startAuthServerMode(t, mode, h, layers...)
 }
 
 // startServerMode starts a server speaking mode: "http", "tls" or "h2"
 // (TLS offering HTTP/2).
-func startServerMode(t testing.TB, mode string, h http.Handler, layers ...*authLayer) *testServer {
+func startAuthServerMode(t testing.TB, mode string, h http.Handler, layers ...*authLayer) *authServer {
 	t.Helper()
-	s := &testServer{layers: layers, closed: make(chan int64, 1024)}
+	s := &authServer{layers: layers, closed: make(chan int64, 1024)}
 	srv := httptest.NewUnstartedServer(h)
 	var ids sync.Map // net.Conn -> id
 	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		id := s.nconn.Add(1)
 		ids.Store(c, id)
-		return context.WithValue(ctx, connIDKey{}, id)
+		return context.WithValue(ctx, layerConnKey{}, id)
 	}
 	srv.Config.ConnState = func(c net.Conn, cs http.ConnState) {
 		if cs != http.StateClosed && cs != http.StateHijacked {
@@ -319,14 +319,14 @@ func startServerMode(t testing.TB, mode string, h http.Handler, layers ...*authL
 
 // localURL is the server's URL with host "localhost" (the SPN
 // HTTP/localhost of the test realm), plus path.
-func (s *testServer) localURL(path string) string {
+func (s *authServer) localURL(path string) string {
 	u, _ := url.Parse(s.URL)
 	u.Host = "localhost:" + u.Port()
 	return u.String() + path
 }
 
 // cert is the TLS server's certificate.
-func (s *testServer) cert(t testing.TB) *x509.Certificate {
+func (s *authServer) cert(t testing.TB) *x509.Certificate {
 	t.Helper()
 	c := s.Certificate()
 	if c == nil {
@@ -337,7 +337,7 @@ func (s *testServer) cert(t testing.TB) *x509.Certificate {
 
 // newEngine returns an engine for tests (Kerberos reading krb5conf when
 // given), closed at cleanup.
-func newEngine(t testing.TB, krb5conf string, kopts ...kerberos.Option) *asyncsspi.Engine {
+func testEngine(t testing.TB, krb5conf string, kopts ...kerberos.Option) *asyncsspi.Engine {
 	t.Helper()
 	opts := []asyncsspi.Option{asyncsspi.WithEngineOptions(async.WithWorkers(2))}
 	if krb5conf != "" {
@@ -349,7 +349,7 @@ func newEngine(t testing.TB, krb5conf string, kopts ...kerberos.Option) *asyncss
 	return e
 }
 
-func serverCred(t testing.TB, e *asyncsspi.Engine, src asyncsspi.Source) *asyncsspi.Credential {
+func acceptorCred(t testing.TB, e *asyncsspi.Engine, src asyncsspi.Source) *asyncsspi.Credential {
 	t.Helper()
 	c, err := e.ServerCredential(src)
 	if err != nil {
@@ -361,7 +361,7 @@ func serverCred(t testing.TB, e *asyncsspi.Engine, src asyncsspi.Source) *asyncs
 
 // getJSON does a GET and decodes the reply, failing t on anything but a
 // 200.
-func getJSON(t testing.TB, c *http.Client, u string) (reply, *http.Response) {
+func getReply(t testing.TB, c *http.Client, u string) (layerReply, *http.Response) {
 	t.Helper()
 	resp, err := c.Get(u)
 	if err != nil {
@@ -372,7 +372,7 @@ func getJSON(t testing.TB, c *http.Client, u string) (reply, *http.Response) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %s: %s (%s)", u, resp.Status, b, resp.Header.Get("X-Auth-Error"))
 	}
-	var r reply
+	var r layerReply
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatalf("reply %q: %v", b, err)
 	}
