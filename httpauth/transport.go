@@ -211,7 +211,9 @@ func WithBase(rt http.RoundTripper) TransportOption { return func(o *transportCo
 // asyncsspi.FromEnvironment()). For the Negotiate scheme it acquires src
 // itself (or asyncsspi.Negotiate(src) for a single-package source); for
 // the NTLM and Kerberos schemes, src.ClientPart of that package.
-func WithClientSource(src asyncsspi.Source) TransportOption { return func(o *transportConfig) { o.src = &src } }
+func WithClientSource(src asyncsspi.Source) TransportOption {
+	return func(o *transportConfig) { o.src = &src }
+}
 
 // WithClientCredential gives the Transport credentials already acquired, each
 // answering the scheme of its package: a Negotiate credential the
@@ -225,7 +227,9 @@ func WithClientCredential(creds ...*asyncsspi.Credential) TransportOption {
 
 // WithClientEngine runs handshakes on e, which the caller owns and closes,
 // instead of an engine of the Transport's own.
-func WithClientEngine(e *asyncsspi.Engine) TransportOption { return func(o *transportConfig) { o.eng = e } }
+func WithClientEngine(e *asyncsspi.Engine) TransportOption {
+	return func(o *transportConfig) { o.eng = e }
+}
 
 // WithClientSchemes sets the schemes the Transport answers, in order of
 // preference (default Negotiate, Kerberos, NTLM): when a server offers
@@ -237,7 +241,9 @@ func WithClientSchemes(schemes ...string) TransportOption {
 // WithMutualAuth sets whether the server must prove itself (default
 // true): with Kerberos, a response whose final token is missing or does
 // not verify is refused. false neither asks for nor checks it.
-func WithMutualAuth(required bool) TransportOption { return func(o *transportConfig) { o.mutual = required } }
+func WithMutualAuth(required bool) TransportOption {
+	return func(o *transportConfig) { o.mutual = required }
+}
 
 // WithDelegation asks Kerberos to delegate the client's TGT to the server
 // (ISC_REQ_DELEGATE, curl's --delegation always). Only for servers
@@ -246,7 +252,9 @@ func WithDelegation() TransportOption { return func(o *transportConfig) { o.dele
 
 // WithChannelBindings sets whether handshakes over HTTPS carry
 // tls-server-end-point channel bindings (default true).
-func WithChannelBindings(send bool) TransportOption { return func(o *transportConfig) { o.bindings = send } }
+func WithChannelBindings(send bool) TransportOption {
+	return func(o *transportConfig) { o.bindings = send }
+}
 
 // WithSPNPort puts the port in the service principal name when the URL's
 // port is not the scheme's default: "HTTP/host:8080", as Windows does
@@ -270,7 +278,9 @@ func WithCanonicalHost(r *net.Resolver) TransportOption {
 // WithSPN makes the service principal name with f from the host name
 // (after WithCanonicalHost, with the port when WithSPNPort), instead of
 // "HTTP/" + host; gokrb5's spnego.NewClient spn argument, for example.
-func WithSPN(f func(host string) string) TransportOption { return func(o *transportConfig) { o.spnFunc = f } }
+func WithSPN(f func(host string) string) TransportOption {
+	return func(o *transportConfig) { o.spnFunc = f }
+}
 
 // WithMaxConnsPerHost bounds the pinned connections kept and leased per
 // host (default 8): a handshake beyond it waits for one to come back.
