@@ -45,7 +45,7 @@ func (f *krbFixture) serverLayer(t testing.TB, scheme string) *authLayer {
 	if scheme == "Kerberos" {
 		src = kt
 	}
-	return &authLayer{t: t, cred: acceptorCred(t, f.server, src), scheme: scheme}
+	return &authLayer{cred: acceptorCred(t, f.server, src), scheme: scheme}
 }
 
 func (f *krbFixture) transport(t testing.TB, base http.RoundTripper, opts ...httpauth.TransportOption) *http.Client {

@@ -28,7 +28,7 @@ func ntlmAuthServer(t testing.TB, scheme string, tls bool, tweak ...func(*authLa
 	if scheme == "Negotiate" {
 		src = asyncsspi.Negotiate(src)
 	}
-	l := &authLayer{t: t, cred: acceptorCred(t, e, src), scheme: scheme, persist: true}
+	l := &authLayer{cred: acceptorCred(t, e, src), scheme: scheme, persist: true}
 	for _, f := range tweak {
 		f(l)
 	}
@@ -372,8 +372,8 @@ func TestCancelMidHandshake(t *testing.T) {
 func TestProxyAuthentication(t *testing.T) {
 	e := testEngine(t, "")
 	users := asyncsspi.Negotiate(asyncsspi.NTLMUsers(aliceStore()))
-	origin := &authLayer{t: t, cred: acceptorCred(t, e, users), scheme: "Negotiate", persist: true}
-	proxy := &authLayer{t: t, proxy: true, cred: acceptorCred(t, e, users), scheme: "Negotiate", persist: true}
+	origin := &authLayer{cred: acceptorCred(t, e, users), scheme: "Negotiate", persist: true}
+	proxy := &authLayer{proxy: true, cred: acceptorCred(t, e, users), scheme: "Negotiate", persist: true}
 	cases := []struct {
 		name  string
 		layer []*authLayer
@@ -488,7 +488,7 @@ func TestOwnAuthorizationPassesThrough(t *testing.T) {
 // connection stays one connection.
 func TestPinnedConnectionsAreHTTP1(t *testing.T) {
 	e := testEngine(t, "")
-	l := &authLayer{t: t, cred: acceptorCred(t, e, asyncsspi.NTLMUsers(aliceStore())), scheme: "NTLM", persist: true}
+	l := &authLayer{cred: acceptorCred(t, e, asyncsspi.NTLMUsers(aliceStore())), scheme: "NTLM", persist: true}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/none", func(w http.ResponseWriter, r *http.Request) {})
 	mux.Handle("/", l)

@@ -61,7 +61,6 @@ type layerSeen struct {
 // authLayer authenticates requests as a server (401) or a proxy (407)
 // with our acceptor, keeping one security context per connection.
 type authLayer struct {
-	t      testing.TB
 	proxy  bool
 	cred   *asyncsspi.Credential
 	scheme string // "Negotiate", "NTLM" or "Kerberos"
@@ -226,7 +225,7 @@ func (l *authLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		sc, err := l.cred.NewServerContext(opts...)
 		if err != nil {
-			l.t.Errorf("server context: %v", err)
+			w.Header().Set("X-Auth-Error", "server context: "+err.Error())
 			challenge(nil)
 			return
 		}
@@ -253,6 +252,13 @@ func (l *authLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	pass(out)
 }
 
+// cleaner is what startAuthServerMode needs of a testing.TB (an Example
+// has none: exampleCleanup plays it).
+type cleaner interface {
+	Helper()
+	Cleanup(func())
+}
+
 // testServer is an httptest server whose connections are numbered, with
 // authentication layers that forget a connection's context when it
 // closes.
@@ -274,7 +280,7 @@ func startAuthServer(t testing.TB, tls bool, h http.Handler, layers ...*authLaye
 
 // startServerMode starts a server speaking mode: "http", "tls" or "h2"
 // (TLS offering HTTP/2).
-func startAuthServerMode(t testing.TB, mode string, h http.Handler, layers ...*authLayer) *authServer {
+func startAuthServerMode(t cleaner, mode string, h http.Handler, layers ...*authLayer) *authServer {
 	t.Helper()
 	s := &authServer{layers: layers, closed: make(chan int64, 1024)}
 	srv := httptest.NewUnstartedServer(h)
