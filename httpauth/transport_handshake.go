@@ -120,7 +120,7 @@ func (t *Transport) exchange(req *http.Request, pc *pinConn, first *http.Respons
 				return nil, err
 			}
 			if pc != nil && connBound(proxy) {
-				pc.proxy = connAuth{scheme: proxy.scheme, pkg: proxy.result.Package, target: proxy.target}
+				pc.proxy = connAuth{scheme: proxy.scheme, pkg: proxy.result.Package, target: proxy.target, client: proxy.result.Client}
 			}
 			// Over: a later 407 (a proxy that wants a token per
 			// request) starts a new handshake.
@@ -172,10 +172,10 @@ func (t *Transport) exchange(req *http.Request, pc *pinConn, first *http.Respons
 		}
 		serverAuth = origin.result
 		if pc != nil && connBound(origin) {
-			pc.origin = connAuth{scheme: origin.scheme, pkg: origin.result.Package, target: origin.target}
+			pc.origin = connAuth{scheme: origin.scheme, pkg: origin.result.Package, target: origin.target, client: origin.result.Client}
 		}
 	} else if origin.sent == 0 && pc != nil && pc.origin.ok() && resp.StatusCode != http.StatusUnauthorized {
-		serverAuth = &Authentication{Scheme: pc.origin.scheme, Package: pc.origin.pkg, Target: pc.origin.target, Connection: true}
+		serverAuth = &Authentication{Scheme: pc.origin.scheme, Package: pc.origin.pkg, Target: pc.origin.target, Client: pc.origin.client, Connection: true}
 	}
 	if origin.sc != nil && resp.StatusCode == http.StatusUnauthorized {
 		serverAuth = origin.refusal()
@@ -185,7 +185,7 @@ func (t *Transport) exchange(req *http.Request, pc *pinConn, first *http.Respons
 	} else if proxy.result != nil {
 		proxyAuth = proxy.result
 	} else if proxy.sent == 0 && pc != nil && pc.proxy.ok() && resp.StatusCode != http.StatusProxyAuthRequired {
-		proxyAuth = &Authentication{Proxy: true, Scheme: pc.proxy.scheme, Package: pc.proxy.pkg, Target: pc.proxy.target, Connection: true}
+		proxyAuth = &Authentication{Proxy: true, Scheme: pc.proxy.scheme, Package: pc.proxy.pkg, Target: pc.proxy.target, Client: pc.proxy.client, Connection: true}
 	}
 	if serverAuth != nil || proxyAuth != nil {
 		resp.Request = resp.Request.WithContext(context.WithValue(resp.Request.Context(), resultKey{}, &results{server: serverAuth, proxy: proxyAuth}))
@@ -364,7 +364,7 @@ func (t *Transport) finish(ctx context.Context, h *clientHandshake, resp *http.R
 		}
 		return refuse(errors.New("its final token did not prove it"))
 	}
-	h.result = &Authentication{Proxy: h.proxy, Scheme: h.scheme, Package: pkg, Target: h.target, Legs: h.sent, Verified: verified}
+	h.result = &Authentication{Proxy: h.proxy, Scheme: h.scheme, Package: pkg, Target: h.target, Client: h.sc.ClientName(), Legs: h.sent, Verified: verified}
 	return nil
 }
 

@@ -72,7 +72,7 @@ type pinConn struct {
 
 // connAuth is what a connection-bound handshake left on a connection.
 type connAuth struct {
-	scheme, pkg, target string
+	scheme, pkg, target, client string
 }
 
 func (a connAuth) ok() bool { return a.scheme != "" }

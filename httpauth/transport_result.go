@@ -17,6 +17,9 @@ type Authentication struct {
 	Package string
 	// Target is the service principal name authenticated to.
 	Target string
+	// Client is the name the client authenticated as, as its package
+	// knows it ("alice@REALM", "DOMAIN\alice"); "" when unknown.
+	Client string
 	// Legs is the number of tokens sent for this response; 0 when the
 	// request went on a connection authenticated earlier.
 	Legs int
