@@ -1,9 +1,12 @@
 package httpauth_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -219,4 +222,40 @@ func BenchmarkTransportNegotiateKerberos(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+}
+
+// Cancelling while a leg waits on the KDC (one that never answers) ends
+// RoundTrip with the context's error at once; nothing is sent, and
+// nothing is left running (goleak checks at exit).
+func TestCancelWhileKDCHangs(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "krb5.conf")
+	text := "[libdefaults]\n default_realm = SILENT.TEST\n dns_lookup_kdc = false\n dns_lookup_realm = false\n rdns = false\n" +
+		"[realms]\n SILENT.TEST = {\n  kdc = " + testrealm.SilentAddr(t) + "\n }\n[domain_realm]\n localhost = SILENT.TEST\n"
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	requests := 0
+	srv := startAuthServer(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests++
+		w.Header().Set("WWW-Authenticate", "Negotiate")
+		w.WriteHeader(401)
+	}))
+	tr := httpauth.NewTransport(httpauth.WithClientEngine(testEngine(t, conf)), httpauth.WithBase(&http.Transport{}),
+		httpauth.WithClientSource(asyncsspi.KerberosPassword("alice@SILENT.TEST", "pw")))
+	defer tr.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.localURL("/hang"), nil)
+	start := time.Now()
+	_, err := (&http.Client{Transport: tr}).Do(req)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("leg cancelled while the KDC hangs: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("cancellation took %v", d)
+	}
+	if requests != 1 {
+		t.Fatalf("%d requests reached the server, want the first only", requests)
+	}
 }
