@@ -81,6 +81,20 @@ func (h *clientHandshake) reset() {
 	h.header, h.done = "", false
 }
 
+// step runs a leg with the challenger's token (a token68).
+func (h *clientHandshake) step(ctx context.Context, token68 string) (out []byte, done bool, err error) {
+	in, err := decodeToken(token68)
+	if err != nil {
+		return nil, false, err
+	}
+	out, done, err = h.sc.Step(ctx, in)
+	if err != nil {
+		return nil, false, err
+	}
+	h.done = done
+	return out, done, nil
+}
+
 func (h *clientHandshake) setToken(tok []byte) {
 	h.header = h.scheme + " " + base64.StdEncoding.EncodeToString(tok)
 	h.sent++
@@ -254,15 +268,10 @@ func (t *Transport) respond(ctx context.Context, h *clientHandshake, req *http.R
 	// A token that does not step is the server's refusal too (SPNEGO's
 	// reject, a KRB-ERROR) or garbage: the challenge is returned as it
 	// is, and the step's error says why.
-	in, err := decodeToken(c.Token68)
+	out, done, err := h.step(ctx, c.Token68)
 	if err != nil {
 		return refused(err)
 	}
-	out, done, err := h.sc.Step(ctx, in)
-	if err != nil {
-		return refused(err)
-	}
-	h.done = done
 	if len(out) == 0 {
 		if done {
 			return refused(fmt.Errorf("%w: it challenged the handshake's last token", ErrRefused))
@@ -340,18 +349,13 @@ func (t *Transport) finish(ctx context.Context, h *clientHandshake, resp *http.R
 		return fmt.Errorf("httpauth: %s response refused: the %s %s was not verified: %w", resp.Status, h.who(), h.target, cause)
 	}
 	if c.Token68 != "" && !h.done {
-		in, err := decodeToken(c.Token68)
-		if err != nil {
-			return refuse(err)
-		}
-		out, done, err := h.sc.Step(ctx, in)
+		out, done, err := h.step(ctx, c.Token68)
 		if err != nil {
 			return refuse(err)
 		}
 		if !done {
 			return refuse(errors.New("its final token did not complete the handshake"))
 		}
-		h.done = true
 		if len(out) > 0 {
 			t.log.Debug("httpauth: a token left to send after the final response is dropped", "scheme", h.scheme, "bytes", len(out))
 		}
