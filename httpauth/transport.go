@@ -112,7 +112,8 @@ const (
 // own host: the Transport never copies a token or an Authorization
 // header from one host to another (and http.Client never sees the
 // headers it adds). A request that carries its own Authorization header
-// is passed to the base as it is.
+// is passed to the base as it is; one that carries its own
+// Proxy-Authorization gets its 407 back as it is.
 //
 // # Replacing gokrb5's spnego.Client or go-ntlmssp's Negotiator
 //
@@ -387,7 +388,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !t.challenged(resp) {
+	if !t.challenged(req, resp) {
 		return resp, nil
 	}
 	if !replayable(req) {
@@ -562,13 +563,17 @@ func (t *Transport) answerable(scheme string) bool {
 }
 
 // challenged reports whether resp asks for authentication in a scheme the
-// Transport answers.
-func (t *Transport) challenged(resp *http.Response) bool {
+// Transport answers. A 407 for a request that carries its own
+// Proxy-Authorization is the caller's.
+func (t *Transport) challenged(req *http.Request, resp *http.Response) bool {
 	var name string
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
 		name = "WWW-Authenticate"
 	case http.StatusProxyAuthRequired:
+		if req.Header.Get("Proxy-Authorization") != "" {
+			return false
+		}
 		name = "Proxy-Authenticate"
 	default:
 		return false

@@ -145,7 +145,9 @@ func (t *Transport) exchange(req *http.Request, pc *pinConn, first *http.Respons
 		case http.StatusUnauthorized:
 			h = origin
 		case http.StatusProxyAuthRequired:
-			h = proxy
+			if req.Header.Get("Proxy-Authorization") == "" {
+				h = proxy
+			}
 		}
 		if h == nil {
 			break

@@ -482,6 +482,23 @@ func TestOwnAuthorizationPassesThrough(t *testing.T) {
 	if resp.StatusCode != 401 || len(layer.requests()) != 1 {
 		t.Fatalf("%s after %d requests", resp.Status, len(layer.requests()))
 	}
+
+	// The same for a proxy's 407 and the caller's Proxy-Authorization.
+	e := testEngine(t, "")
+	proxy := &authLayer{proxy: true, cred: acceptorCred(t, e, asyncsspi.NTLMUsers(aliceStore())), scheme: "NTLM"}
+	ps := startAuthServer(t, false, proxy, proxy)
+	pu, _ := url.Parse(ps.URL)
+	pclient, _ := ntlmTransport(t, &http.Transport{Proxy: http.ProxyURL(pu)})
+	req, _ = http.NewRequest("GET", "http://origin.example/own", nil)
+	req.Header.Set("Proxy-Authorization", "Basic Zm9vOmJhcg==")
+	resp, err = pclient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 407 || len(proxy.requests()) != 1 {
+		t.Fatalf("own Proxy-Authorization: %s after %d requests", resp.Status, len(proxy.requests()))
+	}
 }
 
 // HTTP/2 servers: the pinned connections speak HTTP/1.1, so NTLM's
