@@ -147,14 +147,16 @@ const (
 //
 // # Goroutines and closing
 //
-// The Transport starts no goroutine of its own. The engine it runs
-// handshakes on has goroutines: a Transport made without WithClientEngine
-// makes its own engine on first need and closes it (with the credentials
-// it acquired) on Close, or on CloseIdleConnections once no handshake is
-// in flight, so that http.Client.CloseIdleConnections releases
-// everything; the next handshake starts a new one. An engine or
-// credential given with WithClientEngine or WithClientCredential belongs to the
-// caller and is never closed.
+// The Transport starts no goroutine of its own; its pinned connections
+// have net/http's, as any connection does, and CloseIdleConnections
+// closes the idle ones. The engine it runs handshakes on has goroutines:
+// a Transport made without WithClientEngine makes its own engine on
+// first need and closes it (with the credentials it acquired) on Close,
+// or on CloseIdleConnections once no handshake is in flight, so that
+// http.Client.CloseIdleConnections releases everything; the next
+// handshake starts a new one. An engine or credential given with
+// WithClientEngine or WithClientCredential belongs to the caller and is
+// never closed.
 //
 // A Transport is safe for concurrent use by multiple goroutines.
 type Transport struct {
