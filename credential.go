@@ -46,6 +46,29 @@ type Source struct {
 // String describes the source.
 func (s Source) String() string { return s.desc }
 
+// Package is the package a credential acquired from s is for:
+// "Negotiate", "Kerberos" or "NTLM" ("" for the zero Source).
+func (s Source) Package() string { return s.pkg }
+
+// ClientPart returns what of s can give a client credential for package
+// pkg ("Kerberos" or "NTLM"): s itself when it is for pkg, else the first
+// such part of a Negotiate source (FromEnvironment's ticket cache for
+// Kerberos, its users file for NTLM). The part is explicit, not lenient:
+// acquiring it fails with the reason when what it names is missing. ok is
+// false when s has no part for pkg. For the Negotiate package use s
+// itself, or Negotiate(s) for a single-package source.
+func (s Source) ClientPart(pkg string) (part Source, ok bool) {
+	if strings.EqualFold(s.pkg, pkg) && s.pkg != negotiate.PackageName {
+		return s, s.uses.Outbound()
+	}
+	for _, p := range s.parts {
+		if strings.EqualFold(p.pkg, pkg) && p.uses.Outbound() {
+			return p, true
+		}
+	}
+	return Source{}, false
+}
+
 // KerberosPassword is a Kerberos client identity with a password: the
 // client logs in (an AS exchange) on its first handshake. principal is
 // "user@REALM", or "user" for krb5.conf's default_realm; a realm in the
@@ -325,8 +348,8 @@ func (c *Credential) Packages() []string { return append([]string(nil), c.parts.
 func (c *Credential) Unavailable() []error { return append([]error(nil), c.unavailable...) }
 
 // Expiry is when the credential stops being usable, as
-// AcquireCredentialsHandle reports it (ptsExpiry); secctx.NeverExpires for
-// a credential that does not expire.
+// AcquireCredentialsHandle reports it (ptsExpiry); the zero time for a
+// credential that does not expire.
 func (c *Credential) Expiry() time.Time { return c.expiry }
 
 // Close frees the credential (FreeCredentialsHandle).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -168,6 +169,14 @@ func (s *SecurityContext) Step(ctx context.Context, in []byte) (out []byte, done
 	case <-ctx.Done():
 		s.ac.Cancel()
 		<-s.ac.Done()
+		out, done, err := s.Result()
+		if err != nil {
+			// The leg's own error (cancelled, its status) and the
+			// reason: errors.Is finds both, context.DeadlineExceeded
+			// included.
+			err = fmt.Errorf("%w (%w)", err, ctx.Err())
+		}
+		return out, done, err
 	}
 	return s.Result()
 }

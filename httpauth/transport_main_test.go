@@ -1,0 +1,12 @@
+package httpauth_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// The Transport's engine and the test servers start goroutines; none may
+// outlive the tests. (The server side's tests have the same TestMain: a
+// package has one, so one of the two files goes when both are merged.)
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
