@@ -318,3 +318,10 @@ func writeFile(t *testing.T, path, text string) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// newUnstarted is h behind auth on an httptest server with Install.
+func newUnstarted(h http.Handler, auth *httpauth.Authenticator) *httptest.Server {
+	s := httptest.NewUnstartedServer(auth.Wrap(h))
+	auth.Install(s.Config)
+	return s
+}
