@@ -14,7 +14,6 @@ import (
 
 	"github.com/asyncsspi/asyncsspi"
 	"github.com/asyncsspi/asyncsspi/async"
-	"github.com/asyncsspi/asyncsspi/mechs/kerberos"
 	"github.com/asyncsspi/asyncsspi/mechs/negotiate"
 	"github.com/asyncsspi/asyncsspi/mechs/ntlm"
 	"github.com/asyncsspi/asyncsspi/status"
@@ -110,8 +109,9 @@ func WithCredential(c *asyncsspi.Credential) ServerOption {
 }
 
 // WithSource acquires the server credential from src instead of
-// asyncsspi.FromEnvironment(). A Kerberos source is wrapped in
-// asyncsspi.Negotiate, since HTTP clients send Kerberos inside SPNEGO.
+// asyncsspi.FromEnvironment(). A Kerberos or NTLM source is wrapped in
+// asyncsspi.Negotiate, since HTTP clients send Kerberos inside SPNEGO (and
+// NTLM both inside it and on its own).
 func WithSource(src asyncsspi.Source) ServerOption {
 	return func(c *serverConfig) { c.src = &src }
 }
@@ -210,8 +210,9 @@ func NewAuthenticator(opts ...ServerOption) (*Authenticator, error) {
 			src = *cfg.src
 		}
 		cred, err := a.eng.ServerCredential(src)
-		if err == nil && cred.Package() == kerberos.Name {
-			// HTTP clients send Kerberos inside SPNEGO.
+		if err == nil && cred.Package() != negotiate.PackageName {
+			// HTTP clients send Kerberos inside SPNEGO, and NTLM
+			// either way.
 			cred.Close()
 			cred, err = a.eng.ServerCredential(asyncsspi.Negotiate(src))
 		}
