@@ -125,10 +125,10 @@ func validToken(s string) bool {
 	return true
 }
 
-// decodeToken68 decodes standard base64, padded (as every client sends
-// it) or, when it carries no padding, unpadded. Only the base64 alphabet
-// is accepted: the decoder's own tolerance of CR and LF is not extended to
-// a header.
+// decodeToken68 decodes standard, padded base64 (RFC 4648 section 4, as
+// RFC 4559 and every client encode tokens). Only the base64 alphabet is
+// accepted: the decoder's own tolerance of CR and LF is not extended to a
+// header.
 func decodeToken68(s string) ([]byte, error) {
 	padded := false
 	for i := 0; i < len(s); i++ {
@@ -143,11 +143,7 @@ func decodeToken68(s string) ([]byte, error) {
 			return nil, fmt.Errorf("byte %#02x at %d is not base64", c, i)
 		}
 	}
-	enc := base64.StdEncoding.Strict()
-	if !padded && len(s)%4 != 0 {
-		enc = base64.RawStdEncoding.Strict()
-	}
-	tok, err := enc.DecodeString(s)
+	tok, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil {
 		return nil, err
 	}
