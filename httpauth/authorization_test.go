@@ -35,7 +35,7 @@ func TestParseAuthorization(t *testing.T) {
 		{header("NTLM\t" + b64), "NTLM", nil},
 		{header("ntlm " + b64 + " "), "NTLM", nil},
 		{http.Header{}, "", httpauth.ErrNoAuthorization},
-		{header("Negotiate " + b64, "Negotiate " + b64), "Negotiate", httpauth.ErrRepeatedAuthorization},
+		{header("Negotiate "+b64, "Negotiate "+b64), "Negotiate", httpauth.ErrRepeatedAuthorization},
 		{header("Negotiate " + b64 + ", NTLM " + b64), "Negotiate", httpauth.ErrRepeatedAuthorization},
 		{header("Negotiate"), "Negotiate", httpauth.ErrMalformedAuthorization},
 		{header("Negotiate "), "Negotiate", httpauth.ErrMalformedAuthorization},
