@@ -69,18 +69,11 @@ func (d *derReader) expect(tag byte, what string) ([]byte, error) {
 	return v, nil
 }
 
-// optional reads the TLV with tag if it comes next.
-func (d *derReader) optional(tag byte, what string) ([]byte, bool, error) {
-	if len(d.b) == 0 || d.b[0] != tag {
-		return nil, false, nil
-	}
-	v, err := d.expect(tag, what)
-	return v, err == nil, err
-}
-
-// field reads [n] EXPLICIT around a universal tag.
-func (d *derReader) field(n int, inner byte, what string) ([]byte, error) {
-	v, err := d.expect(0xa0+byte(n), what)
+// wrapped reads the TLV outer whose content is exactly one TLV inner
+// (an [n] EXPLICIT tag, an [APPLICATION n] around its SEQUENCE), and
+// returns inner's content.
+func (d *derReader) wrapped(outer, inner byte, what string) ([]byte, error) {
+	v, err := d.expect(outer, what)
 	if err != nil {
 		return nil, err
 	}
@@ -89,10 +82,26 @@ func (d *derReader) field(n int, inner byte, what string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !r.empty() {
-		return nil, malformed("%s: trailing bytes", what)
+	return c, r.end(what)
+}
+
+// seq is wrapped for a SEQUENCE, as a reader.
+func (d *derReader) seq(outer byte, what string) (derReader, error) {
+	c, err := d.wrapped(outer, 0x30, what)
+	return derReader{c}, err
+}
+
+// end fails if anything is left.
+func (d *derReader) end(what string) error {
+	if !d.empty() {
+		return malformed("%s: %d unexpected bytes at the end", what, len(d.b))
 	}
-	return c, nil
+	return nil
+}
+
+// field reads [n] EXPLICIT around a universal tag.
+func (d *derReader) field(n int, inner byte, what string) ([]byte, error) {
+	return d.wrapped(0xa0+byte(n), inner, what)
 }
 
 func (d *derReader) optionalField(n int, inner byte, what string) ([]byte, bool, error) {
@@ -151,38 +160,30 @@ func oidString(b []byte) (string, error) {
 	return strings.Join(parts, "."), nil
 }
 
-// message opens [APPLICATION n] SEQUENCE and checks pvno and msg-type.
+// message opens [APPLICATION n] SEQUENCE and checks pvno and msg-type;
+// it leaves the printer indented under the message's heading.
 func (p *printer) message(b []byte, tag byte, msgType int64, name string) (derReader, error) {
 	d := derReader{b}
-	app, err := d.expect(tag, name)
+	r, err := d.seq(tag, name)
 	if err != nil {
-		return derReader{}, err
+		return r, err
 	}
-	if !d.empty() {
-		return derReader{}, malformed("%s: %d bytes after the message", name, len(d.b))
+	if err := d.end(name); err != nil {
+		return r, err
 	}
-	a := derReader{app}
-	seq, err := a.expect(0x30, name)
-	if err != nil {
-		return derReader{}, err
-	}
-	if !a.empty() {
-		return derReader{}, malformed("%s: trailing bytes", name)
-	}
-	r := derReader{seq}
 	pvno, err := r.intField(0, name+" pvno")
 	if err != nil {
-		return derReader{}, err
+		return r, err
 	}
 	mt, err := r.intField(1, name+" msg-type")
 	if err != nil {
-		return derReader{}, err
+		return r, err
 	}
 	p.line("Kerberos %s (RFC 4120 section 5)", name)
 	p.indent++
 	p.line("pvno: %d, msg-type: %d", pvno, mt)
 	if pvno != 5 || mt != msgType {
-		return derReader{}, malformed("%s: pvno %d msg-type %d, want 5 and %d", name, pvno, mt, msgType)
+		return r, malformed("%s: pvno %d msg-type %d, want 5 and %d", name, pvno, mt, msgType)
 	}
 	return r, nil
 }
@@ -191,8 +192,7 @@ func (p *printer) message(b []byte, tag byte, msgType int64, name string) (derRe
 var apOptionNames = []string{"reserved", "use-session-key", "mutual-required"}
 
 func (p *printer) apReq(b []byte) error {
-	indent := p.indent
-	defer func() { p.indent = indent }()
+	defer p.restore()()
 	r, err := p.message(b, tagAPReq, 14, "AP-REQ")
 	if err != nil {
 		return err
@@ -206,41 +206,35 @@ func (p *printer) apReq(b []byte) error {
 		return err
 	}
 	p.line("ap-options: %s (%s)", bits, names)
-	tkt, err := r.expect(0xa3, "ticket")
-	if err != nil {
+	if err := p.ticket(&r); err != nil {
 		return err
 	}
-	if err := p.ticket(tkt); err != nil {
+	if err := p.encryptedData(&r, 0xa4, "authenticator"); err != nil {
 		return err
 	}
-	auth, err := r.expect(0xa4, "authenticator")
-	if err != nil {
-		return err
-	}
-	if err := p.encryptedData("authenticator", auth); err != nil {
-		return err
-	}
-	if !r.empty() {
-		return malformed("AP-REQ: unexpected fields after the authenticator")
-	}
-	return nil
+	return r.end("AP-REQ")
 }
 
-func (p *printer) ticket(b []byte) error {
-	d := derReader{b}
-	app, err := d.expect(tagTicket, "Ticket")
+// restore returns a func that puts the indent back where it is now.
+func (p *printer) restore() func() {
+	indent := p.indent
+	return func() { p.indent = indent }
+}
+
+// ticket prints an AP-REQ's ticket [3] Ticket ([APPLICATION 1]).
+func (p *printer) ticket(d *derReader) error {
+	app, err := d.expect(0xa3, "ticket")
 	if err != nil {
 		return err
 	}
-	a := derReader{app}
-	seq, err := a.expect(0x30, "Ticket")
+	t := derReader{app}
+	r, err := t.seq(tagTicket, "Ticket")
 	if err != nil {
 		return err
 	}
-	if !d.empty() || !a.empty() {
-		return malformed("Ticket: trailing bytes")
+	if err := t.end("ticket"); err != nil {
+		return err
 	}
-	r := derReader{seq}
 	vno, err := r.intField(0, "tkt-vno")
 	if err != nil {
 		return err
@@ -250,27 +244,16 @@ func (p *printer) ticket(b []byte) error {
 		return err
 	}
 	p.line("ticket: tkt-vno %d", vno)
+	defer p.restore()()
 	p.indent++
-	defer func() { p.indent-- }()
 	p.line("realm: %q", realm)
-	sname, err := r.expect(0xa2, "ticket sname")
-	if err != nil {
+	if err := p.principal(&r, 0xa2, "sname"); err != nil {
 		return err
 	}
-	if err := p.principal("sname", sname); err != nil {
+	if err := p.encryptedData(&r, 0xa3, "enc-part"); err != nil {
 		return err
 	}
-	enc, err := r.expect(0xa3, "ticket enc-part")
-	if err != nil {
-		return err
-	}
-	if err := p.encryptedData("enc-part", enc); err != nil {
-		return err
-	}
-	if !r.empty() {
-		return malformed("Ticket: unexpected fields after enc-part")
-	}
-	return nil
+	return r.end("Ticket")
 }
 
 var nameTypes = map[int64]string{
@@ -279,31 +262,20 @@ var nameTypes = map[int64]string{
 	-128: "NT-MS-PRINCIPAL", -129: "NT-MS-PRINCIPAL-AND-ID", -130: "NT-ENT-PRINCIPAL-AND-ID",
 }
 
-// principal prints a PrincipalName (the explicit tag's content).
-func (p *printer) principal(what string, b []byte) error {
-	d := derReader{b}
-	seq, err := d.expect(0x30, what)
+// principal prints the PrincipalName in d's next field, tagged tag.
+func (p *printer) principal(d *derReader, tag byte, what string) error {
+	r, err := d.seq(tag, what)
 	if err != nil {
 		return err
 	}
-	if !d.empty() {
-		return malformed("%s: trailing bytes", what)
-	}
-	r := derReader{seq}
 	nt, err := r.intField(0, what+" name-type")
 	if err != nil {
 		return err
 	}
-	list, err := r.expect(0xa1, what+" name-string")
+	s, err := r.seq(0xa1, what+" name-string")
 	if err != nil {
 		return err
 	}
-	l := derReader{list}
-	strs, err := l.expect(0x30, what+" name-string")
-	if err != nil {
-		return err
-	}
-	s := derReader{strs}
 	var parts []string
 	for !s.empty() {
 		v, err := s.expect(0x1b, what+" name component")
@@ -312,15 +284,12 @@ func (p *printer) principal(what string, b []byte) error {
 		}
 		parts = append(parts, string(v))
 	}
-	if !r.empty() || !l.empty() {
-		return malformed("%s: trailing bytes", what)
-	}
 	typ := nameTypes[nt]
 	if typ == "" {
 		typ = "name-type " + strconv.FormatInt(nt, 10)
 	}
 	p.line("%s: %q (%s)", what, strings.Join(parts, "/"), typ)
-	return nil
+	return r.end(what)
 }
 
 // etypes names the encryption types (RFC 3961, 3962, 4757, 8009, 6803).
@@ -338,18 +307,13 @@ func etypeName(e int64) string {
 	return strconv.FormatInt(e, 10)
 }
 
-// encryptedData prints an EncryptedData (the explicit tag's content):
+// encryptedData prints the EncryptedData in d's next field, tagged tag:
 // its etype, kvno and size, never its plaintext.
-func (p *printer) encryptedData(what string, b []byte) error {
-	d := derReader{b}
-	seq, err := d.expect(0x30, what)
+func (p *printer) encryptedData(d *derReader, tag byte, what string) error {
+	r, err := d.seq(tag, what)
 	if err != nil {
 		return err
 	}
-	if !d.empty() {
-		return malformed("%s: trailing bytes", what)
-	}
-	r := derReader{seq}
 	et, err := r.intField(0, what+" etype")
 	if err != nil {
 		return err
@@ -368,36 +332,26 @@ func (p *printer) encryptedData(what string, b []byte) error {
 	if err != nil {
 		return err
 	}
-	if !r.empty() {
-		return malformed("%s: trailing bytes", what)
-	}
 	p.line("%s: etype %s%s, %d bytes of ciphertext (not decrypted)", what, etypeName(et), kvno, len(cipher))
-	return nil
+	return r.end(what)
 }
 
 func (p *printer) apRep(b []byte) error {
-	indent := p.indent
-	defer func() { p.indent = indent }()
+	defer p.restore()()
 	r, err := p.message(b, tagAPRep, 15, "AP-REP")
 	if err != nil {
 		return err
 	}
-	enc, err := r.expect(0xa2, "enc-part")
-	if err != nil {
+	if err := p.encryptedData(&r, 0xa2, "enc-part"); err != nil {
 		return err
 	}
-	if err := p.encryptedData("enc-part", enc); err != nil {
-		return err
-	}
-	if !r.empty() {
-		return malformed("AP-REP: unexpected fields after enc-part")
-	}
-	return nil
+	return r.end("AP-REP")
 }
 
+// krbError prints a KRB-ERROR's fields in order, the optional ones when
+// present.
 func (p *printer) krbError(b []byte) error {
-	indent := p.indent
-	defer func() { p.indent = indent }()
+	defer p.restore()()
 	r, err := p.message(b, tagKRBError, 30, "KRB-ERROR")
 	if err != nil {
 		return err
@@ -438,10 +392,8 @@ func (p *printer) krbError(b []byte) error {
 	} else if ok {
 		p.line("crealm: %q", v)
 	}
-	if v, ok, err := r.optional(0xa8, "cname"); err != nil {
-		return err
-	} else if ok {
-		if err := p.principal("cname", v); err != nil {
+	if len(r.b) > 0 && r.b[0] == 0xa8 {
+		if err := p.principal(&r, 0xa8, "cname"); err != nil {
 			return err
 		}
 	}
@@ -450,11 +402,7 @@ func (p *printer) krbError(b []byte) error {
 		return err
 	}
 	p.line("realm: %q", realm)
-	sname, err := r.expect(0xaa, "sname")
-	if err != nil {
-		return err
-	}
-	if err := p.principal("sname", sname); err != nil {
+	if err := p.principal(&r, 0xaa, "sname"); err != nil {
 		return err
 	}
 	if v, ok, err := r.optionalField(11, 0x1b, "e-text"); err != nil {
@@ -467,10 +415,7 @@ func (p *printer) krbError(b []byte) error {
 	} else if ok {
 		p.line("e-data: %d bytes %x", len(v), v)
 	}
-	if !r.empty() {
-		return malformed("KRB-ERROR: unexpected fields")
-	}
-	return nil
+	return r.end("KRB-ERROR")
 }
 
 // kerberosTime shows a GeneralizedTime as sent ("20261204142527Z").
