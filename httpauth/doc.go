@@ -4,9 +4,17 @@
 //
 // # Client
 //
-// The client side is an http.RoundTripper that answers a server's 401
-// (and a proxy's 407) challenges with the client's credential, as curl
-// --negotiate does; its type's comment describes it.
+// Transport is an http.RoundTripper that answers a server's 401 (and an
+// HTTP proxy's 407) Negotiate, Kerberos or NTLM challenges, as curl
+// --negotiate does, by default with the environment's client credential
+// (asyncsspi.FromEnvironment: the ticket cache in $KRB5CCNAME, the NTLM
+// account in $NTLM_USER_FILE):
+//
+//	client := &http.Client{Transport: httpauth.NewTransport()}
+//
+// Its comment says what a request goes through; AuthenticationOf tells
+// what authenticated a response. Its options are named WithClient... where
+// the server's have the same purpose.
 //
 // # Server
 //

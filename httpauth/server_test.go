@@ -12,15 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/asyncsspi/asyncsspi"
 	"github.com/asyncsspi/asyncsspi/async"
 	"github.com/asyncsspi/asyncsspi/httpauth"
 	"github.com/asyncsspi/asyncsspi/mechs/ntlm"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // A request without credentials is offered both schemes; with connection
 // state NTLM is offered, without it only Negotiate.
