@@ -319,8 +319,8 @@ type Identity struct {
 	// Context is the server's security context, for per-message
 	// protection (Seal, Open, Sign, Verify) and the session key. It is
 	// usable while the request is served; the Authenticator closes it
-	// after the handler returns (a bound one, when the connection closes
-	// or authenticates again). Do not Step it.
+	// after the handler returns (a bound one, when the connection closes,
+	// is hijacked or authenticates again). Do not Step or Close it.
 	Context *asyncsspi.SecurityContext
 }
 

@@ -44,6 +44,33 @@ type recorder struct {
 	hold    chan struct{}
 	arrived chan struct{}
 	header  string
+	// barrier, when set, holds each request until barrier.n are in.
+	barrier *barrier
+}
+
+// barrier releases its waiters n at a time, so that n requests are in
+// flight together.
+type barrier struct {
+	mu      sync.Mutex
+	n, in   int
+	release chan struct{}
+}
+
+func (b *barrier) wait() {
+	b.mu.Lock()
+	if b.release == nil {
+		b.release = make(chan struct{})
+	}
+	ch := b.release
+	if b.in++; b.in == b.n {
+		close(ch)
+		b.release, b.in = nil, 0
+	}
+	b.mu.Unlock()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second): // a client failed; its test says so
+	}
 }
 
 func newRecorder(t *testing.T, header string) *recorder {
@@ -51,8 +78,11 @@ func newRecorder(t *testing.T, header string) *recorder {
 	rec.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec.mu.Lock()
 		rec.seen = append(rec.seen, r.Header.Clone())
-		hold, arrived := rec.hold, rec.arrived
+		hold, arrived, bar := rec.hold, rec.arrived, rec.barrier
 		rec.mu.Unlock()
+		if bar != nil {
+			bar.wait()
+		}
 		if hold != nil {
 			arrived <- struct{}{}
 			<-hold
@@ -275,6 +305,59 @@ func TestServeUserHeader(t *testing.T) {
 	if n := strings.Count(p.logs.String(), "msg=\"httpauth: authenticated\""); n != 5 {
 		t.Errorf("%d authentication log lines, want 5:\n%s", n, p.logs.String())
 	}
+}
+
+// The proxy keeps its upstream connections: 8 clients with 10 requests
+// each, the upstream holding every round until all 8 are in flight, need 8
+// upstream connections. (Go's default of two idle connections per host
+// would close 6 after each round and open 6 again: 62.)
+func TestServeReusesUpstreamConnections(t *testing.T) {
+	rec := newRecorder(t, "X-Remote-User")
+	var mu sync.Mutex
+	dials := 0
+	rec.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			mu.Lock()
+			dials++
+			mu.Unlock()
+		}
+	}
+	p := startServe(t, "-upstream", rec.URL, "-ntlm-users", usersFile(t), "-keytab", "")
+	const clients, requests = 8, 10
+	rec.barrier = &barrier{n: clients}
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for i := 0; i < clients; i++ {
+		c := dialProxy(t, p.addr)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if resp, _, err := ntlmHandshake(c); err != nil || resp.StatusCode != http.StatusOK {
+				errs <- fmt.Errorf("login: %v %v", resp, err)
+				return
+			}
+			for j := 1; j < requests; j++ {
+				if resp, _, err := c.get(); err != nil || resp.StatusCode != http.StatusOK {
+					errs <- fmt.Errorf("request %d: %v %v", j, resp, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := len(rec.headers()); n != clients*requests {
+		t.Errorf("upstream got %d requests, want %d", n, clients*requests)
+	}
+	if dials > clients {
+		t.Errorf("%d upstream connections for %d requests from %d clients", dials, clients*requests, clients)
+	}
+	t.Logf("%d upstream connections for %d requests from %d clients", dials, clients*requests, clients)
 }
 
 // Graceful shutdown: the listener closes at once, and the request in
