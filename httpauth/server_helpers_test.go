@@ -21,6 +21,7 @@ import (
 	"github.com/asyncsspi/asyncsspi"
 	"github.com/asyncsspi/asyncsspi/async"
 	"github.com/asyncsspi/asyncsspi/httpauth"
+	"github.com/asyncsspi/asyncsspi/mechs/kerberos"
 	"github.com/asyncsspi/asyncsspi/mechs/ntlm"
 )
 
@@ -95,6 +96,7 @@ var whoami = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 // httptest server.
 type testServer struct {
 	*httptest.Server
+	eng    *asyncsspi.Engine
 	auth   *httpauth.Authenticator
 	logs   *logBuffer
 	closed chan net.Conn // each connection the server has closed
@@ -102,6 +104,9 @@ type testServer struct {
 
 type serverSetup struct {
 	install  bool
+	// kerberos configures the server engine's Kerberos package (its
+	// own client legs, in TestSlowKDC).
+	kerberos []kerberos.Option
 	opts     []httpauth.ServerOption
 	engine   []async.Option
 	store    ntlm.UserStore
@@ -114,7 +119,8 @@ type serverSetup struct {
 func startServer(t *testing.T, setup serverSetup) *testServer {
 	t.Helper()
 	logs := &logBuffer{}
-	e := asyncsspi.New(asyncsspi.WithEngineOptions(append([]async.Option{async.WithWorkers(2)}, setup.engine...)...))
+	e := asyncsspi.New(asyncsspi.WithEngineOptions(append([]async.Option{async.WithWorkers(2)}, setup.engine...)...),
+		asyncsspi.WithKerberosOptions(setup.kerberos...))
 	t.Cleanup(func() { e.Close() })
 	store := setup.store
 	if store == nil {
@@ -135,7 +141,7 @@ func startServer(t *testing.T, setup serverSetup) *testServer {
 	if h == nil {
 		h = whoami
 	}
-	ts := &testServer{Server: httptest.NewUnstartedServer(auth.Wrap(h)), auth: auth, logs: logs, closed: make(chan net.Conn, 64)}
+	ts := &testServer{Server: httptest.NewUnstartedServer(auth.Wrap(h)), eng: e, auth: auth, logs: logs, closed: make(chan net.Conn, 64)}
 	ts.Config.ConnState = func(c net.Conn, st http.ConnState) {
 		if st == http.StateClosed {
 			select {

@@ -12,10 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jcmturner/gokrb5/v8/config"
+
 	"github.com/asyncsspi/asyncsspi"
 	"github.com/asyncsspi/asyncsspi/async"
 	"github.com/asyncsspi/asyncsspi/httpauth"
+	"github.com/asyncsspi/asyncsspi/internal/testrealm"
+	"github.com/asyncsspi/asyncsspi/mechs/kerberos"
 	"github.com/asyncsspi/asyncsspi/mechs/ntlm"
+	"github.com/asyncsspi/asyncsspi/status"
 )
 
 // A request without credentials is offered both schemes; with connection
@@ -421,6 +426,53 @@ func TestLegTimeout(t *testing.T) {
 	cred := ntlmClient(t, e, httpauth.SchemeNTLM, ntlmPassword)
 	if r := login(t, dial(t, ts.addr()), httpauth.SchemeNTLM, cred); r.code != http.StatusOK {
 		t.Fatalf("other client while a leg hangs: %d", r.code)
+	}
+}
+
+// A KDC that never answers holds its legs on the engine's I/O side, not
+// its CPU worker: with one worker and client legs of the same engine stuck
+// on a silent KDC, the server goes on authenticating NTLM clients at once.
+func TestSlowKDC(t *testing.T) {
+	kdc := testrealm.SilentAddr(t)
+	cfg, err := config.NewFromString("[libdefaults]\n default_realm = SLOW.TEST\n dns_lookup_kdc = false\n dns_lookup_realm = false\n" +
+		"[realms]\n SLOW.TEST = {\n  kdc = " + kdc + "\n }\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, serverSetup{install: true, kerberos: []kerberos.Option{kerberos.WithConfig(cfg)},
+		engine: []async.Option{async.WithWorkers(1), async.WithIOTimeout(time.Minute)}})
+	ccred, err := ts.eng.ClientCredential(asyncsspi.KerberosPassword("bob@SLOW.TEST", "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ccred.Close()
+	var stuck []*asyncsspi.SecurityContext
+	for i := 0; i < 4; i++ {
+		sc, _ := ccred.NewClientContext("HTTP/slow.test")
+		if err := sc.Start(nil); err != nil {
+			t.Fatal(err)
+		}
+		stuck = append(stuck, sc)
+	}
+	defer func() {
+		for _, sc := range stuck {
+			sc.Close()
+		}
+	}()
+	cred := ntlmClient(t, clientEngine(t), httpauth.SchemeNTLM, ntlmPassword)
+	start := time.Now()
+	for i := 0; i < 3; i++ {
+		if r := login(t, dial(t, ts.addr()), httpauth.SchemeNTLM, cred); r.code != http.StatusOK {
+			t.Fatalf("login %d while the KDC is silent: %d", i, r.code)
+		}
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("three logins took %v", d)
+	}
+	for i, sc := range stuck {
+		if sc.Status() != status.SEC_I_ASYNC_CALL_PENDING {
+			t.Fatalf("client leg %d is not waiting on the KDC: %v", i, sc.Status())
+		}
 	}
 }
 
