@@ -103,7 +103,7 @@ type testServer struct {
 }
 
 type serverSetup struct {
-	install  bool
+	install bool
 	// kerberos configures the server engine's Kerberos package (its
 	// own client legs, in TestSlowKDC).
 	kerberos []kerberos.Option
