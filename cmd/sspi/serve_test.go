@@ -73,9 +73,11 @@ func (b *barrier) wait() {
 	}
 }
 
-func newRecorder(t *testing.T, header string) *recorder {
+// newRecorder starts the upstream; connState, if given, is its
+// http.Server's ConnState hook.
+func newRecorder(t *testing.T, header string, connState ...func(net.Conn, http.ConnState)) *recorder {
 	rec := &recorder{header: header}
-	rec.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rec.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec.mu.Lock()
 		rec.seen = append(rec.seen, r.Header.Clone())
 		hold, arrived, bar := rec.hold, rec.arrived, rec.barrier
@@ -89,8 +91,21 @@ func newRecorder(t *testing.T, header string) *recorder {
 		}
 		fmt.Fprintf(w, "upstream saw %s=%q", rec.header, r.Header.Values(rec.header))
 	}))
+	if len(connState) > 0 {
+		rec.Config.ConnState = connState[0]
+	}
+	rec.Start()
 	t.Cleanup(rec.Close)
 	return rec
+}
+
+// holdRequests makes the requests from now on wait for hold to be closed,
+// each announcing itself on arrived first.
+func (rec *recorder) holdRequests() (hold, arrived chan struct{}) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.hold, rec.arrived = make(chan struct{}), make(chan struct{}, 1)
+	return rec.hold, rec.arrived
 }
 
 func (rec *recorder) headers() []http.Header {
@@ -312,19 +327,20 @@ func TestServeUserHeader(t *testing.T) {
 // upstream connections. (Go's default of two idle connections per host
 // would close 6 after each round and open 6 again: 62.)
 func TestServeReusesUpstreamConnections(t *testing.T) {
-	rec := newRecorder(t, "X-Remote-User")
 	var mu sync.Mutex
 	dials := 0
-	rec.Config.ConnState = func(c net.Conn, st http.ConnState) {
+	rec := newRecorder(t, "X-Remote-User", func(c net.Conn, st http.ConnState) {
 		if st == http.StateNew {
 			mu.Lock()
 			dials++
 			mu.Unlock()
 		}
-	}
+	})
 	p := startServe(t, "-upstream", rec.URL, "-ntlm-users", usersFile(t), "-keytab", "")
 	const clients, requests = 8, 10
+	rec.mu.Lock()
 	rec.barrier = &barrier{n: clients}
+	rec.mu.Unlock()
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)
 	for i := 0; i < clients; i++ {
@@ -379,10 +395,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 	if resp, _ := ntlmLogin(t, c); resp.StatusCode != http.StatusOK {
 		t.Fatal(resp.StatusCode)
 	}
-	rec.mu.Lock()
-	rec.hold, rec.arrived = make(chan struct{}), make(chan struct{}, 1)
-	hold := rec.hold
-	rec.mu.Unlock()
+	hold, arrived := rec.holdRequests()
 	type result struct {
 		code int
 		body string
@@ -397,7 +410,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 		}
 		inflight <- result{code: resp.StatusCode, body: body}
 	}()
-	<-rec.arrived
+	<-arrived
 	cancel() // the signal
 	// The listener closes before Shutdown waits: new connections fail.
 	deadline := time.Now().Add(10 * time.Second)
@@ -434,8 +447,8 @@ func TestServeGracefulShutdown(t *testing.T) {
 // with exit status 1.
 func TestServeShutdownDeadline(t *testing.T) {
 	rec := newRecorder(t, "X-Remote-User")
-	rec.hold, rec.arrived = make(chan struct{}), make(chan struct{}, 1)
-	defer close(rec.hold)
+	hold, arrived := rec.holdRequests()
+	defer close(hold)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ready := make(chan net.Addr, 1)
@@ -447,7 +460,7 @@ func TestServeShutdownDeadline(t *testing.T) {
 	}()
 	c := dialProxy(t, (<-ready).String())
 	go ntlmHandshake(c) // cut off by the shutdown
-	<-rec.arrived
+	<-arrived
 	cancel()
 	err := <-done
 	var ee exitError
@@ -552,7 +565,7 @@ func TestServeBinarySIGTERM(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	rec := newRecorder(t, "X-Remote-User")
-	rec.hold, rec.arrived = make(chan struct{}), make(chan struct{}, 1)
+	hold, arrived := rec.holdRequests()
 	cmd := exec.Command(bin, "serve", "-listen", "127.0.0.1:0", "-upstream", rec.URL, "-ntlm-users", usersFile(t), "-keytab", "")
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	stderr, _ := cmd.StderrPipe()
@@ -603,11 +616,11 @@ func TestServeBinarySIGTERM(t *testing.T) {
 		resp, body, _ := ntlmHandshake(c)
 		got <- result{resp, body}
 	}()
-	<-rec.arrived
+	<-arrived
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	close(rec.hold)
+	close(hold)
 	r := <-got
 	if r.resp == nil || r.resp.StatusCode != http.StatusOK {
 		t.Fatalf("request in flight at SIGTERM: %+v", r)
