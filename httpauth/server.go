@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/asyncsspi/asyncsspi"
@@ -380,18 +378,15 @@ func (a *Authenticator) serve(next http.Handler, w http.ResponseWriter, r *http.
 			a.unavailable(w, r, authz.Scheme, err)
 			return
 		}
-		hs = newHandshake(sc, authz.Scheme)
+		hs = &handshake{sc: sc, scheme: authz.Scheme}
 	}
-	out, done, err := a.leg(r.Context(), hs, authz.Token)
+	out, done, err := a.leg(r.Context(), hs.sc, authz.Token)
 	switch {
 	case errors.Is(err, errUnavailable):
-		// An abandoned leg's context is closed when the leg ends; one
-		// never queued, now.
-		if !hs.abandoned.Load() {
-			hs.close()
-		}
+		hs.close()
 		a.unavailable(w, r, hs.scheme, err)
 	case errors.Is(err, errClientGone):
+		hs.close()
 	case err != nil:
 		a.refuse(w, r, cs, hs, hs.pkgOf(err), out, err)
 	case !done:
@@ -410,11 +405,9 @@ var (
 // once, and a full engine is an answer (errUnavailable), not a wait. The
 // request waits for its leg under its context and the leg timeout; the
 // engine's workers never wait for the request. A leg the request stops
-// waiting for is abandoned: cancelled, and its context closed when it
-// completes (hs.abandon), so that the request returns at once even while
-// a mechanism step still runs.
-func (a *Authenticator) leg(ctx context.Context, hs *handshake, in []byte) ([]byte, bool, error) {
-	sc := hs.sc
+// waiting for is left to the caller's close, which cancels it without
+// waiting: a mechanism step already running is not interrupted.
+func (a *Authenticator) leg(ctx context.Context, sc *asyncsspi.SecurityContext, in []byte) ([]byte, bool, error) {
 	if err := sc.Start(in); err != nil {
 		if errors.Is(err, async.StatusQueueFull) || errors.Is(err, async.StatusClosed) {
 			return nil, false, fmt.Errorf("%w: %w", errUnavailable, err)
@@ -431,10 +424,8 @@ func (a *Authenticator) leg(ctx context.Context, hs *handshake, in []byte) ([]by
 		}
 		return out, done, err
 	case <-ctx.Done():
-		hs.abandon()
 		return nil, false, fmt.Errorf("%w: %w", errClientGone, context.Cause(ctx))
 	case <-timer.C:
-		hs.abandon()
 		return nil, false, fmt.Errorf("%w: the leg took longer than %v", errUnavailable, a.legTimeout)
 	}
 }
@@ -544,35 +535,6 @@ type handshake struct {
 	sc       *asyncsspi.SecurityContext
 	scheme   string
 	deadline time.Time // set while kept by a connection (conns.mu)
-
-	// abandoned is set when the request stops waiting for a pending leg;
-	// from then on only close touches sc, once, from whichever goroutine
-	// sees the leg complete.
-	abandoned atomic.Bool
-	closeOnce sync.Once
-}
-
-func newHandshake(sc *asyncsspi.SecurityContext, scheme string) *handshake {
-	hs := &handshake{sc: sc, scheme: scheme}
-	// Runs on an engine goroutine when each leg completes, after the
-	// leg's outputs are published.
-	sc.OnComplete(func(*asyncsspi.SecurityContext) {
-		if hs.abandoned.Load() {
-			hs.close()
-		}
-	})
-	return hs
-}
-
-// abandon cancels the pending leg and leaves the context to be closed when
-// the leg completes: closing it now would let a step still running issue a
-// handle nobody deletes.
-func (hs *handshake) abandon() {
-	hs.abandoned.Store(true)
-	hs.sc.Cancel()
-	if hs.sc.Status() != status.SEC_I_ASYNC_CALL_PENDING {
-		hs.close() // completed already; its callback may race us to it
-	}
 }
 
 // pkg names the package for a log line: the one Negotiate chose, once it
@@ -592,8 +554,9 @@ func (hs *handshake) pkgOf(err error) string {
 	return hs.scheme
 }
 
-// close deletes the context, once.
-func (hs *handshake) close() { hs.closeOnce.Do(func() { hs.sc.Close() }) }
+// close deletes the context; a leg still pending is cancelled, and a
+// handle it issues deleted when it completes (SecurityContext.Close).
+func (hs *handshake) close() { hs.sc.Close() }
 
 // isNTLMSSP reports whether tok starts with the NTLMSSP signature
 // (MS-NLMP 2.2.1).
