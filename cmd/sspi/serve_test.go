@@ -625,8 +625,10 @@ func TestServeBinarySIGTERM(t *testing.T) {
 	if r.resp == nil || r.resp.StatusCode != http.StatusOK {
 		t.Fatalf("request in flight at SIGTERM: %+v", r)
 	}
-	err := cmd.Wait()
+	// The log to its end (EOF when the process exits) before Wait,
+	// which closes the pipe.
 	logs := <-rest
+	err := cmd.Wait()
 	if err != nil {
 		t.Fatalf("exit: %v\n%s", err, logs)
 	}
