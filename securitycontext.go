@@ -326,8 +326,21 @@ func (s *SecurityContext) Handle() secctx.CtxtHandle {
 }
 
 // Close deletes the security context and releases its async context. A
-// pending leg completes with async.StatusContextDeleted first.
+// pending leg is cancelled (a later leg completes with
+// async.StatusContextDeleted), without calling the OnComplete callback; a
+// first leg whose step is already running is not interrupted, and the
+// handle its result issues is deleted as it completes.
 func (s *SecurityContext) Close() error {
+	if s.ac.Status() == status.SEC_I_ASYNC_CALL_PENDING {
+		// Registered before collect reads the status: a leg that
+		// completes after that read finds this callback.
+		e := s.e.async
+		s.ac.SetNotifyCallback(func(ac *async.AsyncContext, _ any) {
+			if h := ac.ContextHandle(); h != 0 {
+				e.DeleteSecurityContext(h)
+			}
+		}, nil)
+	}
 	s.collect()
 	var st status.Code
 	if s.h != 0 {
