@@ -151,6 +151,7 @@ func (c *Credential) newContext(client bool, target string, opts []ContextOption
 		s.cbBlob = cfg.bindings.Marshal()
 	}
 	s.ac = c.e.async.CreateAsyncContext()
+	s.ac.SetValue(s) // a drained async context leads back to s (CompletionQueue)
 	return s, nil
 }
 
