@@ -252,9 +252,8 @@ func TestTruncatedAndMalformed(t *testing.T) {
 
 	ic2, _ := e.initCred().NewInitiator(mechs.InitiatorParams{Target: testSPN, Req: secctx.ISC_REQ_MUTUAL_AUTH})
 	step(t, ic2, &mechs.StepInput{})
-	w := builder{}
-	appendKRBError(&w, 37, e.now, testRealm, principal{nameType: 2, parts: []string{"HTTP", "host.example.org"}})
-	wantStatus(t, ic2.Step(&mechs.StepInput{Token: frameGSS(tokKRBError, w.b)}), status.SEC_E_TIME_SKEW)
+	kerr := buildKRBError(37, e.now, testRealm, principal{nameType: 2, parts: []string{"HTTP", "host.example.org"}})
+	wantStatus(t, ic2.Step(&mechs.StepInput{Token: frameGSS(tokKRBError, kerr)}), status.SEC_E_TIME_SKEW)
 }
 
 func TestTargets(t *testing.T) {

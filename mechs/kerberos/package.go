@@ -7,9 +7,11 @@
 // (and, if needed, AS) exchange through package kdc, and the next Step
 // receives the ticket. Steps never do network I/O themselves.
 //
-// Messages are encoded and parsed by a small hand-written DER codec, and
-// per-key AES schedules and HMAC states are cached, because gokrb5's
-// reflection-based ASN.1 and per-call key derivation dominate its cost.
+// Messages are parsed with golang.org/x/crypto/cryptobyte and written
+// with its Builder (the handshake's own messages sized ahead and written
+// in place, see der_sized.go), and per-key AES schedules and HMAC states
+// are cached, because gokrb5's reflection-based ASN.1 and per-call key
+// derivation dominate its cost.
 // gokrb5 v8 is used for key derivation of the SHA-1 enctypes, RC4,
 // keytabs, ticket caches and krb5.conf.
 //

@@ -1,0 +1,141 @@
+package kerberos
+
+import (
+	"bytes"
+	"errors"
+
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
+)
+
+// This file is the GSS framing of the krb5 mechanism's context tokens
+// (RFC 2743 section 3.1, RFC 4121 section 4.1): an [APPLICATION 0]
+// element holding the mechanism OID, a two-octet TOK_ID and one Kerberos
+// message. It is where a token cut short is told apart from a malformed
+// one. The per-message tokens' identifiers (RFC 4121 section 4.2.6) are
+// in session.go.
+
+// GSS token identifiers (RFC 4121 section 4.1).
+var (
+	tokAPReq    = [2]byte{0x01, 0x00}
+	tokAPRep    = [2]byte{0x02, 0x00}
+	tokKRBError = [2]byte{0x03, 0x00}
+)
+
+// DER of the krb5 mechanism OID 1.2.840.113554.1.2.2 and of Microsoft's
+// 1.2.840.48018.1.2.2, which some initiators put in the framing too.
+var (
+	oidKrb5DER   = []byte{0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02}
+	oidMSKrb5DER = []byte{0x06, 0x09, 0x2a, 0x86, 0x48, 0x82, 0xf7, 0x12, 0x01, 0x02, 0x02}
+)
+
+// maxToken is cbMaxToken, as Windows reports it for Kerberos.
+const maxToken = 48000
+
+// gssTag is the framing's tag, [APPLICATION 0] constructed.
+const gssTag = asn1.Tag(0x60)
+
+var errNotKerberos = errors.New("kerberos: not a Kerberos GSS token")
+
+// errTruncated reports a token that ends before its outer length says it
+// does: the peer has more of this same token to send. need is how many
+// more octets are due at least.
+type errTruncated struct{ need int }
+
+func (e *errTruncated) Error() string { return "kerberos: truncated token" }
+
+// gssSize is the size of a framed token whose Kerberos message is n
+// octets.
+func gssSize(n int) int { return tlvSize(len(oidKrb5DER) + 2 + n) }
+
+// addGSSHeader writes the framing in front of an n-octet Kerberos message
+// (the hot path's tokens, see der_sized.go).
+func addGSSHeader(b *cryptobyte.Builder, tokID [2]byte, n int) {
+	var h [6]byte
+	var g [6 + 11 + 2]byte
+	hdr := append(append(append(g[:0], putHeader(&h, gssTag, len(oidKrb5DER)+2+n)...), oidKrb5DER...), tokID[:]...)
+	b.AddBytes(hdr)
+}
+
+// frameGSS wraps a Kerberos message in the framing with the krb5 OID and
+// a TOK_ID, for the tokens built once in a while (error tokens).
+func frameGSS(tokID [2]byte, inner []byte) []byte {
+	b := cryptobyte.NewBuilder(make([]byte, 0, gssSize(len(inner))))
+	b.AddASN1(gssTag, func(b *cryptobyte.Builder) {
+		b.AddBytes(oidKrb5DER)
+		b.AddBytes(tokID[:])
+		b.AddBytes(inner)
+	})
+	out, err := b.Bytes()
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+// frameLength reads the framing's tag and length octets: the size the
+// whole token has by its length. It is the one reader here that must
+// know how far a short input is from complete, which cryptobyte cannot
+// say (its reads only succeed or fail).
+func frameLength(b []byte) (int, error) {
+	if len(b) < 2 {
+		if len(b) == 1 && b[0] != byte(gssTag) {
+			return 0, errMalformed
+		}
+		return 0, &errTruncated{}
+	}
+	if b[0] != byte(gssTag) {
+		return 0, errMalformed
+	}
+	l, hdr := int(b[1]), 2
+	if l >= 0x80 {
+		nb := l & 0x7f
+		if nb == 0 || nb > 4 {
+			return 0, errMalformed // indefinite length, or more than 2^32
+		}
+		if len(b) < 2+nb {
+			return 0, &errTruncated{}
+		}
+		l = 0
+		for _, c := range b[2 : 2+nb] {
+			l = l<<8 | int(c)
+		}
+		if l < 0x80 || (nb > 1 && b[2] == 0) || l > 1<<28 {
+			return 0, errMalformed // DER wants the fewest length octets
+		}
+		hdr += nb
+	}
+	return hdr + l, nil
+}
+
+// parseGSS undoes the framing: it returns the TOK_ID and the Kerberos
+// message, which must be exactly one DER element. A token shorter than its
+// outer length says is *errTruncated with the missing octet count.
+func parseGSS(b []byte) (tokID [2]byte, inner []byte, err error) {
+	total, err := frameLength(b)
+	if err != nil {
+		return tokID, nil, err
+	}
+	if len(b) < total {
+		return tokID, nil, &errTruncated{need: total - len(b)}
+	}
+	s := cryptobyte.String(b)
+	var c cryptobyte.String
+	if !s.ReadASN1(&c, gssTag) || !s.Empty() {
+		return tokID, nil, errMalformed
+	}
+	if !bytes.HasPrefix(c, oidKrb5DER) && !bytes.HasPrefix(c, oidMSKrb5DER) {
+		return tokID, nil, errMalformed
+	}
+	c = c[len(oidKrb5DER):]
+	if !c.CopyBytes(tokID[:]) {
+		return tokID, nil, errMalformed
+	}
+	inner = c
+	var el cryptobyte.String
+	var tag asn1.Tag
+	if !c.ReadAnyASN1Element(&el, &tag) || !c.Empty() {
+		return tokID, nil, errMalformed
+	}
+	return tokID, inner, nil
+}
