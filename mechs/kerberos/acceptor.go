@@ -3,6 +3,7 @@ package kerberos
 import (
 	"errors"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	secctx "github.com/asyncsspi/asyncsspi/context"
@@ -20,7 +21,9 @@ import (
 //	checkTimes           clock skew, ticket start and end
 //	checkChecksum        the 0x8003 checksum and the channel bindings
 //	checkReplay          the replay cache, last, so that only
-//	                     authenticators that verified occupy it
+//	                     authenticators that verified occupy it; a cache
+//	                     on another host is asked through an IORequest,
+//	                     and the next Step goes on with its answer
 //	reply                the context's flags and keys, and the AP-REP
 //	                     when mutual authentication was asked
 //
@@ -37,6 +40,7 @@ type acceptor struct {
 	svcName string // the ticket's service, once known (for error tokens)
 
 	delegated []byte
+	pending   atomic.Pointer[accepting] // verified, waiting for a remote replay cache
 }
 
 // accepting is one AP-REQ on its way through the acceptor's steps.
@@ -144,7 +148,16 @@ func (c *acceptor) step(in *mechs.StepInput, room int) mechs.StepResult {
 	if c.done || c.bad {
 		return mechs.Fail(status.SEC_E_INVALID_HANDLE, Name, errors.New("kerberos: the acceptor context is already complete"))
 	}
+	if a := c.takePending(); a != nil {
+		// The remote replay cache's answer (the leg's IORequest).
+		if r := replayVerdict(in.IOErr); r != nil {
+			clear(a.plain)
+			return c.refused(r)
+		}
+		return c.reply(a, room)
+	}
 	var a accepting
+	var io *mechs.IORequest
 	r := c.decode(in, &a)
 	if r == nil {
 		r = c.openTicket(&a)
@@ -159,13 +172,31 @@ func (c *acceptor) step(in *mechs.StepInput, room int) mechs.StepResult {
 		r = c.checkChecksum(in, &a)
 	}
 	if r == nil {
-		r = c.checkReplay(&a)
+		io, r = c.checkReplay(&a)
 	}
 	if r != nil {
 		clear(a.plain) // the authenticator holds the initiator's subkey
 		return c.refused(r)
 	}
+	if io != nil {
+		// The verified request waits for the cache's answer; the next
+		// Step of this leg goes on from it.
+		p := new(accepting)
+		*p = a
+		c.pending.Store(p)
+		return mechs.StepResult{IO: io}
+	}
 	return c.reply(&a, room)
+}
+
+// takePending returns and forgets the request waiting for a remote replay
+// cache's answer, if any. pending is atomic because Close, which wipes it,
+// may run at any time.
+func (c *acceptor) takePending() *accepting {
+	if c.pending.Load() == nil {
+		return nil
+	}
+	return c.pending.Swap(nil)
 }
 
 // decode reads the GSS framing and the AP-REQ (RFC 4120 section 5.5.1).
@@ -294,22 +325,6 @@ func (c *acceptor) checkChecksum(in *mechs.StepInput, a *accepting) *refusal {
 	return nil
 }
 
-// checkReplay records the authenticator in the replay cache (RFC 4120
-// section 3.2.3) and refuses it if it was there already.
-func (c *acceptor) checkReplay(a *accepting) *refusal {
-	var rk replayKey
-	copy(rk.tag[:], a.req.auth.cipher[len(a.req.auth.cipher)-16:])
-	rk.time = a.ctime.UnixMicro()
-	pkg := c.cred.pkg
-	switch c.cred.acc.rc.checkAndInsert(rk, pkg.now(), a.ctime.Add(pkg.maxSkew)) {
-	case replayed:
-		return refuse(status.FromKerberos(krbAPErrRepeat), errors.New("kerberos: replayed authenticator (KRB_AP_ERR_REPEAT)"))
-	case cacheFull:
-		return refuse(status.SEC_E_INSUFFICIENT_MEMORY, errors.New("kerberos: replay cache full"))
-	}
-	return nil
-}
-
 // reply establishes the context: its flags from the GSS checksum, the
 // delegated credential, its keys and sequence numbers, and the AP-REP
 // when mutual authentication was asked (RFC 4121 sections 4.1 and 2).
@@ -392,7 +407,12 @@ func (c *acceptor) DelegatedCredential() []byte {
 	return c.delegated
 }
 
-func (c *acceptor) Close() { c.close() }
+func (c *acceptor) Close() {
+	if a := c.takePending(); a != nil {
+		clear(a.plain)
+	}
+	c.close()
+}
 
 var (
 	_ mechs.SecurityContext = (*acceptor)(nil)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/asyncsspi/asyncsspi/replay"
 	"github.com/asyncsspi/asyncsspi/status"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 )
@@ -16,15 +17,17 @@ import (
 
 // acceptorKeys is the inbound half of a credential: the keytab, the
 // service principal it is restricted to (if any), the long-term keys with
-// their derived ticket-decryption schedules, and the replay cache. All of
-// it is owned by the credential and shared by its acceptor contexts.
+// their derived ticket-decryption schedules, and the ticket cache. All of
+// it is owned by the credential and shared by its acceptor contexts. The
+// replay cache is not the credential's but the service's (the package's,
+// by default the process's): rc only refers to it.
 type acceptorKeys struct {
 	pkg        *Package
 	kt         *keytab.Keytab
 	only       string          // "svc/host@REALM" or "svc/host", or "" for any
 	principals map[string]bool // "svc/host@REALM" in the keytab
 	keys       sync.Map        // keyID -> *key
-	rc         *replayCache
+	rc         replay.Cache
 	tickets    *ticketCache
 }
 
@@ -35,7 +38,7 @@ type keyID struct {
 }
 
 func newAcceptorKeys(kt *keytab.Keytab, only string, p *Package) (*acceptorKeys, error) {
-	a := &acceptorKeys{pkg: p, kt: kt, principals: make(map[string]bool), rc: newReplayCache(p.rcShards, p.rcPerShard),
+	a := &acceptorKeys{pkg: p, kt: kt, principals: make(map[string]bool), rc: p.replayCache(),
 		tickets: newTicketCache()}
 	for _, e := range kt.Entries {
 		a.principals[strings.Join(e.Principal.Components, "/")+"@"+e.Principal.Realm] = true

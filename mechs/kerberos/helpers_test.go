@@ -8,6 +8,7 @@ import (
 
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs"
+	"github.com/asyncsspi/asyncsspi/replay"
 	"github.com/asyncsspi/asyncsspi/status"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"golang.org/x/crypto/cryptobyte"
@@ -31,13 +32,18 @@ type testEnv struct {
 	kt     *keytab.Keytab
 	svcKey *key
 	src    *fakeSource
+	rc     *replay.Memory
 }
 
 func newTestEnv(t testing.TB, opts ...Option) *testEnv {
 	t.Helper()
 	e := &testEnv{t: t, now: time.Date(2026, 11, 22, 10, 0, 0, 123456000, time.UTC)}
 	e.clock = func() time.Time { return e.now }
-	e.pkg = New(append([]Option{WithClock(func() time.Time { return e.clock() })}, opts...)...)
+	// Each test environment has a replay cache of its own, as a process
+	// would: the process's default is shared by every test of the
+	// package, whose clocks differ.
+	e.rc = replay.NewMemory()
+	e.pkg = New(append([]Option{WithClock(func() time.Time { return e.clock() }), WithReplayCache(e.rc)}, opts...)...)
 	e.kt = keytab.New()
 	if err := e.kt.AddEntry(testSPN, testRealm, "service password", e.now, 3, etypeAES256SHA1); err != nil {
 		t.Fatal(err)
