@@ -181,3 +181,23 @@ func TestFromKerberos(t *testing.T) {
 		}
 	}
 }
+
+// TestFromKerberosAP: the codes an acceptor refuses an AP-REQ with, as the
+// initiator reports them; KRB_ERR_GENERIC (MIT's code for most refusals,
+// bad channel bindings among them) and unknown codes are a refused logon.
+func TestFromKerberosAP(t *testing.T) {
+	for _, tc := range []struct {
+		krb  int32
+		want Code
+	}{
+		{37, SEC_E_TIME_SKEW}, {33, SEC_E_TIME_SKEW}, {32, SEC_E_CONTEXT_EXPIRED},
+		{34, SEC_E_LOGON_DENIED}, {35, SEC_E_WRONG_PRINCIPAL}, {36, SEC_E_WRONG_PRINCIPAL},
+		{41, SEC_E_WRONG_PRINCIPAL}, {31, SEC_E_MESSAGE_ALTERED}, {44, SEC_E_NO_KERB_KEY},
+		{45, SEC_E_NO_KERB_KEY}, {14, SEC_E_KDC_UNKNOWN_ETYPE}, {60, SEC_E_LOGON_DENIED},
+		{9999, SEC_E_LOGON_DENIED},
+	} {
+		if got := FromKerberosAP(tc.krb); got != tc.want {
+			t.Errorf("FromKerberosAP(%d) = %v, want %v", tc.krb, got, tc.want)
+		}
+	}
+}

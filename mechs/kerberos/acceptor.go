@@ -67,31 +67,9 @@ type refusal struct {
 	missing int
 }
 
-// refuse is a refusal whose KRB-ERROR code follows from its status.
-func refuse(code status.Code, err error) *refusal {
-	return &refusal{status: code, krb: krbErrorFor(code), err: err}
-}
-
-// krbErrorFor picks the KRB-ERROR code (RFC 4120 section 7.5.9) for a
-// failure status.
-func krbErrorFor(code status.Code) int32 {
-	switch code {
-	case status.SEC_E_TIME_SKEW:
-		return krbAPErrSkew
-	case status.SEC_E_CONTEXT_EXPIRED:
-		return krbAPErrTktExpired
-	case status.SEC_E_WRONG_PRINCIPAL:
-		return krbAPErrNotUs
-	case status.SEC_E_LOGON_DENIED:
-		return krbAPErrRepeat // the acceptor's only LOGON_DENIED
-	case status.SEC_E_MESSAGE_ALTERED:
-		return krbAPErrBadIntegrity
-	case status.SEC_E_NO_KERB_KEY:
-		return krbAPErrNoKey
-	case status.SEC_E_KDC_UNKNOWN_ETYPE:
-		return kdcErrEtypeNoSupp
-	}
-	return krbErrGeneric
+// refuse is a refusal with status code, KRB-ERROR code krb and cause err.
+func refuse(code status.Code, krb int32, err error) *refusal {
+	return &refusal{status: code, krb: krb, err: err}
 }
 
 // refused ends the leg with r. Except for a token cut short, the context
@@ -202,7 +180,7 @@ func (c *acceptor) takePending() *accepting {
 // decode reads the GSS framing and the AP-REQ (RFC 4120 section 5.5.1).
 func (c *acceptor) decode(in *mechs.StepInput, a *accepting) *refusal {
 	if len(in.Token) == 0 {
-		return refuse(status.SEC_E_INVALID_TOKEN, errors.New("kerberos: no AP-REQ token"))
+		return refuse(status.SEC_E_INVALID_TOKEN, krbErrGeneric, errors.New("kerberos: no AP-REQ token"))
 	}
 	tokID, inner, err := parseGSS(in.Token)
 	if err != nil {
@@ -210,13 +188,13 @@ func (c *acceptor) decode(in *mechs.StepInput, a *accepting) *refusal {
 		if errors.As(err, &tr) {
 			return &refusal{status: status.SEC_E_INCOMPLETE_MESSAGE, err: err, missing: tr.need}
 		}
-		return refuse(status.SEC_E_INVALID_TOKEN, err)
+		return refuse(status.SEC_E_INVALID_TOKEN, krbErrGeneric, err)
 	}
 	if tokID != tokAPReq {
-		return refuse(status.SEC_E_INVALID_TOKEN, errNotKerberos)
+		return refuse(status.SEC_E_INVALID_TOKEN, krbErrGeneric, errNotKerberos)
 	}
 	if a.req, err = parseAPReq(inner); err != nil {
-		return refuse(status.SEC_E_INVALID_TOKEN, err)
+		return refuse(status.SEC_E_INVALID_TOKEN, krbErrGeneric, err)
 	}
 	return nil
 }
@@ -234,7 +212,7 @@ func (c *acceptor) openTicket(a *accepting) *refusal {
 	}
 	tk, err := parseTicket(a.req.ticketRaw)
 	if err != nil {
-		return refuse(status.SEC_E_INVALID_TOKEN, err)
+		return refuse(status.SEC_E_INVALID_TOKEN, krbErrGeneric, err)
 	}
 	a.name = tk.sname.String() + "@" + tk.realm
 	c.svcName = a.name
@@ -244,18 +222,20 @@ func (c *acceptor) openTicket(a *accepting) *refusal {
 	}
 	tp, err := sk.decrypt(usageTicket, tk.enc.cipher)
 	if err != nil {
-		// KRB_AP_ERR_MODIFIED: not encrypted in our key.
-		return refuse(status.FromKerberos(krbAPErrModified), err)
+		// Not encrypted in our key (RFC 4120 section 3.2.3, MS-KILE
+		// 3.4.5): the wrong key, or a ticket for another service that
+		// shares the name.
+		return refuse(status.FromKerberos(krbAPErrModified), krbAPErrModified, err)
 	}
 	defer clear(tp) // the session key lives on in a.sess
 	if a.etp, err = parseEncTicketPart(tp); err != nil {
-		return refuse(status.SEC_E_INVALID_TOKEN, err)
+		return refuse(status.SEC_E_INVALID_TOKEN, krbErrGeneric, err)
 	}
 	if a.etp.keyEtype == etypeRC4HMAC && !keys.pkg.allowRC4 {
-		return refuse(status.SEC_E_KDC_UNKNOWN_ETYPE, errRC4NotWanted)
+		return refuse(status.SEC_E_KDC_UNKNOWN_ETYPE, kdcErrEtypeNoSupp, errRC4NotWanted)
 	}
 	if a.sess, err = newKey(a.etp.keyEtype, a.etp.keyValue); err != nil {
-		return refuse(status.SEC_E_KDC_UNKNOWN_ETYPE, err)
+		return refuse(status.SEC_E_KDC_UNKNOWN_ETYPE, kdcErrEtypeNoSupp, err)
 	}
 	a.etp.keyValue = nil // tp is wiped
 	a.etp.authzData = nil
@@ -268,17 +248,17 @@ func (c *acceptor) openTicket(a *accepting) *refusal {
 // checks that it names the ticket's client.
 func (c *acceptor) openAuthenticator(a *accepting) *refusal {
 	if a.req.auth.etype != a.sess.etype {
-		return refuse(status.SEC_E_INVALID_TOKEN, errors.New("kerberos: authenticator enctype differs from the session key's"))
+		return refuse(status.SEC_E_INVALID_TOKEN, krbAPErrBadIntegrity, errors.New("kerberos: authenticator enctype differs from the session key's"))
 	}
 	var err error
 	if a.plain, err = a.sess.decrypt(usageAPReqAuth, a.req.auth.cipher); err != nil {
-		return refuse(status.FromKerberos(krbAPErrBadIntegrity), err)
+		return refuse(status.FromKerberos(krbAPErrBadIntegrity), krbAPErrBadIntegrity, err)
 	}
 	if a.auth, err = parseAuthenticator(a.plain); err != nil {
-		return refuse(status.SEC_E_INVALID_TOKEN, err)
+		return refuse(status.SEC_E_INVALID_TOKEN, krbErrGeneric, err)
 	}
 	if string(a.auth.crealmRaw) != a.etp.crealm || !samePrincipal(a.etp.cname, a.auth.cnameRaw) {
-		return refuse(status.FromKerberos(krbAPErrBadMatch), errors.New("kerberos: authenticator and ticket name different clients"))
+		return refuse(status.FromKerberos(krbAPErrBadMatch), krbAPErrBadMatch, errors.New("kerberos: authenticator and ticket name different clients"))
 	}
 	a.ctime = a.auth.ctime.Add(time.Duration(a.auth.cusec) * time.Microsecond)
 	return nil
@@ -290,17 +270,17 @@ func (c *acceptor) checkTimes(a *accepting) *refusal {
 	pkg := c.cred.pkg
 	now, skew := pkg.now(), pkg.maxSkew
 	if d := now.Sub(a.ctime); d > skew || d < -skew {
-		return refuse(status.SEC_E_TIME_SKEW, errors.New("kerberos: authenticator time is outside the allowed clock skew"))
+		return refuse(status.SEC_E_TIME_SKEW, krbAPErrSkew, errors.New("kerberos: authenticator time is outside the allowed clock skew"))
 	}
 	a.start = a.etp.startTime
 	if a.start.IsZero() {
 		a.start = a.etp.authTime
 	}
 	if a.start.Sub(now) > skew || a.etp.flags&ticketFlagInvalid != 0 {
-		return refuse(status.SEC_E_TIME_SKEW, errors.New("kerberos: ticket not yet valid"))
+		return refuse(status.FromKerberos(krbAPErrTktNYV), krbAPErrTktNYV, errors.New("kerberos: ticket not yet valid"))
 	}
 	if now.Sub(a.etp.endTime) > skew {
-		return refuse(status.SEC_E_CONTEXT_EXPIRED, errors.New("kerberos: ticket expired"))
+		return refuse(status.FromKerberos(krbAPErrTktExpired), krbAPErrTktExpired, errors.New("kerberos: ticket expired"))
 	}
 	return nil
 }
@@ -309,18 +289,19 @@ func (c *acceptor) checkTimes(a *accepting) *refusal {
 // the channel bindings against the caller's.
 func (c *acceptor) checkChecksum(in *mechs.StepInput, a *accepting) *refusal {
 	if !a.auth.hasCksum || a.auth.cksumType != cksumTypeGSS {
-		return refuse(status.SEC_E_INVALID_TOKEN, errors.New("kerberos: authenticator lacks the 0x8003 checksum"))
+		return refuse(status.SEC_E_INVALID_TOKEN, krbAPErrInappCksum, errors.New("kerberos: authenticator lacks the 0x8003 checksum"))
 	}
 	var err error
 	if a.cs, err = parseGSSChecksum(a.auth.cksum); err != nil {
-		return refuse(status.SEC_E_INVALID_TOKEN, err)
+		return refuse(status.SEC_E_INVALID_TOKEN, krbErrGeneric, err)
 	}
 	var srv [16]byte
 	if in.Bindings != nil {
 		srv = in.Bindings.Hash()
 	}
 	if !bindingsMatch(a.cs.bindings, srv, in.Bindings != nil, c.cred.pkg.requireBind) {
-		return refuse(status.SEC_E_BAD_BINDINGS, errors.New("kerberos: channel bindings do not match"))
+		// MIT sends KRB_ERR_GENERIC here (no code says "bindings").
+		return refuse(status.SEC_E_BAD_BINDINGS, krbErrGeneric, errors.New("kerberos: channel bindings do not match"))
 	}
 	return nil
 }
@@ -334,7 +315,7 @@ func (c *acceptor) reply(a *accepting, room int) mechs.StepResult {
 	if a.auth.hasSubkey {
 		var err error
 		if isub, err = newKey(a.auth.subEtype, a.auth.subValue); err != nil {
-			return c.refused(refuse(status.SEC_E_INVALID_TOKEN, err))
+			return c.refused(refuse(status.SEC_E_INVALID_TOKEN, krbErrGeneric, err))
 		}
 	}
 	var ret secctx.ASCRet
@@ -381,11 +362,11 @@ func (c *acceptor) reply(a *accepting, room int) mechs.StepResult {
 	}
 	asub, mySeq, err := randomKeyAndSeq(subEtype)
 	if err != nil {
-		return c.refused(refuse(status.SEC_E_INTERNAL_ERROR, err))
+		return c.refused(refuse(status.SEC_E_INTERNAL_ERROR, krbErrGeneric, err))
 	}
 	tok, err := buildAPRep(a.sess, a.auth.ctime, a.auth.cusec, asub, mySeq, room)
 	if err != nil {
-		return c.refused(refuse(status.SEC_E_INTERNAL_ERROR, err))
+		return c.refused(refuse(status.SEC_E_INTERNAL_ERROR, krbErrGeneric, err))
 	}
 	ret |= secctx.ASC_RET_MUTUAL_AUTH
 	c.done = true

@@ -2,6 +2,7 @@ package kerberos
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 
@@ -82,10 +83,10 @@ func (a *acceptorKeys) allowed(name string) bool {
 func (a *acceptorKeys) lookup(sname principal, realm string, ed encryptedData) (*key, *refusal) {
 	name := sname.String() + "@" + realm
 	if !a.principals[name] || !a.allowed(name) {
-		return nil, refuse(status.SEC_E_WRONG_PRINCIPAL, errors.New("kerberos: ticket is for "+quote(name)+", not for this service"))
+		return nil, refuse(status.SEC_E_WRONG_PRINCIPAL, krbAPErrNotUs, errors.New("kerberos: ticket is for "+quote(name)+", not for this service"))
 	}
 	if ed.etype == etypeRC4HMAC && !a.pkg.allowRC4 {
-		return nil, refuse(status.SEC_E_KDC_UNKNOWN_ETYPE, errRC4NotWanted)
+		return nil, refuse(status.SEC_E_KDC_UNKNOWN_ETYPE, kdcErrEtypeNoSupp, errRC4NotWanted)
 	}
 	id := keyID{name: name, kvno: ed.kvno, etype: ed.etype}
 	if k, ok := a.keys.Load(id); ok {
@@ -93,16 +94,30 @@ func (a *acceptorKeys) lookup(sname principal, realm string, ed encryptedData) (
 	}
 	ek, _, err := a.kt.GetEncryptionKey(principalName(sname.nameType, sname.parts), realm, int(ed.kvno), ed.etype)
 	if err != nil {
-		return nil, refuse(status.SEC_E_NO_KERB_KEY, err)
+		return nil, refuse(status.SEC_E_NO_KERB_KEY, a.missingKey(sname, realm, ed), err)
 	}
 	k, err := keyFrom(ek)
 	if err != nil {
-		return nil, refuse(status.SEC_E_KDC_UNKNOWN_ETYPE, err)
+		return nil, refuse(status.SEC_E_KDC_UNKNOWN_ETYPE, kdcErrEtypeNoSupp, err)
 	}
 	// Derive the ticket usage now, once per key.
 	if _, err := k.usage(usageTicket); err != nil {
-		return nil, refuse(status.SEC_E_INTERNAL_ERROR, err)
+		return nil, refuse(status.SEC_E_INTERNAL_ERROR, krbErrGeneric, err)
 	}
 	a.keys.Store(id, k)
 	return k, nil
+}
+
+// missingKey names what the keytab lacks for a ticket it has no key for:
+// KRB_AP_ERR_BADKEYVER when the service has keys, but none of the ticket's
+// key version, KRB_AP_ERR_NOKEY when none of them is of its enctype (RFC
+// 4120 section 3.2.3).
+func (a *acceptorKeys) missingKey(sname principal, realm string, ed encryptedData) int32 {
+	for _, e := range a.kt.Entries {
+		if e.Principal.Realm == realm && slices.Equal(e.Principal.Components, sname.parts) &&
+			(!ed.hasKV || ed.kvno == 0 || uint32(ed.kvno) == e.KVNO) {
+			return krbAPErrNoKey
+		}
+	}
+	return krbAPErrBadKeyVer
 }

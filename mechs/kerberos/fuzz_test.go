@@ -89,10 +89,10 @@ func TestMITTokensParse(t *testing.T) {
 		}
 	}
 	_, inner, _ := parseGSS(readHex(t, "mit_krb_error.hex"))
-	if ke, err := parseKRBError(inner); err != nil || ke.code == 0 {
+	if ke, err := parseKRBError(inner); err != nil || ke.Code == 0 {
 		t.Fatalf("MIT KRB-ERROR: %+v %v", ke, err)
 	} else {
-		t.Logf("MIT's error token for mismatched bindings: %v -> %v", ke, status.FromKerberos(ke.code))
+		t.Logf("MIT's error token for mismatched bindings: %v -> %v", ke, status.FromKerberosAP(ke.Code))
 	}
 	et, auth := mitInner(t)
 	etp, err := parseEncTicketPart(et)

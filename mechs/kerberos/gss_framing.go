@@ -39,7 +39,7 @@ var errNotKerberos = errors.New("kerberos: not a Kerberos GSS token")
 
 // errTruncated reports a token that ends before its outer length says it
 // does: the peer has more of this same token to send. need is how many
-// more octets are due at least.
+// more octets are due at least (exactly, once the length is known).
 type errTruncated struct{ need int }
 
 func (e *errTruncated) Error() string { return "kerberos: truncated token" }
@@ -73,39 +73,63 @@ func frameGSS(tokID [2]byte, inner []byte) []byte {
 	return out
 }
 
+// errTokenTooLarge: the token, or the length its DER header gives it, is
+// more than cbMaxToken.
+var errTokenTooLarge = errors.New("kerberos: token larger than the package's maximum (cbMaxToken, 48000 octets)")
+
 // frameLength reads the framing's tag and length octets: the size the
-// whole token has by its length. It is the one reader here that must
-// know how far a short input is from complete, which cryptobyte cannot
-// say (its reads only succeed or fail).
+// whole token has by its length. It is the one reader here that must know
+// how far a short input is from complete, which cryptobyte cannot say (its
+// reads succeed or fail). Lengths are checked against maxToken before
+// anything is read further: a token or a length above it is
+// errTokenTooLarge, however short the input, so that incomplete always
+// means "more octets of a token that can exist are due" and the missing
+// count is one a peer could send.
 func frameLength(b []byte) (int, error) {
-	if len(b) < 2 {
-		if len(b) == 1 && b[0] != byte(gssTag) {
-			return 0, errMalformed
-		}
-		return 0, &errTruncated{}
+	if len(b) > maxToken {
+		return 0, errTokenTooLarge
+	}
+	if len(b) == 0 {
+		return 0, &errTruncated{need: 2}
 	}
 	if b[0] != byte(gssTag) {
 		return 0, errMalformed
 	}
-	l, hdr := int(b[1]), 2
-	if l >= 0x80 {
-		nb := l & 0x7f
-		if nb == 0 || nb > 4 {
-			return 0, errMalformed // indefinite length, or more than 2^32
-		}
-		if len(b) < 2+nb {
-			return 0, &errTruncated{}
-		}
-		l = 0
-		for _, c := range b[2 : 2+nb] {
-			l = l<<8 | int(c)
-		}
-		if l < 0x80 || (nb > 1 && b[2] == 0) || l > 1<<28 {
-			return 0, errMalformed // DER wants the fewest length octets
-		}
-		hdr += nb
+	if len(b) == 1 {
+		return 0, &errTruncated{need: 1}
 	}
-	return hdr + l, nil
+	if b[1] < 0x80 {
+		return 2 + int(b[1]), nil
+	}
+	nb := int(b[1] & 0x7f)
+	if nb == 0 || nb > 4 {
+		return 0, errMalformed // indefinite length, or more than 2^32
+	}
+	// The least the content length can be with the octets that are here:
+	// the missing ones zero, except that DER's first length octet is
+	// not (and a single one is at least 0x80).
+	var l uint64
+	for i := 0; i < nb; i++ {
+		l <<= 8
+		switch {
+		case 2+i < len(b):
+			l |= uint64(b[2+i])
+		case i == 0 && nb == 1:
+			l = 0x80
+		case i == 0:
+			l = 1
+		}
+	}
+	if uint64(2+nb)+l > maxToken {
+		return 0, errTokenTooLarge
+	}
+	if len(b) > 2 && b[2] == 0 || nb == 1 && len(b) > 2 && l < 0x80 {
+		return 0, errMalformed // DER wants the fewest length octets
+	}
+	if len(b) < 2+nb {
+		return 0, &errTruncated{need: 2 + nb - len(b)}
+	}
+	return 2 + nb + int(l), nil
 }
 
 // parseGSS undoes the framing: it returns the TOK_ID and the Kerberos

@@ -123,6 +123,14 @@ func (c *initiator) step(in *mechs.StepInput, room int) mechs.StepResult {
 		return c.stepAPRep(in)
 	case initDone:
 		if len(in.Token) != 0 {
+			// Without mutual authentication the context completes with
+			// the AP-REQ; the acceptor's refusal of it may still come
+			// back (a KRB-ERROR in a SPNEGO reject, say).
+			if tokID, inner, err := parseGSS(in.Token); err == nil && tokID == tokKRBError {
+				if ke, err := parseKRBError(inner); err == nil {
+					return c.fail(status.FromKerberosAP(ke.Code), ke)
+				}
+			}
 			return c.fail(status.SEC_E_INVALID_TOKEN, errors.New("kerberos: token after the context was complete"))
 		}
 		// Another InitializeSecurityContext after success starts a
@@ -220,21 +228,21 @@ func (c *initiator) stepAPRep(in *mechs.StepInput) mechs.StepResult {
 			// The context stays in this state: the caller supplies more.
 			return r
 		}
+		if errors.Is(err, errTokenTooLarge) {
+			return c.fail(status.SEC_E_INVALID_TOKEN, err)
+		}
 		return c.fail(status.SEC_E_MUTUAL_AUTH_FAILED, err)
 	}
 	switch tokID {
 	case tokKRBError:
+		// The acceptor refused our AP-REQ: its reason is the leg's status
+		// (SEC_E_TIME_SKEW for KRB_AP_ERR_SKEW, ...) and the KRB-ERROR the
+		// cause.
 		ke, err := parseKRBError(inner)
 		if err != nil {
 			return c.fail(status.SEC_E_MUTUAL_AUTH_FAILED, err)
 		}
-		code := status.FromKerberos(ke.code)
-		if code == status.SEC_E_INTERNAL_ERROR {
-			// KRB_ERR_GENERIC and codes with no better mapping: the
-			// acceptor refused us.
-			code = status.SEC_E_LOGON_DENIED
-		}
-		return c.fail(code, ke)
+		return c.fail(status.FromKerberosAP(ke.Code), ke)
 	case tokAPRep:
 	default:
 		return c.fail(status.SEC_E_MUTUAL_AUTH_FAILED, errNotKerberos)

@@ -46,36 +46,72 @@ const (
 	krbErrGeneric        = 60 // KRB_ERR_GENERIC
 )
 
-// krbError is the part of a KRB-ERROR a client acts on.
-type krbError struct {
-	code  int32
-	etext string
+var krbErrorNames = map[int32]string{
+	kdcErrEtypeNoSupp:    "KDC_ERR_ETYPE_NOSUPP",
+	krbAPErrBadIntegrity: "KRB_AP_ERR_BAD_INTEGRITY",
+	krbAPErrTktExpired:   "KRB_AP_ERR_TKT_EXPIRED",
+	krbAPErrTktNYV:       "KRB_AP_ERR_TKT_NYV",
+	krbAPErrRepeat:       "KRB_AP_ERR_REPEAT",
+	krbAPErrNotUs:        "KRB_AP_ERR_NOT_US",
+	krbAPErrBadMatch:     "KRB_AP_ERR_BADMATCH",
+	krbAPErrSkew:         "KRB_AP_ERR_SKEW",
+	krbAPErrModified:     "KRB_AP_ERR_MODIFIED",
+	krbAPErrBadKeyVer:    "KRB_AP_ERR_BADKEYVER",
+	krbAPErrNoKey:        "KRB_AP_ERR_NOKEY",
+	krbAPErrInappCksum:   "KRB_AP_ERR_INAPP_CKSUM",
+	krbErrGeneric:        "KRB_ERR_GENERIC",
 }
 
-func (e *krbError) Error() string {
-	s := "kerberos: KRB-ERROR " + strconv.Itoa(int(e.code))
-	if e.etext != "" {
-		s += ": " + e.etext
+// KRBError is a KRB-ERROR (RFC 4120 section 5.9.1) that an acceptor sent
+// in place of an AP-REP: why it refused the initiator's AP-REQ. It is the
+// cause of the initiator's failed leg, for errors.As; the leg's status is
+// status.FromKerberosAP(Code).
+type KRBError struct {
+	// Code is the error-code (RFC 4120 section 7.5.9; gokrb5's
+	// iana/errorcode names them).
+	Code int32
+	// Text is the e-text, if the acceptor sent one.
+	Text string
+	// Time is the acceptor's time (stime and susec).
+	Time time.Time
+	// Service names the service that refused: "svc/host@REALM".
+	Service string
+}
+
+func (e *KRBError) Error() string {
+	s := "kerberos: the acceptor refused with KRB-ERROR " + strconv.Itoa(int(e.Code))
+	if n, ok := krbErrorNames[e.Code]; ok {
+		s += " (" + n + ")"
+	}
+	if e.Text != "" {
+		s += ": " + e.Text
 	}
 	return s
 }
 
-func parseKRBError(b []byte) (*krbError, error) {
+func parseKRBError(b []byte) (*KRBError, error) {
 	s, ok := sequenceIn(b, msgTypeKRBError)
-	e := &krbError{}
-	var etext []byte
+	e := &KRBError{}
+	var susec int32
+	var realm []byte
+	var sname principal
 	var hasText bool
 	var f cryptobyte.String
 	if !ok || !readIntIs(&s, 0, 5) || !readIntIs(&s, 1, msgTypeKRBError) ||
 		!s.SkipOptionalASN1(ctxTag(2)) || !s.SkipOptionalASN1(ctxTag(3)) ||
-		!s.SkipASN1(ctxTag(4)) || !s.SkipASN1(ctxTag(5)) || !readInt32(&s, 6, &e.code) ||
+		!readTime(&s, 4, &e.Time) || !readInt32(&s, 5, &susec) || !readInt32(&s, 6, &e.Code) ||
 		!s.SkipOptionalASN1(ctxTag(7)) || !s.SkipOptionalASN1(ctxTag(8)) ||
-		!s.SkipASN1(ctxTag(9)) || !s.SkipASN1(ctxTag(10)) ||
+		!readGeneralString(&s, 9, &realm) || !readPrincipal(&s, 10, &sname) ||
 		!s.ReadOptionalASN1(&f, &hasText, ctxTag(11)) || !onlyExtensions(s, 11) {
 		return nil, errMalformed
 	}
-	if hasText && f.ReadASN1Bytes(&etext, asn1.GeneralString) {
-		e.etext = string(etext)
+	if susec > 0 && susec < 1000000 {
+		e.Time = e.Time.Add(time.Duration(susec) * time.Microsecond)
+	}
+	e.Service = sname.String() + "@" + string(realm)
+	var text []byte
+	if hasText && f.ReadASN1Bytes(&text, asn1.GeneralString) {
+		e.Text = string(text)
 	}
 	return e, nil
 }

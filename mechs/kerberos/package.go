@@ -274,7 +274,7 @@ func (c *credential) acquireOutbound(req mechs.CredentialRequest) error {
 	if strings.EqualFold(realm, "") && cfg != nil {
 		realm = cfg.LibDefaults.DefaultRealm
 	}
-	kc.Realm = realm
+	kc.Realm = canonicalRealm(cfg, realm)
 	client, err := kdc.NewClient(kc)
 	if err != nil {
 		if status.CodeOf(err) == status.SEC_E_INTERNAL_ERROR {

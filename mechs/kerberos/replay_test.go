@@ -70,7 +70,7 @@ func krbErrorCode(t *testing.T, tok []byte) int32 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ke.code
+	return ke.Code
 }
 
 func TestReplayToAnotherCredential(t *testing.T) {
