@@ -3,9 +3,11 @@ package kerberos
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/asyncsspi/asyncsspi/async"
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/replay"
@@ -119,12 +121,12 @@ func TestReplayAcrossPackagesByDefault(t *testing.T) {
 // Perform, which the engine calls on its I/O side.
 type remoteMemory struct {
 	*replay.Memory
-	calls int
+	calls atomic.Int32
 	fail  error
 }
 
 func (r *remoteMemory) Perform(ctx context.Context, req *mechs.IORequest) ([]byte, error) {
-	r.calls++
+	r.calls.Add(1)
 	if r.fail != nil {
 		return nil, r.fail
 	}
@@ -148,7 +150,7 @@ func TestRemoteReplayCache(t *testing.T) {
 	if r.IO == nil || r.IO.Kind != mechs.IOReplayCache || r.IO.Key != "" || r.IO.Performer != remote || r.IO.Realm != testRealm {
 		t.Fatalf("no replay-cache IORequest: %+v", r)
 	}
-	if remote.calls != 0 || remote.Len() != 0 {
+	if remote.calls.Load() != 0 || remote.Len() != 0 {
 		t.Fatal("the remote cache was called from Step")
 	}
 	reply, err := r.IO.Performer.Perform(context.Background(), r.IO)
@@ -195,4 +197,37 @@ func isZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// TestRemoteReplayCacheThroughEngine: the engine performs the acceptor's
+// replay-cache request on its I/O side and steps the leg on with the
+// answer.
+func TestRemoteReplayCacheThroughEngine(t *testing.T) {
+	remote := &remoteMemory{Memory: replay.NewMemory()}
+	e := newTestEnv(t, WithReplayCache(remote))
+	eng := async.New(mechs.NewSet(e.pkg))
+	defer eng.Close()
+	acred, _, err := eng.AcquireCredentialsHandle("", Name, secctx.SECPKG_CRED_INBOUND, &Keytab{Keytab: e.kt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.FreeCredentialsHandle(acred)
+	tok := e.apReq(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	accept := func() (async.Result, error) {
+		return eng.AcceptSecurityContext(ctx, acred, 0, []secctx.Buffer{{Type: secctx.SECBUFFER_TOKEN, Data: tok}}, secctx.ASC_REQ_EXTENDED_ERROR)
+	}
+	r, err := accept()
+	if err != nil || r.Status != status.SEC_E_OK || len(r.Token) == 0 {
+		t.Fatalf("first accept: %v %v", r.Status, err)
+	}
+	defer eng.DeleteSecurityContext(r.Context)
+	r, err = accept()
+	if r.Status != status.SEC_E_LOGON_DENIED || !errors.Is(err, replay.ErrReplay) || krbErrorCode(t, r.Token) != krbAPErrRepeat {
+		t.Fatalf("replay through the engine: %v %v", r.Status, err)
+	}
+	if n := remote.calls.Load(); n != 2 {
+		t.Fatalf("the remote cache was asked %d times, want 2", n)
+	}
 }
