@@ -63,11 +63,27 @@ func NewMemory(opts ...MemoryOption) *Memory {
 	}
 	m := &Memory{seed: maphash.MakeSeed(), shardBits: sb, shards: make([]memShard, 1<<sb)}
 	per := max(cfg.limit>>sb, 1)
+	// Every shard starts with a small table, a chunk and room for a few
+	// seconds, made here in one allocation each rather than by the first
+	// inserts.
+	n := len(m.shards)
+	tables := make([]uint64, n*initialTable)
+	chunks := make([]chunk, n)
+	secs := make([]second, n*initialSeconds)
 	for i := range m.shards {
-		m.shards[i].limit = per
+		sh := &m.shards[i]
+		sh.limit = per
+		sh.table = tables[i*initialTable : (i+1)*initialTable : (i+1)*initialTable]
+		sh.secs = secs[i*initialSeconds : i*initialSeconds : (i+1)*initialSeconds]
+		sh.free, sh.nfree = &chunks[i], 1
 	}
 	return m
 }
+
+const (
+	initialTable   = 64
+	initialSeconds = 4
+)
 
 // Insert implements Cache. It does no I/O and ignores ctx.
 func (m *Memory) Insert(_ context.Context, e Entry, now time.Time) error {
@@ -291,7 +307,7 @@ func (s *memShard) maxTable() int {
 
 func (s *memShard) grow() {
 	old := s.table
-	s.table = make([]uint64, max(2*len(old), 64))
+	s.table = make([]uint64, max(2*len(old), initialTable))
 	mask := uint64(len(s.table) - 1)
 	for _, h := range old {
 		if h == 0 {

@@ -45,12 +45,12 @@ type acceptor struct {
 
 // accepting is one AP-REQ on its way through the acceptor's steps.
 type accepting struct {
-	req   *apReq
+	req   apReq
 	etp   *encTicketPart
 	sess  *key   // the ticket's session key
 	name  string // the ticket's service, "svc/host@REALM"
 	plain []byte // the decrypted authenticator, wiped by reply
-	auth  *authenticator
+	auth  authenticator
 	ctime time.Time // the authenticator's ctime and cusec
 	start time.Time // the ticket's start time
 	cs    gssChecksum

@@ -29,6 +29,7 @@ type acceptorKeys struct {
 	principals map[string]bool // "svc/host@REALM" in the keytab
 	keys       sync.Map        // keyID -> *key
 	rc         replay.Cache
+	remote     remoteCache // rc, when it is kept on another host
 	tickets    *ticketCache
 }
 
@@ -41,6 +42,7 @@ type keyID struct {
 func newAcceptorKeys(kt *keytab.Keytab, only string, p *Package) (*acceptorKeys, error) {
 	a := &acceptorKeys{pkg: p, kt: kt, principals: make(map[string]bool), rc: p.replayCache(),
 		tickets: newTicketCache()}
+	a.remote, _ = a.rc.(remoteCache)
 	for _, e := range kt.Entries {
 		a.principals[strings.Join(e.Principal.Components, "/")+"@"+e.Principal.Realm] = true
 	}

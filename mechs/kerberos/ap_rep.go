@@ -75,38 +75,38 @@ func parseEncAPRepPart(b []byte) (*encAPRepPart, error) {
 func buildAPRep(sess *key, ctime time.Time, cusec int32, sub *key, seq uint32, room int) ([]byte, error) {
 	partBody := tlvSize(timeSize) + ctxIntSize(int64(cusec)) + tlvSize(encryptionKeySize(sub)) + ctxIntSize(int64(seq))
 	partLen := tlvSize(tlvSize(partBody))
-	var pb [128]byte
+	var pb, r [128]byte
 	p := cryptobyte.NewFixedBuilder(pb[:0])
-	addHeader(p, appTag(27), tlvSize(partBody))
-	addHeader(p, asn1.SEQUENCE, partBody)
-	addHeader(p, ctxTag(0), timeSize)
-	addTime(p, ctime)
-	addCtxInt(p, 1, int64(cusec))
-	addHeader(p, ctxTag(2), encryptionKeySize(sub))
-	addEncryptionKey(p, sub)
-	addCtxInt(p, 3, int64(seq))
+	x := appendHeader(r[:0], appTag(27), tlvSize(partBody))
+	x = appendHeader(x, asn1.SEQUENCE, partBody)
+	x = appendTime(appendHeader(x, ctxTag(0), timeSize), ctime)
+	x = appendCtxInt(x, 1, int64(cusec))
+	x = appendEncryptionKey(appendHeader(x, ctxTag(2), encryptionKeySize(sub)), sub)
+	p.AddBytes(appendCtxInt(x, 3, int64(seq)))
+	clear(r[:]) // it held the subkey
 	part, err := finish(p, partLen)
 	if err != nil {
 		return nil, err
 	}
-	defer clear(part) // it holds the subkey
+	defer clear(part) // so does this
 
 	ctLen := sess.sealedSize(len(part))
 	body := ctxIntSize(5) + ctxIntSize(msgTypeAPRep) + tlvSize(encryptedDataSize(sess.etype, ctLen))
 	msg := tlvSize(tlvSize(body))
 	total := room + gssSize(msg)
 	b := cryptobyte.NewFixedBuilder(make([]byte, room, total)) // room: spare, in front
-	addGSSHeader(b, tokAPRep, msg)
-	addHeader(b, appTag(msgTypeAPRep), tlvSize(body))
-	addHeader(b, asn1.SEQUENCE, body)
-	addCtxInt(b, 0, 5)
-	addCtxInt(b, 1, msgTypeAPRep)
-	addHeader(b, ctxTag(2), encryptedDataSize(sess.etype, ctLen))
-	addEncryptedDataHeader(b, sess.etype, ctLen)
+	x = appendGSSHeader(r[:0], tokAPRep, msg)
+	x = appendHeader(x, appTag(msgTypeAPRep), tlvSize(body))
+	x = appendHeader(x, asn1.SEQUENCE, body)
+	x = appendCtxInt(appendCtxInt(x, 0, 5), 1, msgTypeAPRep)
+	x = appendHeader(x, ctxTag(2), encryptedDataSize(sess.etype, ctLen))
+	b.AddBytes(appendEncryptedDataHeader(x, sess.etype, ctLen))
 	head, err := b.Bytes()
 	if err != nil {
 		return nil, err
 	}
+	// The ciphertext is the token's last octets: it is appended in place,
+	// into the room left for it.
 	tok, err := sess.encrypt(head, usageAPRepEncPart, part)
 	if err != nil {
 		return nil, err

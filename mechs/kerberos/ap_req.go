@@ -32,21 +32,17 @@ type apReq struct {
 	auth      encryptedData
 }
 
-func parseAPReq(b []byte) (*apReq, error) {
+func parseAPReq(b []byte) (apReq, error) {
 	s, ok := sequenceIn(b, msgTypeAPReq)
-	r := &apReq{}
+	var r apReq
 	var t cryptobyte.String
 	if !ok || !readIntIs(&s, 0, 5) || !readIntIs(&s, 1, msgTypeAPReq) || !readFlags(&s, 2, &r.options) ||
-		!s.ReadASN1(&t, ctxTag(3)) || !readEncryptedData(&s, 4, &r.auth) || !onlyExtensions(s, 4) {
-		return nil, errMalformed
+		!s.ReadASN1(&t, ctxTag(3)) || !readEncryptedData(&s, 4, &r.auth) || !onlyExtensions(s, 4) ||
+		!t.PeekASN1Tag(appTag(1)) {
+		return apReq{}, errMalformed
 	}
-	// The ticket is kept as its DER (the acceptor's ticket cache is keyed
-	// by it); only its outer tag is checked here.
-	tk := t
-	var tc cryptobyte.String
-	if !tk.ReadASN1(&tc, appTag(1)) || len(tc) == 0 {
-		return nil, errMalformed
-	}
+	// The ticket is kept as its DER: the acceptor's ticket cache is keyed
+	// by it, and parseTicket reads it when it is not there.
 	r.ticketRaw = t
 	return r, nil
 }
@@ -102,16 +98,16 @@ func (c *initiator) buildAPReq(cb *secctx.ChannelBindings, krbCred []byte, now t
 	total := room + gssSize(msg)
 
 	b := cryptobyte.NewFixedBuilder(make([]byte, room, total)) // room: spare, in front
-	addGSSHeader(b, tokAPReq, msg)
-	addHeader(b, appTag(msgTypeAPReq), tlvSize(body))
-	addHeader(b, asn1.SEQUENCE, body)
-	addCtxInt(b, 0, 5)
-	addCtxInt(b, 1, msgTypeAPReq)
-	addAPOptions(b, opts)
-	addHeader(b, ctxTag(3), len(t.raw))
+	var r [64]byte
+	x := appendGSSHeader(r[:0], tokAPReq, msg)
+	x = appendHeader(x, appTag(msgTypeAPReq), tlvSize(body))
+	x = appendHeader(x, asn1.SEQUENCE, body)
+	x = appendCtxInt(appendCtxInt(x, 0, 5), 1, msgTypeAPReq)
+	x = appendAPOptions(x, opts)
+	b.AddBytes(appendHeader(x, ctxTag(3), len(t.raw)))
 	b.AddBytes(t.raw)
-	addHeader(b, ctxTag(4), encryptedDataSize(t.key.etype, ctLen))
-	addEncryptedDataHeader(b, t.key.etype, ctLen)
+	x = appendHeader(r[:0], ctxTag(4), encryptedDataSize(t.key.etype, ctLen))
+	b.AddBytes(appendEncryptedDataHeader(x, t.key.etype, ctLen))
 	head, err := b.Bytes()
 	if err != nil {
 		return nil, err
@@ -132,9 +128,7 @@ func (c *initiator) buildAPReq(cb *secctx.ChannelBindings, krbCred []byte, now t
 // 32 bits (RFC 4120 section 5.2.8 wants at least 32).
 const apOptionsSize = 9
 
-func addAPOptions(b *cryptobyte.Builder, opts uint32) {
-	addHeader(b, ctxTag(2), 7)
-	addHeader(b, asn1.BIT_STRING, 5)
-	b.AddUint8(0) // no unused bits
-	b.AddUint32(opts)
+func appendAPOptions(dst []byte, opts uint32) []byte {
+	return append(dst, byte(ctxTag(2)), 7, byte(asn1.BIT_STRING), 5, 0, // no unused bits
+		byte(opts>>24), byte(opts>>16), byte(opts>>8), byte(opts))
 }

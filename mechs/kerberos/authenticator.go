@@ -57,36 +57,34 @@ type authenticator struct {
 // [4], ctime [5], subkey [6] OPTIONAL, seq-number [7] OPTIONAL,
 // authorization-data [8] OPTIONAL }. The plaintext may carry padding after
 // the element, as decryption leaves it.
-func parseAuthenticator(b []byte) (*authenticator, error) {
+func parseAuthenticator(b []byte) (authenticator, error) {
 	s := cryptobyte.String(b)
 	var app, seq, f cryptobyte.String
-	if !s.ReadASN1(&app, appTag(2)) || !app.ReadASN1(&seq, asn1.SEQUENCE) {
-		return nil, errMalformed
-	}
-	a := &authenticator{}
-	if !readIntIs(&seq, 0, 5) || !readGeneralString(&seq, 1, &a.crealmRaw) || !seq.ReadASN1(&f, ctxTag(2)) || !validPrincipal(f) {
-		return nil, errMalformed
+	var a authenticator
+	var seqNo int32
+	if !s.ReadASN1(&app, appTag(2)) || !app.ReadASN1(&seq, asn1.SEQUENCE) ||
+		!readIntIs(&seq, 0, 5) || !readGeneralString(&seq, 1, &a.crealmRaw) || !seq.ReadASN1(&f, ctxTag(2)) || !validPrincipal(f) {
+		return authenticator{}, errMalformed
 	}
 	a.cnameRaw = f
 	if !seq.ReadOptionalASN1(&f, &a.hasCksum, ctxTag(3)) {
-		return nil, errMalformed
+		return authenticator{}, errMalformed
 	}
 	if a.hasCksum {
 		// Checksum ::= SEQUENCE { cksumtype [0] Int32, checksum [1] OCTET STRING }
 		c, ok := sequenceIn(f, -1)
 		if !ok || !readInt32(&c, 0, &a.cksumType) || !readOctets(&c, 1, &a.cksum) || !onlyExtensions(c, 1) {
-			return nil, errMalformed
+			return authenticator{}, errMalformed
 		}
 	}
-	var seqNo int32
 	if !readInt32(&seq, 4, &a.cusec) || a.cusec < 0 || a.cusec > 999999 || !readTime(&seq, 5, &a.ctime) {
-		return nil, errMalformed
+		return authenticator{}, errMalformed
 	}
 	if a.hasSubkey = seq.PeekASN1Tag(ctxTag(6)); a.hasSubkey && !readEncryptionKey(&seq, 6, &a.subEtype, &a.subValue) {
-		return nil, errMalformed
+		return authenticator{}, errMalformed
 	}
 	if !readOptInt32(&seq, 7, &seqNo, &a.hasSeq) || !seq.ReadOptionalASN1(&f, &a.hasAuthzAD, ctxTag(8)) || !onlyExtensions(seq, 8) {
-		return nil, errMalformed
+		return authenticator{}, errMalformed
 	}
 	a.seq = uint32(seqNo)
 	if a.hasAuthzAD {
@@ -119,25 +117,28 @@ func buildAuthenticator(f *authenticatorFields) ([]byte, error) {
 	total := tlvSize(tlvSize(body))
 
 	b := cryptobyte.NewFixedBuilder(make([]byte, 0, total))
-	addHeader(b, appTag(2), tlvSize(body))
-	addHeader(b, asn1.SEQUENCE, body)
-	addCtxInt(b, 0, 5)
-	addHeader(b, ctxTag(1), tlvSize(len(f.crealm)))
+	var r [128]byte
+	x := appendHeader(r[:0], appTag(2), tlvSize(body))
+	x = appendHeader(x, asn1.SEQUENCE, body)
+	x = appendCtxInt(x, 0, 5)
+	b.AddBytes(appendHeader(x, ctxTag(1), tlvSize(len(f.crealm))))
 	addString(b, asn1.GeneralString, f.crealm)
 	addHeader(b, ctxTag(2), principalSize(f.cname))
 	addPrincipal(b, f.cname)
-	addHeader(b, ctxTag(3), tlvSize(cksumSeq))
-	addHeader(b, asn1.SEQUENCE, cksumSeq)
-	addCtxInt(b, 0, cksumTypeGSS)
-	addHeader(b, ctxTag(1), tlvSize(cks))
-	addHeader(b, asn1.OCTET_STRING, cks)
-	addGSSChecksum(b, f.bindings, f.gssFlags, f.krbCred)
-	addCtxInt(b, 4, int64(f.cusec))
-	addHeader(b, ctxTag(5), timeSize)
-	addTime(b, f.ctime)
-	addHeader(b, ctxTag(6), encryptionKeySize(f.subkey))
-	addEncryptionKey(b, f.subkey)
-	addCtxInt(b, 7, int64(f.seq))
+	x = appendHeader(r[:0], ctxTag(3), tlvSize(cksumSeq))
+	x = appendHeader(x, asn1.SEQUENCE, cksumSeq)
+	x = appendCtxInt(x, 0, cksumTypeGSS)
+	x = appendHeader(x, ctxTag(1), tlvSize(cks))
+	x = appendHeader(x, asn1.OCTET_STRING, cks)
+	b.AddBytes(appendGSSChecksum(x, f.bindings, f.gssFlags, f.krbCred))
+	if f.krbCred != nil {
+		b.AddBytes(f.krbCred)
+	}
+	x = appendCtxInt(r[:0], 4, int64(f.cusec))
+	x = appendTime(appendHeader(x, ctxTag(5), timeSize), f.ctime)
+	x = appendEncryptionKey(appendHeader(x, ctxTag(6), encryptionKeySize(f.subkey)), f.subkey)
+	b.AddBytes(appendCtxInt(x, 7, int64(f.seq)))
+	clear(r[:]) // it held the subkey
 	return finish(b, total)
 }
 
@@ -156,22 +157,18 @@ func gssChecksumLen(krbCred []byte) int {
 	return 24
 }
 
-// addGSSChecksum writes the checksum value for the given bindings hash,
-// flags and optional KRB-CRED.
-func addGSSChecksum(b *cryptobyte.Builder, bnd [16]byte, flags uint32, krbCred []byte) {
-	var hdr [28]byte
-	binary.LittleEndian.PutUint32(hdr[0:], 16)
-	copy(hdr[4:], bnd[:])
+// appendGSSChecksum appends the checksum value for the given bindings
+// hash and flags, up to the delegated KRB-CRED, which the caller appends
+// after it when there is one (and whose length it announces).
+func appendGSSChecksum(dst []byte, bnd [16]byte, flags uint32, krbCred []byte) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, 16)
+	dst = append(dst, bnd[:]...)
 	if krbCred == nil {
-		binary.LittleEndian.PutUint32(hdr[20:], flags)
-		b.AddBytes(hdr[:24])
-		return
+		return binary.LittleEndian.AppendUint32(dst, flags)
 	}
-	binary.LittleEndian.PutUint32(hdr[20:], flags|gssDelegFlag)
-	binary.LittleEndian.PutUint16(hdr[24:], 1)
-	binary.LittleEndian.PutUint16(hdr[26:], uint16(len(krbCred)))
-	b.AddBytes(hdr[:])
-	b.AddBytes(krbCred)
+	dst = binary.LittleEndian.AppendUint32(dst, flags|gssDelegFlag)
+	dst = binary.LittleEndian.AppendUint16(dst, 1)
+	return binary.LittleEndian.AppendUint16(dst, uint16(len(krbCred)))
 }
 
 func parseGSSChecksum(b []byte) (gssChecksum, error) {

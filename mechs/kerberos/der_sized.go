@@ -46,34 +46,31 @@ func tlvSize(n int) int {
 	return 6 + n
 }
 
-// addHeader writes the tag and the DER length of an element whose n
-// content octets the caller writes next.
-func addHeader(b *cryptobyte.Builder, tag asn1.Tag, n int) {
-	var h [6]byte
-	b.AddBytes(putHeader(&h, tag, n))
-}
+// The helpers below append small elements to a slice: the hot path
+// composes a run of them in a stack array and adds it to the Builder with
+// one call (each Builder call checks the builder's state), and the add*
+// forms wrap them for single elements.
 
-// putHeader encodes the header addHeader writes into h and returns it.
-// Each Builder call checks the builder's state, so the hot path's
-// elements are composed on the stack and added with one call.
-func putHeader(h *[6]byte, tag asn1.Tag, n int) []byte {
-	h[0] = byte(tag)
+// appendHeader appends the tag and the DER length of an element whose n
+// content octets follow.
+func appendHeader(dst []byte, tag asn1.Tag, n int) []byte {
 	switch {
 	case n < 0x80:
-		h[1] = byte(n)
-		return h[:2]
+		return append(dst, byte(tag), byte(n))
 	case n < 0x100:
-		h[1], h[2] = 0x81, byte(n)
-		return h[:3]
+		return append(dst, byte(tag), 0x81, byte(n))
 	case n < 0x10000:
-		h[1], h[2], h[3] = 0x82, byte(n>>8), byte(n)
-		return h[:4]
+		return append(dst, byte(tag), 0x82, byte(n>>8), byte(n))
 	case n < 0x1000000:
-		h[1], h[2], h[3], h[4] = 0x83, byte(n>>16), byte(n>>8), byte(n)
-		return h[:5]
+		return append(dst, byte(tag), 0x83, byte(n>>16), byte(n>>8), byte(n))
 	}
-	h[1], h[2], h[3], h[4], h[5] = 0x84, byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
-	return h[:6]
+	return append(dst, byte(tag), 0x84, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}
+
+// addHeader writes an element's header; its n content octets follow.
+func addHeader(b *cryptobyte.Builder, tag asn1.Tag, n int) {
+	var h [6]byte
+	b.AddBytes(appendHeader(h[:0], tag, n))
 }
 
 // finish returns what a fixed Builder wrote, which must be want octets.
@@ -101,51 +98,63 @@ func intLen(v int64) int {
 // intSize is the size of the INTEGER element v.
 func intSize(v int64) int { return 2 + intLen(v) }
 
-func addInt(b *cryptobyte.Builder, v int64) {
-	var e [10]byte
-	b.AddBytes(putInt(e[:0], v))
+// appendInt appends the INTEGER element v.
+func appendInt(dst []byte, v int64) []byte {
+	n := intLen(v)
+	dst = append(dst, byte(asn1.INTEGER), byte(n))
+	for i := n - 1; i >= 0; i-- {
+		dst = append(dst, byte(v>>(8*i)))
+	}
+	return dst
 }
 
-// putInt appends the INTEGER element v to e.
-func putInt(e []byte, v int64) []byte {
-	n := intLen(v)
-	e = append(e, byte(asn1.INTEGER), byte(n))
-	for i := n - 1; i >= 0; i-- {
-		e = append(e, byte(v>>(8*i)))
-	}
-	return e
+func addInt(b *cryptobyte.Builder, v int64) {
+	var e [10]byte
+	b.AddBytes(appendInt(e[:0], v))
 }
 
 // ctxIntSize is the size of a field [n] holding the INTEGER v.
 func ctxIntSize(v int64) int { return 2 + intSize(v) }
 
+// appendCtxInt appends the field [n] holding the INTEGER v.
+func appendCtxInt(dst []byte, n int, v int64) []byte {
+	return appendInt(append(dst, byte(ctxTag(n)), byte(intSize(v))), v)
+}
+
 func addCtxInt(b *cryptobyte.Builder, n int, v int64) {
 	var e [12]byte
-	b.AddBytes(putInt(append(e[:0], byte(ctxTag(n)), byte(intSize(v))), v))
+	b.AddBytes(appendCtxInt(e[:0], n, v))
 }
 
 // timeSize is the size of a KerberosTime element (RFC 4120 section 5.2.3:
 // GeneralizedTime "YYYYMMDDHHMMSSZ").
 const timeSize = 17
 
-func addTime(b *cryptobyte.Builder, t time.Time) {
+// appendTime appends the KerberosTime element of t.
+func appendTime(dst []byte, t time.Time) []byte {
 	t = t.UTC()
 	var d [timeSize]byte
-	d[0], d[1] = byte(asn1.GeneralizedTime), 15
-	put := func(at, v, digits int) {
-		for i := digits - 1; i >= 0; i-- {
-			d[2+at+i] = byte('0' + v%10)
-			v /= 10
-		}
+	d[0], d[1], d[16] = byte(asn1.GeneralizedTime), 15, 'Z'
+	putDigits(d[2:6], t.Year())
+	putDigits(d[6:8], int(t.Month()))
+	putDigits(d[8:10], t.Day())
+	putDigits(d[10:12], t.Hour())
+	putDigits(d[12:14], t.Minute())
+	putDigits(d[14:16], t.Second())
+	return append(dst, d[:]...)
+}
+
+// putDigits writes v in decimal into d, right-aligned and zero-padded.
+func putDigits(d []byte, v int) {
+	for i := len(d) - 1; i >= 0; i-- {
+		d[i] = byte('0' + v%10)
+		v /= 10
 	}
-	put(0, t.Year(), 4)
-	put(4, int(t.Month()), 2)
-	put(6, t.Day(), 2)
-	put(8, t.Hour(), 2)
-	put(10, t.Minute(), 2)
-	put(12, t.Second(), 2)
-	d[16] = 'Z'
-	b.AddBytes(d[:])
+}
+
+func addTime(b *cryptobyte.Builder, t time.Time) {
+	var d [timeSize]byte
+	b.AddBytes(appendTime(d[:0], t))
 }
 
 // addString writes a string element. The string goes through a small
@@ -182,11 +191,11 @@ func principalListLen(p principal) int {
 
 func addPrincipal(b *cryptobyte.Builder, p principal) {
 	list := principalListLen(p)
-	nt := ctxIntSize(int64(p.nameType))
-	addHeader(b, asn1.SEQUENCE, nt+tlvSize(tlvSize(list)))
-	addCtxInt(b, 0, int64(p.nameType))
-	addHeader(b, ctxTag(1), tlvSize(list))
-	addHeader(b, asn1.SEQUENCE, list)
+	var r [32]byte
+	h := appendHeader(r[:0], asn1.SEQUENCE, ctxIntSize(int64(p.nameType))+tlvSize(tlvSize(list)))
+	h = appendCtxInt(h, 0, int64(p.nameType))
+	h = appendHeader(h, ctxTag(1), tlvSize(list))
+	b.AddBytes(appendHeader(h, asn1.SEQUENCE, list))
 	for _, part := range p.parts {
 		addString(b, asn1.GeneralString, part)
 	}
@@ -198,11 +207,20 @@ func encryptionKeySize(k *key) int {
 	return tlvSize(ctxIntSize(int64(k.etype)) + tlvSize(tlvSize(len(k.value))))
 }
 
+// appendEncryptionKey appends k's EncryptionKey element (at most 47
+// octets: protocol keys are at most 32).
+func appendEncryptionKey(dst []byte, k *key) []byte {
+	dst = appendHeader(dst, asn1.SEQUENCE, ctxIntSize(int64(k.etype))+tlvSize(tlvSize(len(k.value))))
+	dst = appendCtxInt(dst, 0, int64(k.etype))
+	dst = appendHeader(dst, ctxTag(1), tlvSize(len(k.value)))
+	dst = appendHeader(dst, asn1.OCTET_STRING, len(k.value))
+	return append(dst, k.value...)
+}
+
 func addEncryptionKey(b *cryptobyte.Builder, k *key) {
-	addHeader(b, asn1.SEQUENCE, ctxIntSize(int64(k.etype))+tlvSize(tlvSize(len(k.value))))
-	addCtxInt(b, 0, int64(k.etype))
-	addHeader(b, ctxTag(1), tlvSize(len(k.value)))
-	addOctetString(b, k.value)
+	var r [64]byte
+	b.AddBytes(appendEncryptionKey(r[:0], k))
+	clear(r[:])
 }
 
 // encryptedDataSize is the size of an EncryptedData element (RFC 4120
@@ -212,11 +230,11 @@ func encryptedDataSize(etype int32, ctLen int) int {
 	return tlvSize(ctxIntSize(int64(etype)) + tlvSize(tlvSize(ctLen)))
 }
 
-// addEncryptedDataHeader writes an EncryptedData element up to the
+// appendEncryptedDataHeader appends an EncryptedData element up to the
 // content of its cipher OCTET STRING, which the caller appends in place.
-func addEncryptedDataHeader(b *cryptobyte.Builder, etype int32, ctLen int) {
-	addHeader(b, asn1.SEQUENCE, ctxIntSize(int64(etype))+tlvSize(tlvSize(ctLen)))
-	addCtxInt(b, 0, int64(etype))
-	addHeader(b, ctxTag(2), tlvSize(ctLen))
-	addHeader(b, asn1.OCTET_STRING, ctLen)
+func appendEncryptedDataHeader(dst []byte, etype int32, ctLen int) []byte {
+	dst = appendHeader(dst, asn1.SEQUENCE, ctxIntSize(int64(etype))+tlvSize(tlvSize(ctLen)))
+	dst = appendCtxInt(dst, 0, int64(etype))
+	dst = appendHeader(dst, ctxTag(2), tlvSize(ctLen))
+	return appendHeader(dst, asn1.OCTET_STRING, ctLen)
 }

@@ -56,7 +56,7 @@ func (c *acceptor) checkReplay(a *accepting) (*mechs.IORequest, *refusal) {
 	pkg := c.cred.pkg
 	now := pkg.now()
 	e := replay.Entry{Key: replay.MakeKey(a.name, tag), Time: a.ctime, Expiry: a.ctime.Add(pkg.maxSkew)}
-	if rc, ok := c.cred.acc.rc.(remoteCache); ok {
+	if rc := c.cred.acc.remote; rc != nil {
 		realm := a.name[strings.LastIndexByte(a.name, '@')+1:]
 		// No sharing Key: two legs presenting the same authenticator
 		// must each get their own answer, one of them a refusal.

@@ -218,19 +218,24 @@ func validPrincipal(b []byte) bool {
 	return ok
 }
 
-// samePrincipal compares a parsed name with a PrincipalName's DER by
-// name strings (name types differ between implementations).
+// samePrincipal compares a parsed name with a valid PrincipalName's DER
+// (validPrincipal) by name strings: name types differ between
+// implementations.
 func samePrincipal(p principal, raw []byte) bool {
-	_, list, ok := principalParts(raw)
+	s, ok := sequenceIn(raw, -1)
+	var f, list cryptobyte.String
+	if !ok || !s.SkipASN1(ctxTag(0)) || !s.ReadASN1(&f, ctxTag(1)) || !f.ReadASN1(&list, asn1.SEQUENCE) {
+		return false
+	}
 	i := 0
-	for ok && !list.Empty() {
+	for !list.Empty() {
 		var part []byte
 		if !list.ReadASN1Bytes(&part, asn1.GeneralString) || i >= len(p.parts) || p.parts[i] != string(part) {
 			return false
 		}
 		i++
 	}
-	return ok && i == len(p.parts)
+	return i == len(p.parts)
 }
 
 func parsePrincipal(b []byte) (principal, error) {
