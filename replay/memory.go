@@ -21,7 +21,10 @@ import (
 // a per-second queue, some 24 to 40 octets; memory grows with the entries
 // up to the bound and then stays flat. Insert does a bounded amount of
 // work: a lookup, at most two expired entries and one live entry
-// forgotten, no sweep. No goroutine is involved.
+// forgotten, never a sweep (until the bound is first reached a shard's
+// table doubles now and then; an authenticator from a client whose clock
+// is behind moves the per-second queue along by at most one element per
+// second it spans). No goroutine is involved.
 //
 // Entries are spread over shards by a hash keyed with a random seed, each
 // shard with its own lock, share of the bound and forgetting; the seed
