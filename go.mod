@@ -8,7 +8,6 @@ require (
 	github.com/jcmturner/gokrb5/v8 v8.4.4
 	go.uber.org/goleak v1.3.0
 	golang.org/x/crypto v0.59.0
-	golang.org/x/sync v0.25.0
 )
 
 require (

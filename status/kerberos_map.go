@@ -77,3 +77,16 @@ func FromKerberos(errorCode int32) Code {
 	}
 	return SEC_E_INTERNAL_ERROR
 }
+
+// FromKerberosAP maps the error-code of a KRB-ERROR that an acceptor sent
+// in place of an AP-REP (RFC 4121 section 4.1, TOK_ID 03 00): as
+// FromKerberos, except that a code with no closer meaning
+// (KRB_ERR_GENERIC, which MIT sends for most refusals, bad channel
+// bindings among them) says that the acceptor refused the logon:
+// SEC_E_LOGON_DENIED.
+func FromKerberosAP(errorCode int32) Code {
+	if c := FromKerberos(errorCode); c != SEC_E_INTERNAL_ERROR {
+		return c
+	}
+	return SEC_E_LOGON_DENIED
+}

@@ -63,8 +63,13 @@ type Error struct {
 	Err  error
 }
 
-// New returns an *Error for code with a cause.
+// New returns an *Error for code with a cause. A cause that is already an
+// *Error with the same code and package is returned as it is: wrapping it
+// again would say nothing more.
 func New(code Code, mech string, cause error) *Error {
+	if se, ok := cause.(*Error); ok && se != nil && se.Code == code && se.Mech == mech {
+		return se
+	}
 	return &Error{Code: code, Mech: mech, Err: cause}
 }
 
@@ -73,7 +78,20 @@ func Errorf(code Code, mech string, msg string) *Error {
 	return &Error{Code: code, Mech: mech, Err: errors.New(msg)}
 }
 
+// Error reads "Mech: NAME (0xVALUE): cause". Each code and each package
+// is said once: when the cause already carries this code (an *Error in its
+// chain with the same Code), the code is left to the cause, and so is the
+// package when the cause names the same one, so that an error passed up
+// through several layers reads "Negotiate: Kerberos: SEC_E_TIME_SKEW
+// (0x80090324): ..." rather than repeating itself.
 func (e *Error) Error() string {
+	var inner *Error
+	if e.Err != nil && errors.As(e.Err, &inner) && inner.Code == e.Code {
+		if e.Mech == "" || e.Mech == inner.Mech {
+			return e.Err.Error()
+		}
+		return e.Mech + ": " + e.Err.Error()
+	}
 	s := e.Code.String()
 	if _, known := name(e.Code); known {
 		s += " (0x" + hex8(uint32(e.Code)) + ")"

@@ -126,6 +126,41 @@ func TestErrorWrapping(t *testing.T) {
 	}
 }
 
+// TestErrorReadsOnce: an error wrapped again with its own code reads its
+// code and package once (it read "Kerberos: SEC_E_X (...): Kerberos:
+// SEC_E_X (...): cause"); another package or another code still shows.
+func TestErrorReadsOnce(t *testing.T) {
+	cause := errors.New("preauthentication failed")
+	inner := New(SEC_E_LOGON_DENIED, "Kerberos", cause)
+	const once = "Kerberos: SEC_E_LOGON_DENIED (0x8009030C): preauthentication failed"
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"same code and package", New(SEC_E_LOGON_DENIED, "Kerberos", inner), once},
+		{"built by hand", &Error{Code: SEC_E_LOGON_DENIED, Mech: "Kerberos", Err: inner}, once},
+		{"twice over", &Error{Code: SEC_E_LOGON_DENIED, Mech: "Kerberos", Err: &Error{Code: SEC_E_LOGON_DENIED, Mech: "Kerberos", Err: inner}}, once},
+		{"through fmt", New(SEC_E_LOGON_DENIED, "Kerberos", fmt.Errorf("KDC exchange: %w", inner)), "KDC exchange: " + once},
+		{"the engine", New(SEC_E_LOGON_DENIED, "", inner), once},
+		{"another package", New(SEC_E_LOGON_DENIED, "Negotiate", inner), "Negotiate: " + once},
+		{"another code", New(SEC_E_INTERNAL_ERROR, "Negotiate", inner), "Negotiate: SEC_E_INTERNAL_ERROR (0x80090304): " + once},
+	} {
+		if got := tc.err.Error(); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+		if !errors.Is(tc.err, SEC_E_LOGON_DENIED) || !errors.Is(tc.err, cause) {
+			t.Errorf("%s: errors.Is lost the code or the cause", tc.name)
+		}
+	}
+	if got := New(SEC_E_LOGON_DENIED, "Kerberos", inner); got != inner {
+		t.Error("New wrapped an *Error that already says the same")
+	}
+	if got := New(SEC_E_LOGON_DENIED, "Negotiate", inner); got == inner || got.Mech != "Negotiate" {
+		t.Error("New dropped the outer package")
+	}
+}
+
 func TestFromKerberos(t *testing.T) {
 	for _, tc := range []struct {
 		krb  int32
@@ -143,6 +178,26 @@ func TestFromKerberos(t *testing.T) {
 	} {
 		if got := FromKerberos(tc.krb); got != tc.want {
 			t.Errorf("FromKerberos(%d) = %v, want %v", tc.krb, got, tc.want)
+		}
+	}
+}
+
+// TestFromKerberosAP: the codes an acceptor refuses an AP-REQ with, as the
+// initiator reports them; KRB_ERR_GENERIC (MIT's code for most refusals,
+// bad channel bindings among them) and unknown codes are a refused logon.
+func TestFromKerberosAP(t *testing.T) {
+	for _, tc := range []struct {
+		krb  int32
+		want Code
+	}{
+		{37, SEC_E_TIME_SKEW}, {33, SEC_E_TIME_SKEW}, {32, SEC_E_CONTEXT_EXPIRED},
+		{34, SEC_E_LOGON_DENIED}, {35, SEC_E_WRONG_PRINCIPAL}, {36, SEC_E_WRONG_PRINCIPAL},
+		{41, SEC_E_WRONG_PRINCIPAL}, {31, SEC_E_MESSAGE_ALTERED}, {44, SEC_E_NO_KERB_KEY},
+		{45, SEC_E_NO_KERB_KEY}, {14, SEC_E_KDC_UNKNOWN_ETYPE}, {60, SEC_E_LOGON_DENIED},
+		{9999, SEC_E_LOGON_DENIED},
+	} {
+		if got := FromKerberosAP(tc.krb); got != tc.want {
+			t.Errorf("FromKerberosAP(%d) = %v, want %v", tc.krb, got, tc.want)
 		}
 	}
 }

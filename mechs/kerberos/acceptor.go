@@ -3,108 +3,34 @@ package kerberos
 import (
 	"errors"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/status"
-	"github.com/jcmturner/gokrb5/v8/keytab"
 )
 
-// acceptorKeys is the inbound half of a credential: the keytab, the
-// service principal it is restricted to (if any), the long-term keys with
-// their derived ticket-decryption schedules, and the replay cache. All of
-// it is owned by the credential and shared by its acceptor contexts.
-type acceptorKeys struct {
-	pkg        *Package
-	kt         *keytab.Keytab
-	only       string          // "svc/host@REALM" or "svc/host", or "" for any
-	principals map[string]bool // "svc/host@REALM" in the keytab
-	keys       sync.Map        // keyID -> *key
-	rc         *replayCache
-	tickets    *ticketCache
-}
+// This file is the acceptor: the server side of one krb5 GSS context,
+// which accepts in one leg. Its step verifies the AP-REQ as RFC 4120
+// section 3.2.3 and RFC 4121 section 4.1 say, in protocol order:
+//
+//	decode               the GSS framing and the AP-REQ
+//	openTicket           decrypt the ticket in the service key
+//	openAuthenticator    decrypt the authenticator in the session key
+//	checkTimes           clock skew, ticket start and end
+//	checkChecksum        the 0x8003 checksum and the channel bindings
+//	checkReplay          the replay cache, last, so that only
+//	                     authenticators that verified occupy it; a cache
+//	                     on another host is asked through an IORequest,
+//	                     and the next Step goes on with its answer
+//	reply                the context's flags and keys, and the AP-REP
+//	                     when mutual authentication was asked
+//
+// Every refusal carries its SSPI status and the KRB-ERROR code the
+// acceptor sends with ASC_REQ_EXTENDED_ERROR.
 
-type keyID struct {
-	name  string
-	kvno  int32
-	etype int32
-}
-
-func newAcceptorKeys(kt *keytab.Keytab, only string, p *Package) (*acceptorKeys, error) {
-	a := &acceptorKeys{pkg: p, kt: kt, principals: make(map[string]bool), rc: newReplayCache(p.rcShards, p.rcPerShard),
-		tickets: newTicketCache()}
-	for _, e := range kt.Entries {
-		a.principals[strings.Join(e.Principal.Components, "/")+"@"+e.Principal.Realm] = true
-	}
-	if len(a.principals) == 0 {
-		return nil, status.Errorf(status.SEC_E_NO_CREDENTIALS, Name, "the keytab holds no keys")
-	}
-	if only != "" {
-		spn, _, ok := normalizeTarget(only)
-		if !ok {
-			spn = only
-		}
-		a.only = spn
-		found := false
-		for name := range a.principals {
-			if a.allowed(name) {
-				found = true
-			}
-		}
-		if !found {
-			return nil, status.Errorf(status.SEC_E_NO_CREDENTIALS, Name, "no key for "+quote(only)+" in the keytab")
-		}
-	}
-	return a, nil
-}
-
-// allowed reports whether the credential may accept tickets for name
-// ("svc/host@REALM").
-func (a *acceptorKeys) allowed(name string) bool {
-	if a.only == "" {
-		return true
-	}
-	if strings.Contains(a.only, "@") {
-		return name == a.only
-	}
-	i := strings.LastIndexByte(name, '@')
-	return name[:i] == a.only
-}
-
-// lookup returns the service key a ticket is encrypted in.
-func (a *acceptorKeys) lookup(sname principal, realm string, ed encryptedData) (*key, status.Code, error) {
-	name := sname.String() + "@" + realm
-	if !a.principals[name] || !a.allowed(name) {
-		return nil, status.SEC_E_WRONG_PRINCIPAL, errors.New("kerberos: ticket is for " + quote(name) + ", not for this service")
-	}
-	if ed.etype == etypeRC4HMAC && !a.pkg.allowRC4 {
-		return nil, status.SEC_E_KDC_UNKNOWN_ETYPE, errRC4NotWanted
-	}
-	id := keyID{name: name, kvno: ed.kvno, etype: ed.etype}
-	if k, ok := a.keys.Load(id); ok {
-		return k.(*key), status.SEC_E_OK, nil
-	}
-	ek, _, err := a.kt.GetEncryptionKey(principalName(sname.nameType, sname.parts), realm, int(ed.kvno), ed.etype)
-	if err != nil {
-		return nil, status.SEC_E_NO_KERB_KEY, err
-	}
-	k, err := keyFrom(ek)
-	if err != nil {
-		return nil, status.SEC_E_KDC_UNKNOWN_ETYPE, err
-	}
-	// Derive the ticket usage now, once per key.
-	if _, err := k.usage(usageTicket); err != nil {
-		return nil, status.SEC_E_INTERNAL_ERROR, err
-	}
-	a.keys.Store(id, k)
-	return k, status.SEC_E_OK, nil
-}
-
-// acceptor is the server side of one krb5 GSS context. Kerberos accepts
-// in one leg: the AP-REQ in, the AP-REP (when mutual authentication was
-// asked) out.
+// acceptor is the server side of one krb5 GSS context.
 type acceptor struct {
 	session
 	cred    *credential
@@ -114,21 +40,54 @@ type acceptor struct {
 	svcName string // the ticket's service, once known (for error tokens)
 
 	delegated []byte
+	pending   atomic.Pointer[accepting] // verified, waiting for a remote replay cache
 }
 
-func (c *acceptor) fail(code status.Code, err error) mechs.StepResult {
-	c.bad = true
-	r := mechs.Fail(code, Name, err)
-	if c.req&secctx.ASC_REQ_EXTENDED_ERROR != 0 {
-		// An error token for the initiator, as MIT sends one (RFC 4121
-		// section 4.1: TOK_ID 03 00 and a KRB-ERROR).
-		var w builder
-		sname, realm := splitName(c.svcName)
-		appendKRBError(&w, krbErrorFor(code), c.cred.pkg.now(), realm, sname)
-		r.Token = frameGSS(tokKRBError, w.b)
-		r.Flags = uint64(secctx.ASC_RET_EXTENDED_ERROR)
+// accepting is one AP-REQ on its way through the acceptor's steps.
+type accepting struct {
+	req   apReq
+	etp   *encTicketPart
+	sess  *key   // the ticket's session key
+	name  string // the ticket's service, "svc/host@REALM"
+	plain []byte // the decrypted authenticator, wiped by reply
+	auth  authenticator
+	ctime time.Time // the authenticator's ctime and cusec
+	start time.Time // the ticket's start time
+	cs    gssChecksum
+}
+
+// refusal is why the acceptor refuses an AP-REQ: the leg's status, the
+// KRB-ERROR code (RFC 4120 section 7.5.9) of its error token, and the
+// cause. A token cut short is a refusal too (SEC_E_INCOMPLETE_MESSAGE),
+// after which the context waits for the whole token.
+type refusal struct {
+	status  status.Code
+	krb     int32
+	err     error
+	missing int
+}
+
+// refuse is a refusal with status code, KRB-ERROR code krb and cause err.
+func refuse(code status.Code, krb int32, err error) *refusal {
+	return &refusal{status: code, krb: krb, err: err}
+}
+
+// refused ends the leg with r. Except for a token cut short, the context
+// is spent; with ASC_REQ_EXTENDED_ERROR the result carries an error token
+// for the initiator, as MIT sends one (RFC 4121 section 4.1: TOK_ID 03 00
+// and a KRB-ERROR).
+func (c *acceptor) refused(r *refusal) mechs.StepResult {
+	if r.status == status.SEC_E_INCOMPLETE_MESSAGE {
+		return mechs.StepResult{Status: r.status, Missing: r.missing, Err: status.New(r.status, Name, r.err)}
 	}
-	return r
+	c.bad = true
+	res := mechs.Fail(r.status, Name, r.err)
+	if c.req&secctx.ASC_REQ_EXTENDED_ERROR != 0 {
+		sname, realm := splitName(c.svcName)
+		res.Token = frameGSS(tokKRBError, buildKRBError(r.krb, c.cred.pkg.now(), realm, sname))
+		res.Flags = uint64(secctx.ASC_RET_EXTENDED_ERROR)
+	}
+	return res
 }
 
 // splitName splits "svc/host@REALM" for a KRB-ERROR; an unknown service
@@ -144,38 +103,15 @@ func splitName(name string) (principal, string) {
 	return principal{nameType: nameTypeSrvInst, parts: strings.Split(name, "/")}, realm
 }
 
-// krbErrorFor picks the KRB-ERROR code (RFC 4120 section 7.5.9) for a
-// failure status.
-func krbErrorFor(code status.Code) int32 {
-	switch code {
-	case status.SEC_E_TIME_SKEW:
-		return 37 // KRB_AP_ERR_SKEW
-	case status.SEC_E_CONTEXT_EXPIRED:
-		return 32 // KRB_AP_ERR_TKT_EXPIRED
-	case status.SEC_E_WRONG_PRINCIPAL:
-		return 35 // KRB_AP_ERR_NOT_US
-	case status.SEC_E_LOGON_DENIED:
-		return 34 // KRB_AP_ERR_REPEAT (the acceptor's only LOGON_DENIED)
-	case status.SEC_E_MESSAGE_ALTERED:
-		return 31 // KRB_AP_ERR_BAD_INTEGRITY
-	case status.SEC_E_NO_KERB_KEY:
-		return 45 // KRB_AP_ERR_NOKEY
-	case status.SEC_E_KDC_UNKNOWN_ETYPE:
-		return 14 // KDC_ERR_ETYPE_NOSUPP
-	}
-	return 60 // KRB_ERR_GENERIC
-}
-
-// Step verifies the AP-REQ (RFC 4120 section 3.2.3, RFC 4121 section 4.1)
-// and answers with an AP-REP when the initiator asked for mutual
-// authentication.
+// Step verifies the AP-REQ and answers with an AP-REP when the initiator
+// asked for mutual authentication.
 func (c *acceptor) Step(in *mechs.StepInput) mechs.StepResult {
 	r, spare := c.StepWithRoom(in, 0)
 	r.Token = r.Token[spare:]
 	return r
 }
 
-// StepWithRoom is Step with room spare bytes in front of the AP-REP
+// StepWithRoom is Step with room spare octets in front of the AP-REP
 // (mechs.RoomStepper).
 func (c *acceptor) StepWithRoom(in *mechs.StepInput, room int) (mechs.StepResult, int) {
 	room = min(max(room, 0), mechs.MaxRoom)
@@ -190,231 +126,253 @@ func (c *acceptor) step(in *mechs.StepInput, room int) mechs.StepResult {
 	if c.done || c.bad {
 		return mechs.Fail(status.SEC_E_INVALID_HANDLE, Name, errors.New("kerberos: the acceptor context is already complete"))
 	}
-	a := c.cred.acc
+	if a := c.takePending(); a != nil {
+		// The remote replay cache's answer (the leg's IORequest).
+		if r := replayVerdict(in.IOErr); r != nil {
+			clear(a.plain)
+			return c.refused(r)
+		}
+		return c.reply(a, room)
+	}
+	var a accepting
+	var io *mechs.IORequest
+	r := c.decode(in, &a)
+	if r == nil {
+		r = c.openTicket(&a)
+	}
+	if r == nil {
+		r = c.openAuthenticator(&a)
+	}
+	if r == nil {
+		r = c.checkTimes(&a)
+	}
+	if r == nil {
+		r = c.checkChecksum(in, &a)
+	}
+	if r == nil {
+		io, r = c.checkReplay(&a)
+	}
+	if r != nil {
+		clear(a.plain) // the authenticator holds the initiator's subkey
+		return c.refused(r)
+	}
+	if io != nil {
+		// The verified request waits for the cache's answer; the next
+		// Step of this leg goes on from it.
+		p := new(accepting)
+		*p = a
+		c.pending.Store(p)
+		return mechs.StepResult{IO: io}
+	}
+	return c.reply(&a, room)
+}
+
+// takePending returns and forgets the request waiting for a remote replay
+// cache's answer, if any. pending is atomic because Close, which wipes it,
+// may run at any time.
+func (c *acceptor) takePending() *accepting {
+	if c.pending.Load() == nil {
+		return nil
+	}
+	return c.pending.Swap(nil)
+}
+
+// decode reads the GSS framing and the AP-REQ (RFC 4120 section 5.5.1).
+func (c *acceptor) decode(in *mechs.StepInput, a *accepting) *refusal {
 	if len(in.Token) == 0 {
-		return c.fail(status.SEC_E_INVALID_TOKEN, errors.New("kerberos: no AP-REQ token"))
+		return refuse(status.SEC_E_INVALID_TOKEN, krbErrGeneric, errors.New("kerberos: no AP-REQ token"))
 	}
 	tokID, inner, err := parseGSS(in.Token)
 	if err != nil {
-		if r, ok := incompleteResult(err); ok {
-			return r
+		var tr *errTruncated
+		if errors.As(err, &tr) {
+			return &refusal{status: status.SEC_E_INCOMPLETE_MESSAGE, err: err, missing: tr.need}
 		}
-		return c.fail(status.SEC_E_INVALID_TOKEN, err)
+		return refuse(status.SEC_E_INVALID_TOKEN, krbErrGeneric, err)
 	}
 	if tokID != tokAPReq {
-		return c.fail(status.SEC_E_INVALID_TOKEN, errNotKerberos)
+		return refuse(status.SEC_E_INVALID_TOKEN, krbErrGeneric, errNotKerberos)
 	}
-	r, err := parseAPReq(inner)
-	if err != nil {
-		return c.fail(status.SEC_E_INVALID_TOKEN, err)
+	if a.req, err = parseAPReq(inner); err != nil {
+		return refuse(status.SEC_E_INVALID_TOKEN, krbErrGeneric, err)
 	}
-	var etp *encTicketPart
-	var sess *key
-	var name string
-	if ot, ok := a.tickets.get(r.ticketRaw); ok {
-		etp, sess, name = ot.etp, ot.sess, ot.name
-		c.svcName = name
-	} else {
-		tk, err := parseTicket(r.ticketRaw)
-		if err != nil {
-			return c.fail(status.SEC_E_INVALID_TOKEN, err)
-		}
-		name = tk.sname.String() + "@" + tk.realm
-		c.svcName = name
-		sk, code, err := a.lookup(tk.sname, tk.realm, tk.enc)
-		if err != nil {
-			return c.fail(code, err)
-		}
-		tp, err := sk.decrypt(usageTicket, tk.enc.cipher)
-		if err != nil {
-			// KRB_AP_ERR_MODIFIED (RFC 4120 3.2.3): not encrypted in our key.
-			return c.fail(status.FromKerberos(41), err)
-		}
-		if etp, err = parseEncTicketPart(tp); err != nil {
-			return c.fail(status.SEC_E_INVALID_TOKEN, err)
-		}
-		if etp.keyEtype == etypeRC4HMAC && !a.pkg.allowRC4 {
-			return c.fail(status.SEC_E_KDC_UNKNOWN_ETYPE, errRC4NotWanted)
-		}
-		sess, err = newKey(etp.keyEtype, etp.keyValue)
-		if err != nil {
-			return c.fail(status.SEC_E_KDC_UNKNOWN_ETYPE, err)
-		}
-		etp.keyValue = nil // tp is wiped: the key lives on in sess
-		etp.authzData = nil
-		etp.client = etp.cname.String() + "@" + etp.crealm
-		clear(tp)
-		a.tickets.put(r.ticketRaw, &openTicket{etp: etp, sess: sess, name: name})
-	}
-	if r.auth.etype != sess.etype {
-		return c.fail(status.SEC_E_INVALID_TOKEN, errors.New("kerberos: authenticator enctype differs from the session key's"))
-	}
-	ap, err := sess.decrypt(usageAPReqAuth, r.auth.cipher)
-	if err != nil {
-		return c.fail(status.FromKerberos(31), err) // KRB_AP_ERR_BAD_INTEGRITY
-	}
-	auth, err := parseAuthenticator(ap)
-	if err != nil {
-		return c.fail(status.SEC_E_INVALID_TOKEN, err)
-	}
-	if string(auth.crealmRaw) != etp.crealm || !samePrincipal(etp.cname, auth.cnameRaw) {
-		return c.fail(status.FromKerberos(36), errors.New("kerberos: authenticator and ticket name different clients"))
-	}
+	return nil
+}
 
-	// Times (RFC 4120 section 3.2.3).
-	now := a.pkg.now()
-	skew := a.pkg.maxSkew
-	ctime := auth.ctime.Add(time.Duration(auth.cusec) * time.Microsecond)
-	if d := now.Sub(ctime); d > skew || d < -skew {
-		return c.fail(status.SEC_E_TIME_SKEW, errors.New("kerberos: authenticator time is outside the allowed clock skew"))
+// openTicket finds the ticket's decrypted part and session key: from the
+// credential's ticket cache when these very ticket octets verified
+// before, else by decrypting it in the service key (RFC 4120 section
+// 3.2.3).
+func (c *acceptor) openTicket(a *accepting) *refusal {
+	keys := c.cred.acc
+	if ot, ok := keys.tickets.get(a.req.ticketRaw); ok {
+		a.etp, a.sess, a.name = ot.etp, ot.sess, ot.name
+		c.svcName = a.name
+		return nil
 	}
-	start := etp.startTime
-	if start.IsZero() {
-		start = etp.authTime
-	}
-	if start.Sub(now) > skew || etp.flags&ticketFlagInvalid != 0 {
-		return c.fail(status.SEC_E_TIME_SKEW, errors.New("kerberos: ticket not yet valid"))
-	}
-	if now.Sub(etp.endTime) > skew {
-		return c.fail(status.SEC_E_CONTEXT_EXPIRED, errors.New("kerberos: ticket expired"))
-	}
-
-	// The GSS checksum (RFC 4121 section 4.1.1).
-	if !auth.hasCksum || auth.cksumType != cksumTypeGSS {
-		return c.fail(status.SEC_E_INVALID_TOKEN, errors.New("kerberos: authenticator lacks the 0x8003 checksum"))
-	}
-	cs, err := parseGSSChecksum(auth.cksum)
+	tk, err := parseTicket(a.req.ticketRaw)
 	if err != nil {
-		return c.fail(status.SEC_E_INVALID_TOKEN, err)
+		return refuse(status.SEC_E_INVALID_TOKEN, krbErrGeneric, err)
+	}
+	a.name = tk.sname.String() + "@" + tk.realm
+	c.svcName = a.name
+	sk, r := keys.lookup(tk.sname, tk.realm, tk.enc)
+	if r != nil {
+		return r
+	}
+	tp, err := sk.decrypt(usageTicket, tk.enc.cipher)
+	if err != nil {
+		// Not encrypted in our key (RFC 4120 section 3.2.3, MS-KILE
+		// 3.4.5): the wrong key, or a ticket for another service that
+		// shares the name.
+		return refuse(status.FromKerberos(krbAPErrModified), krbAPErrModified, err)
+	}
+	defer clear(tp) // the session key lives on in a.sess
+	if a.etp, err = parseEncTicketPart(tp); err != nil {
+		return refuse(status.SEC_E_INVALID_TOKEN, krbErrGeneric, err)
+	}
+	if a.etp.keyEtype == etypeRC4HMAC && !keys.pkg.allowRC4 {
+		return refuse(status.SEC_E_KDC_UNKNOWN_ETYPE, kdcErrEtypeNoSupp, errRC4NotWanted)
+	}
+	if a.sess, err = newKey(a.etp.keyEtype, a.etp.keyValue); err != nil {
+		return refuse(status.SEC_E_KDC_UNKNOWN_ETYPE, kdcErrEtypeNoSupp, err)
+	}
+	a.etp.keyValue = nil // tp is wiped
+	a.etp.authzData = nil
+	a.etp.client = a.etp.cname.String() + "@" + a.etp.crealm
+	keys.tickets.put(a.req.ticketRaw, &openTicket{etp: a.etp, sess: a.sess, name: a.name})
+	return nil
+}
+
+// openAuthenticator decrypts the authenticator in the session key and
+// checks that it names the ticket's client.
+func (c *acceptor) openAuthenticator(a *accepting) *refusal {
+	if a.req.auth.etype != a.sess.etype {
+		return refuse(status.SEC_E_INVALID_TOKEN, krbAPErrBadIntegrity, errors.New("kerberos: authenticator enctype differs from the session key's"))
+	}
+	var err error
+	if a.plain, err = a.sess.decrypt(usageAPReqAuth, a.req.auth.cipher); err != nil {
+		return refuse(status.FromKerberos(krbAPErrBadIntegrity), krbAPErrBadIntegrity, err)
+	}
+	if a.auth, err = parseAuthenticator(a.plain); err != nil {
+		return refuse(status.SEC_E_INVALID_TOKEN, krbErrGeneric, err)
+	}
+	if string(a.auth.crealmRaw) != a.etp.crealm || !samePrincipal(a.etp.cname, a.auth.cnameRaw) {
+		return refuse(status.FromKerberos(krbAPErrBadMatch), krbAPErrBadMatch, errors.New("kerberos: authenticator and ticket name different clients"))
+	}
+	a.ctime = a.auth.ctime.Add(time.Duration(a.auth.cusec) * time.Microsecond)
+	return nil
+}
+
+// checkTimes checks the authenticator's time against the clock skew and
+// the ticket's validity (RFC 4120 section 3.2.3).
+func (c *acceptor) checkTimes(a *accepting) *refusal {
+	pkg := c.cred.pkg
+	now, skew := pkg.now(), pkg.maxSkew
+	if d := now.Sub(a.ctime); d > skew || d < -skew {
+		return refuse(status.SEC_E_TIME_SKEW, krbAPErrSkew, errors.New("kerberos: authenticator time is outside the allowed clock skew"))
+	}
+	a.start = a.etp.startTime
+	if a.start.IsZero() {
+		a.start = a.etp.authTime
+	}
+	if a.start.Sub(now) > skew || a.etp.flags&ticketFlagInvalid != 0 {
+		return refuse(status.FromKerberos(krbAPErrTktNYV), krbAPErrTktNYV, errors.New("kerberos: ticket not yet valid"))
+	}
+	if now.Sub(a.etp.endTime) > skew {
+		return refuse(status.FromKerberos(krbAPErrTktExpired), krbAPErrTktExpired, errors.New("kerberos: ticket expired"))
+	}
+	return nil
+}
+
+// checkChecksum reads the GSS checksum (RFC 4121 section 4.1.1) and checks
+// the channel bindings against the caller's.
+func (c *acceptor) checkChecksum(in *mechs.StepInput, a *accepting) *refusal {
+	if !a.auth.hasCksum || a.auth.cksumType != cksumTypeGSS {
+		return refuse(status.SEC_E_INVALID_TOKEN, krbAPErrInappCksum, errors.New("kerberos: authenticator lacks the 0x8003 checksum"))
+	}
+	var err error
+	if a.cs, err = parseGSSChecksum(a.auth.cksum); err != nil {
+		return refuse(status.SEC_E_INVALID_TOKEN, krbErrGeneric, err)
 	}
 	var srv [16]byte
 	if in.Bindings != nil {
 		srv = in.Bindings.Hash()
 	}
-	if !bindingsMatch(cs.bindings, srv, in.Bindings != nil, a.pkg.requireBind) {
-		return c.fail(status.SEC_E_BAD_BINDINGS, errors.New("kerberos: channel bindings do not match"))
+	if !bindingsMatch(a.cs.bindings, srv, in.Bindings != nil, c.cred.pkg.requireBind) {
+		// MIT sends KRB_ERR_GENERIC here (no code says "bindings").
+		return refuse(status.SEC_E_BAD_BINDINGS, krbErrGeneric, errors.New("kerberos: channel bindings do not match"))
 	}
+	return nil
+}
 
-	// Replay detection (RFC 4120 section 3.2.3), last, so that only
-	// authenticators that verified occupy the cache.
-	var rk replayKey
-	copy(rk.tag[:], r.auth.cipher[len(r.auth.cipher)-16:])
-	rk.time = ctime.UnixMicro()
-	switch a.rc.checkAndInsert(rk, now, ctime.Add(skew)) {
-	case replayed:
-		return c.fail(status.FromKerberos(34), errors.New("kerberos: replayed authenticator (KRB_AP_ERR_REPEAT)"))
-	case cacheFull:
-		return c.fail(status.SEC_E_INSUFFICIENT_MEMORY, errors.New("kerberos: replay cache full"))
-	}
-
+// reply establishes the context: its flags from the GSS checksum, the
+// delegated credential, its keys and sequence numbers, and the AP-REP
+// when mutual authentication was asked (RFC 4121 sections 4.1 and 2).
+func (c *acceptor) reply(a *accepting, room int) mechs.StepResult {
+	defer clear(a.plain) // after the last use of a.cs, which points into it
 	var isub *key
-	if auth.hasSubkey {
-		if isub, err = newKey(auth.subEtype, auth.subValue); err != nil {
-			return c.fail(status.SEC_E_INVALID_TOKEN, err)
+	if a.auth.hasSubkey {
+		var err error
+		if isub, err = newKey(a.auth.subEtype, a.auth.subValue); err != nil {
+			return c.refused(refuse(status.SEC_E_INVALID_TOKEN, krbErrGeneric, err))
 		}
 	}
 	var ret secctx.ASCRet
-	if cs.flags&gssReplayFlag != 0 {
+	if a.cs.flags&gssReplayFlag != 0 {
 		ret |= secctx.ASC_RET_REPLAY_DETECT
 	}
-	if cs.flags&gssSequenceFlag != 0 {
+	if a.cs.flags&gssSequenceFlag != 0 {
 		ret |= secctx.ASC_RET_SEQUENCE_DETECT
 	}
-	if cs.flags&gssConfFlag != 0 {
+	if a.cs.flags&gssConfFlag != 0 {
 		ret |= secctx.ASC_RET_CONFIDENTIALITY
 	}
-	if cs.flags&gssIntegFlag != 0 {
+	if a.cs.flags&gssIntegFlag != 0 {
 		ret |= secctx.ASC_RET_INTEGRITY
 	}
-	if cs.krbCred != nil && checkKRBCred(cs.krbCred, sess) {
+	if a.cs.krbCred != nil && checkKRBCred(a.cs.krbCred, a.sess) {
 		c.attrMu.Lock()
-		c.delegated = append([]byte(nil), cs.krbCred...)
+		c.delegated = append([]byte(nil), a.cs.krbCred...)
 		c.attrMu.Unlock()
 		ret |= secctx.ASC_RET_DELEGATE
 	}
-	clear(ap) // after the last use of cs, which points into it
 	ret |= secctx.ASCRet(c.req) & (secctx.ASC_RET_CONNECTION | secctx.ASC_RET_ALLOCATED_MEMORY | secctx.ASC_RET_EXTENDED_ERROR)
-	initSeq := uint64(auth.seq)
-	client := etp.client
-	server := name
+	initSeq := uint64(a.auth.seq)
+	client, end := a.etp.client, a.etp.endTime
 
-	mutual := r.options&apOptionMutualRequired != 0 || cs.flags&gssMutualFlag != 0
+	mutual := a.req.options&apOptionMutualRequired != 0 || a.cs.flags&gssMutualFlag != 0
 	if !mutual {
-		// RFC 4121: without an AP-REP, the acceptor's sequence numbers
-		// start at the initiator's and the key is the initiator's subkey.
+		// Without an AP-REP, the acceptor's sequence numbers start at the
+		// initiator's and the key is the initiator's subkey.
 		k := isub
 		if k == nil {
-			k = sess
+			k = a.sess
 		}
 		c.done = true
 		c.own(isub, nil)
-		c.establish(k, false, initSeq, initSeq, uint64(ret), client, server, start, etp.endTime)
-		return mechs.StepResult{Status: status.SEC_E_OK, Flags: uint64(ret), Expiry: etp.endTime}
+		c.establish(k, false, initSeq, initSeq, uint64(ret), client, a.name, a.start, end)
+		return mechs.StepResult{Status: status.SEC_E_OK, Flags: uint64(ret), Expiry: end}
 	}
 	// AP-REP with an acceptor subkey, as MIT does, and our own sequence
 	// number.
-	subEtype := sess.etype
+	subEtype := a.sess.etype
 	if isub != nil {
 		subEtype = isub.etype
 	}
 	asub, mySeq, err := randomKeyAndSeq(subEtype)
 	if err != nil {
-		return c.fail(status.SEC_E_INTERNAL_ERROR, err)
+		return c.refused(refuse(status.SEC_E_INTERNAL_ERROR, krbErrGeneric, err))
 	}
-	tok, err := buildAPRep(sess, auth.ctime, auth.cusec, asub, mySeq, room)
+	tok, err := buildAPRep(a.sess, a.auth.ctime, a.auth.cusec, asub, mySeq, room)
 	if err != nil {
-		return c.fail(status.SEC_E_INTERNAL_ERROR, err)
+		return c.refused(refuse(status.SEC_E_INTERNAL_ERROR, krbErrGeneric, err))
 	}
 	ret |= secctx.ASC_RET_MUTUAL_AUTH
 	c.done = true
 	c.own(isub, asub)
-	c.establish(asub, true, uint64(mySeq), initSeq, uint64(ret), client, server, start, etp.endTime)
-	return mechs.StepResult{Status: status.SEC_E_OK, Token: tok, Flags: uint64(ret), Expiry: etp.endTime}
-}
-
-// buildAPRep makes the framed AP-REP (TOK_ID 02 00): EncAPRepPart echoing
-// the authenticator's ctime and cusec with our subkey and sequence
-// number, encrypted in the ticket session key with usage 12.
-func buildAPRep(sess *key, ctime time.Time, cusec int32, sub *key, seq uint32, room int) ([]byte, error) {
-	var pb [128]byte
-	p := builder{b: pb[:0]}
-	e := p.open(app(27))
-	s := p.open(tagSequence)
-	f := p.open(ctx(0))
-	p.time(ctime)
-	p.close(f)
-	p.ctxInt(1, int64(cusec))
-	p.encryptionKey(2, sub)
-	p.ctxInt(3, int64(seq))
-	p.close(s)
-	p.close(e)
-
-	w := builder{b: make([]byte, room, room+sess.sealedSize(len(p.b))+48)} // room: spare, in front
-	g := w.open(0x60)
-	w.raw(oidKrb5DER)
-	w.raw(tokAPRep[:])
-	a := w.open(app(msgTypeAPRep))
-	s = w.open(tagSequence)
-	w.ctxInt(0, 5)
-	w.ctxInt(1, msgTypeAPRep)
-	f = w.open(ctx(2))
-	es := w.open(tagSequence)
-	w.ctxInt(0, int64(sess.etype))
-	f2 := w.open(ctx(2))
-	o := w.open(tagOctetString)
-	var err error
-	if w.b, err = sess.encrypt(w.b, usageAPRepEncPart, p.b); err != nil {
-		return nil, err
-	}
-	w.close(o)
-	w.close(f2)
-	w.close(es)
-	w.close(f)
-	w.close(s)
-	w.close(a)
-	w.close(g)
-	clear(p.b)
-	return w.b, nil
+	c.establish(asub, true, uint64(mySeq), initSeq, uint64(ret), client, a.name, a.start, end)
+	return mechs.StepResult{Status: status.SEC_E_OK, Token: tok, Flags: uint64(ret), Expiry: end}
 }
 
 func (c *acceptor) QueryAttribute(attr secctx.Attribute) (any, status.Code) {
@@ -430,7 +388,12 @@ func (c *acceptor) DelegatedCredential() []byte {
 	return c.delegated
 }
 
-func (c *acceptor) Close() { c.close() }
+func (c *acceptor) Close() {
+	if a := c.takePending(); a != nil {
+		clear(a.plain)
+	}
+	c.close()
+}
 
 var (
 	_ mechs.SecurityContext = (*acceptor)(nil)
@@ -439,68 +402,8 @@ var (
 	_ mechs.Package         = (*Package)(nil)
 )
 
-// ticketCache remembers recently verified tickets (their decrypted part
-// and session key with its derived key schedules), keyed by the ticket's
-// whole DER encoding, so that a client presenting the same ticket on many
-// connections costs one ticket decryption and one key derivation, not one
-// per AP-REQ. The authenticator is still decrypted and checked on every
-// AP-REQ. Only the very bytes that verified can hit. Bounded: a full shard
-// is emptied.
-type ticketCache struct {
-	shards [16]ticketShard
-}
-
-type ticketShard struct {
-	mu sync.Mutex
-	m  map[string]*openTicket
-}
-
-type openTicket struct {
-	etp  *encTicketPart
-	sess *key
-	name string // "svc/host@REALM"
-}
-
-const ticketCachePerShard = 256
-
-func newTicketCache() *ticketCache {
-	c := &ticketCache{}
-	for i := range c.shards {
-		c.shards[i].m = make(map[string]*openTicket)
-	}
-	return c
-}
-
-func (c *ticketCache) shard(raw []byte) *ticketShard {
-	return &c.shards[int(raw[len(raw)-1])%len(c.shards)]
-}
-
-func (c *ticketCache) get(raw []byte) (*openTicket, bool) {
-	if len(raw) == 0 {
-		return nil, false
-	}
-	sh := c.shard(raw)
-	sh.mu.Lock()
-	ot, ok := sh.m[string(raw)] // no allocation for the lookup
-	sh.mu.Unlock()
-	return ot, ok
-}
-
-func (c *ticketCache) put(raw []byte, ot *openTicket) {
-	if len(raw) == 0 {
-		return
-	}
-	sh := c.shard(raw)
-	sh.mu.Lock()
-	if len(sh.m) >= ticketCachePerShard {
-		clear(sh.m)
-	}
-	sh.m[string(raw)] = ot
-	sh.mu.Unlock()
-}
-
 // incompleteResult is the leg's result for a token cut short
-// (SEC_E_INCOMPLETE_MESSAGE, with the missing byte count when known), and
+// (SEC_E_INCOMPLETE_MESSAGE, with the missing octet count when known), and
 // false for any other error.
 func incompleteResult(err error) (mechs.StepResult, bool) {
 	var tr *errTruncated

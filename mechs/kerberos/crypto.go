@@ -3,7 +3,6 @@ package kerberos
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -19,6 +18,10 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 )
 
+// This file is the RFC 3961 encryption and checksum profile (section 5.3)
+// for the enctypes of RFC 3962 (AES-CTS with HMAC-SHA1) and RFC 8009
+// (AES-CTS with HMAC-SHA2), with RC4-HMAC (RFC 4757) through gokrb5. Key
+// derivation is in crypto_derive.go, ciphertext stealing in crypto_cts.go.
 // Encryption types (RFC 3962, RFC 8009, RFC 4757).
 const (
 	etypeAES128SHA1   = 17
@@ -71,112 +74,6 @@ type key struct {
 	derived [maxUsage]atomic.Pointer[usageKey]
 	base    atomic.Pointer[cipher.Block] // AES with the protocol key itself, for DK
 	buf     [32]byte                     // value's storage
-}
-
-// usageKey holds what one key usage derives (RFC 3961 section 5.3):
-// Ke's cipher, and one spare keyed HMAC each for Ki and Kc. hmac's Reset
-// restores the keyed state, so a spare HMAC skips the key setup. Ki and
-// Kc are derived only when an HMAC must be made (first use, or a
-// concurrent user holds the spare), so a key used only to decrypt and
-// encrypt never derives Kc.
-type usageKey struct {
-	k     *key
-	label [5]byte // usage number (big-endian) and a derivation constant byte
-	ke    cipher.Block
-	ki    macSlot
-	kc    macSlot
-	// scratch holds a derived key while usage or hmacOnce (which has the
-	// slot to itself once its CompareAndSwap wins) computes with it, and is
-	// wiped after: derived keys pass through the cipher.Block interface,
-	// so a local array would escape to the heap anyway.
-	scratch [32]byte
-}
-
-// macSlot keeps at most one idle keyed HMAC. get takes it (Swap, so two
-// goroutines never share one) or makes a new one; put returns it, a
-// racing put simply replacing the other's. Unlike a sync.Pool, a slot
-// costs nothing to set up, which matters for the one-shot keys of a first
-// contact (a fresh ticket session key per client).
-type macSlot struct {
-	idle atomic.Pointer[mac]
-	used atomic.Bool // a one-shot HMAC has been computed
-	// scratch holds the derived key during the one-shot HMAC; only the
-	// goroutine whose CompareAndSwap set used touches it, once.
-	scratch [32]byte
-}
-
-// oneShotMax is the longest message hmacOnce takes.
-const oneShotMax = 512
-
-// hmacOnce computes HMAC-SHA1 (RFC 2104) of data under Ki or Kc (derived
-// here, on the stack) without making a keyed HMAC state, for the first
-// use of a usage: a key used once (the session key of a fresh ticket
-// verifies one authenticator and seals one AP-REP) then costs no
-// allocation for its HMACs. It reports false, computing nothing, for the
-// SHA-2 enctypes, for long messages, and for every use after the first
-// (later uses keep a keyed state in the slot, which saves the two pad
-// blocks per message).
-func (uk *usageKey) hmacOnce(slot *macSlot, c byte, data []byte, sum *[64]byte) bool {
-	k := uk.k
-	if k.sha2 || len(data) > oneShotMax || slot.used.Load() || !slot.used.CompareAndSwap(false, true) {
-		return false
-	}
-	label := uk.label
-	label[4] = c
-	kb := &slot.scratch
-	n, err := k.deriveSHA1Into(label, kb)
-	if err != nil {
-		return false // used stays set: later uses take the keyed HMAC
-	}
-	const block = 64 // SHA-1's block size; derived keys are shorter
-	var in [block + oneShotMax]byte
-	var out [block + sha1.Size]byte
-	for i := 0; i < block; i++ {
-		in[i], out[i] = 0x36, 0x5c
-	}
-	for i, b := range kb[:n] {
-		in[i] ^= b
-		out[i] ^= b
-	}
-	m := copy(in[block:], data)
-	inner := sha1.Sum(in[:block+m])
-	copy(out[block:], inner[:])
-	outer := sha1.Sum(out[:])
-	copy(sum[:], outer[:])
-	clear(kb[:])
-	clear(in[:block])
-	clear(out[:block])
-	return true
-}
-
-type mac struct{ h hash.Hash }
-
-// mac returns a keyed HMAC for derivation constant c (Ki or Kc) of the
-// usage; give it back with put.
-func (uk *usageKey) mac(slot *macSlot, c byte) (*mac, error) {
-	if m := slot.idle.Swap(nil); m != nil {
-		return m, nil
-	}
-	k := uk.k
-	label := uk.label
-	label[4] = c
-	var kb []byte
-	if k.sha2 {
-		kb = k.deriveSHA2(label, c)
-	} else {
-		var err error
-		if kb, err = k.deriveSHA1(label); err != nil {
-			return nil, err
-		}
-	}
-	m := &mac{h: hmac.New(k.hfn, kb)}
-	clear(kb) // hmac keeps its own padded copy
-	return m, nil
-}
-
-func (slot *macSlot) put(m *mac) {
-	m.h.Reset()
-	slot.idle.Store(m)
 }
 
 func newKey(et int32, value []byte) (*key, error) {
@@ -250,42 +147,6 @@ func (k *key) wipe() {
 	if k.base.Load() != nil {
 		k.base.Store(nil)
 	}
-}
-
-// usage returns the derived keys for usage u, deriving them on first use.
-func (k *key) usage(u uint32) (*usageKey, error) {
-	if u < maxUsage {
-		if uk := k.derived[u].Load(); uk != nil {
-			return uk, nil
-		}
-	}
-	uk := &usageKey{k: k}
-	binary.BigEndian.PutUint32(uk.label[:], u)
-	if k.fast {
-		label := uk.label
-		label[4] = derivationEncryption
-		var ke []byte
-		if k.sha2 {
-			ke = k.deriveSHA2(label, derivationEncryption)
-		} else {
-			// uk is not yet published: its scratch is ours.
-			n, err := k.deriveSHA1Into(label, &uk.scratch)
-			if err != nil {
-				return nil, err
-			}
-			ke = uk.scratch[:n]
-		}
-		var err error
-		uk.ke, err = aes.NewCipher(ke)
-		clear(ke)
-		if err != nil {
-			return nil, err
-		}
-	}
-	if u < maxUsage {
-		k.derived[u].Store(uk)
-	}
-	return uk, nil
 }
 
 // sealedSize is the ciphertext length for a plaintext of n bytes.
@@ -482,186 +343,4 @@ func (k *key) checksumParts(dst []byte, u uint32, parts [][]byte) ([]byte, error
 	h.Sum(sum[:0])
 	uk.kc.put(m)
 	return append(dst, sum[:k.hlen]...), nil
-}
-
-// ctsEncrypt encrypts p in place with AES in CBC mode with ciphertext
-// stealing and a zero IV, as RFC 3962 section 5 defines it (the last two
-// blocks swapped, the final one truncated). len(p) >= 16.
-func ctsEncrypt(b cipher.Block, p []byte) {
-	n := len(p)
-	if n == aesBlock {
-		b.Encrypt(p, p)
-		return
-	}
-	m := (n + aesBlock - 1) / aesBlock
-	r := n - aesBlock*(m-1)
-	// One scratch array: slices of locals passed to the cipher.Block
-	// interface escape, so several arrays would be several allocations.
-	var scratch [2 * aesBlock]byte
-	prev, last := scratch[:aesBlock], scratch[aesBlock:]
-	for i := 0; i < m-1; i++ {
-		blk := p[aesBlock*i : aesBlock*(i+1)]
-		subtle.XORBytes(blk, blk, prev[:])
-		b.Encrypt(blk, blk)
-		copy(prev[:], blk)
-	}
-	copy(last[:], p[aesBlock*(m-1):])
-	subtle.XORBytes(last[:], last[:], prev[:])
-	b.Encrypt(last[:], last[:])
-	copy(p[aesBlock*(m-1):], prev[:r])
-	copy(p[aesBlock*(m-2):aesBlock*(m-1)], last[:])
-}
-
-// ctsDecrypt is ctsEncrypt's inverse; dst and src may be the same slice.
-func ctsDecrypt(b cipher.Block, dst, src []byte) {
-	n := len(src)
-	if n == aesBlock {
-		b.Decrypt(dst, src)
-		return
-	}
-	m := (n + aesBlock - 1) / aesBlock
-	r := n - aesBlock*(m-1)
-	var scratch [7 * aesBlock]byte // one allocation (see ctsEncrypt)
-	prev, c, t := scratch[:aesBlock], scratch[aesBlock:2*aesBlock], scratch[2*aesBlock:3*aesBlock]
-	dn, cm1 := scratch[3*aesBlock:4*aesBlock], scratch[4*aesBlock:5*aesBlock]
-	pm, pm1 := scratch[5*aesBlock:6*aesBlock], scratch[6*aesBlock:]
-	for i := 0; i < m-2; i++ {
-		copy(c[:], src[aesBlock*i:aesBlock*(i+1)])
-		b.Decrypt(t[:], c[:])
-		subtle.XORBytes(dst[aesBlock*i:aesBlock*(i+1)], t[:], prev[:])
-		copy(prev, c)
-	}
-	b.Decrypt(dn[:], src[aesBlock*(m-2):aesBlock*(m-1)])
-	cl := src[aesBlock*(m-1):]
-	copy(cm1[:], cl)
-	copy(cm1[r:], dn[r:])
-	subtle.XORBytes(pm[:r], dn[:r], cl)
-	b.Decrypt(pm1[:], cm1[:])
-	subtle.XORBytes(pm1[:], pm1[:], prev[:])
-	copy(dst[aesBlock*(m-2):], pm1[:])
-	copy(dst[aesBlock*(m-1):n], pm[:r])
-}
-
-// keySize is the protocol key length of et. gokrb5 reports 24 bytes for
-// aes256-cts-hmac-sha384-192, whose keys are 32 bytes (RFC 8009 section 5).
-func keySize(et int32, e etype.EType) int {
-	if et == etypeAES256SHA384 {
-		return 32
-	}
-	return e.GetKeyByteSize()
-}
-
-// derivedBits is the length of a derived key for RFC 8009 (section 5):
-// Ke is 128 or 256 bits, Ki and Kc 128 or 192.
-func derivedBits(et int32, c byte) int {
-	if et == etypeAES128SHA256 {
-		return 128
-	}
-	if c == derivationEncryption {
-		return 256
-	}
-	return 192
-}
-
-// deriveSHA2 derives Ke, Ki or Kc (constant c) for the RFC 8009 enctypes.
-// It takes the label by value so that only this path moves it to the heap.
-func (k *key) deriveSHA2(label [5]byte, c byte) []byte {
-	return kdfHMACSHA2(k.hfn, k.value, label[:], derivedBits(k.etype, c))
-}
-
-// kdfHMACSHA2 is RFC 8009 section 3's KDF-HMAC-SHA2 with an empty context:
-// k-truncate(HMAC(key, 00000001 | label | 0x00 | k)). One block suffices
-// for every length RFC 8009 needs.
-func kdfHMACSHA2(hfn func() hash.Hash, key, label []byte, bits int) []byte {
-	h := hmac.New(hfn, key)
-	var w [4]byte
-	binary.BigEndian.PutUint32(w[:], 1)
-	h.Write(w[:])
-	h.Write(label)
-	h.Write([]byte{0})
-	binary.BigEndian.PutUint32(w[:], uint32(bits))
-	h.Write(w[:])
-	return h.Sum(nil)[:bits/8]
-}
-
-// deriveKeySHA1 is RFC 3961 section 5.1's DK for the RFC 3962 enctypes:
-// DR(key, constant) = AES(key, n-fold(constant)) iterated until the key
-// length is reached (one block for AES-128, two for AES-256), and
-// random-to-key is the identity.
-func (k *key) deriveSHA1(label [5]byte) ([]byte, error) {
-	var out [32]byte
-	n, err := k.deriveSHA1Into(label, &out)
-	if err != nil {
-		return nil, err
-	}
-	return append([]byte(nil), out[:n]...), nil
-}
-
-// deriveSHA1Into is deriveSHA1 into the caller's array (no allocation);
-// it returns the derived key's length, len(k.value).
-func (k *key) deriveSHA1Into(label [5]byte, out *[32]byte) (int, error) {
-	bp := k.base.Load()
-	if bp == nil {
-		b, err := aes.NewCipher(k.value)
-		if err != nil {
-			return 0, err
-		}
-		bp = &b
-		k.base.Store(bp)
-	}
-	b := *bp
-	// The n-fold goes through out itself: out escapes (the cipher.Block
-	// interface), so a local array would be one more allocation.
-	*(*[aesBlock]byte)(out[:aesBlock]) = nfold5(label)
-	n := len(k.value)
-	b.Encrypt(out[:aesBlock], out[:aesBlock])
-	for i := aesBlock; i < n; i += aesBlock {
-		b.Encrypt(out[i:i+aesBlock], out[i-aesBlock:i])
-	}
-	return n, nil
-}
-
-// nfold5 is RFC 3961 section 5.1's n-fold of a 5-byte usage constant to
-// 128 bits. The input is replicated to lcm(40, 128) = 640 bits, each
-// copy rotated right by 13 bits more than the one before; copies are
-// 40 bits, so copy k is simply the bytes [5k, 5k+5). The five 128-bit
-// chunks are then added with ones'-complement (end-around carry)
-// addition.
-func nfold5(in [5]byte) [aesBlock]byte {
-	const bits = 40
-	const mask = 1<<bits - 1
-	var v uint64
-	for _, c := range in {
-		v = v<<8 | uint64(c)
-	}
-	var buf [80]byte
-	for k := 0; k < 16; k++ {
-		r := uint(13*k) % bits
-		x := v
-		if r != 0 {
-			x = (v>>r | v<<(bits-r)) & mask
-		}
-		for j := 4; j >= 0; j-- {
-			buf[5*k+j] = byte(x)
-			x >>= 8
-		}
-	}
-	var sum [aesBlock]byte
-	for chunk := 0; chunk < 5; chunk++ {
-		c := buf[aesBlock*chunk : aesBlock*(chunk+1)]
-		carry := 0
-		for i := aesBlock - 1; i >= 0; i-- {
-			t := int(sum[i]) + int(c[i]) + carry
-			sum[i] = byte(t)
-			carry = t >> 8
-		}
-		for carry != 0 { // end-around carry
-			for i := aesBlock - 1; i >= 0 && carry != 0; i-- {
-				t := int(sum[i]) + carry
-				sum[i] = byte(t)
-				carry = t >> 8
-			}
-		}
-	}
-	return sum
 }

@@ -1,6 +1,7 @@
 package kerberos_test
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/mechs/kerberos"
 	"github.com/asyncsspi/asyncsspi/mechs/kerberos/kdc"
+	"github.com/asyncsspi/asyncsspi/replay"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
@@ -75,4 +77,34 @@ func ExamplePackage_AcquireCredentials_targetUnknown() {
 	_, err := cred.NewInitiator(mechs.InitiatorParams{Target: "www.example.org"})
 	fmt.Println(err != nil, cred.Principal())
 	// Output: true alice@EXAMPLE.ORG
+}
+
+// An acceptor asked for extended errors answers a refused AP-REQ (here a
+// replayed one) with a KRB-ERROR token; the initiator given that token
+// ends with the matching status and the KRB-ERROR as the cause.
+func ExampleKRBError() {
+	tkt, kt := exampleTicket()
+	pkg := kerberos.New(kerberos.WithReplayCache(replay.NewMemory()))
+	client, _ := pkg.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_OUTBOUND,
+		AuthData: &kerberos.ServiceTickets{Tickets: []*kdc.Ticket{tkt}}})
+	server, _ := pkg.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_INBOUND,
+		AuthData: &kerberos.Keytab{Keytab: kt}})
+	defer client.Close()
+	defer server.Close()
+
+	ic, _ := client.NewInitiator(mechs.InitiatorParams{Target: "HTTP@www.example.org", Req: secctx.ISC_REQ_MUTUAL_AUTH})
+	apReq := ic.Step(&mechs.StepInput{}).Token
+	first, _ := server.NewAcceptor(mechs.AcceptorParams{})
+	first.Step(&mechs.StepInput{Token: apReq})
+
+	again, _ := server.NewAcceptor(mechs.AcceptorParams{Req: secctx.ASC_REQ_EXTENDED_ERROR})
+	refused := again.Step(&mechs.StepInput{Token: apReq})
+	fmt.Println("acceptor:", refused.Status, errors.Is(refused.Err, replay.ErrReplay))
+
+	r := ic.Step(&mechs.StepInput{Token: refused.Token})
+	var ke *kerberos.KRBError
+	fmt.Println("initiator:", r.Status, errors.As(r.Err, &ke), ke.Code)
+	// Output:
+	// acceptor: SEC_E_LOGON_DENIED true
+	// initiator: SEC_E_LOGON_DENIED true 34
 }

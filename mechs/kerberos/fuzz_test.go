@@ -89,10 +89,10 @@ func TestMITTokensParse(t *testing.T) {
 		}
 	}
 	_, inner, _ := parseGSS(readHex(t, "mit_krb_error.hex"))
-	if ke, err := parseKRBError(inner); err != nil || ke.code == 0 {
+	if ke, err := parseKRBError(inner); err != nil || ke.Code == 0 {
 		t.Fatalf("MIT KRB-ERROR: %+v %v", ke, err)
 	} else {
-		t.Logf("MIT's error token for mismatched bindings: %v -> %v", ke, status.FromKerberos(ke.code))
+		t.Logf("MIT's error token for mismatched bindings: %v -> %v", ke, status.FromKerberosAP(ke.Code))
 	}
 	et, auth := mitInner(t)
 	etp, err := parseEncTicketPart(et)
@@ -173,9 +173,7 @@ func FuzzAPRep(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(rep)
-	w := builder{}
-	appendKRBError(&w, 41, e.now, testRealm, principal{nameType: 2, parts: []string{"HTTP", "x"}})
-	f.Add(frameGSS(tokKRBError, w.b))
+	f.Add(frameGSS(tokKRBError, buildKRBError(41, e.now, testRealm, principal{nameType: 2, parts: []string{"HTTP", "x"}})))
 	f.Fuzz(func(t *testing.T, tok []byte) {
 		if _, inner, err := parseGSS(tok); err == nil {
 			if ed, err := parseAPRep(inner); err == nil {
@@ -209,18 +207,7 @@ func FuzzEncParts(f *testing.F) {
 	a, _ := parseAuthenticator(auth)
 	f.Add(a.cksum)
 	sub, _ := randomKey(etypeAES128SHA1)
-	var w builder
-	e := w.open(app(27))
-	s := w.open(tagSequence)
-	fl := w.open(ctx(0))
-	w.time(fixedTime())
-	w.close(fl)
-	w.ctxInt(1, 5)
-	w.encryptionKey(2, sub)
-	w.ctxInt(3, 7)
-	w.close(s)
-	w.close(e)
-	f.Add(w.b)
+	f.Add(encAPRepPartOf(f, sub, fixedTime(), 5, 7))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		parseEncTicketPart(b)
 		parseAuthenticator(b)
@@ -236,6 +223,30 @@ func FuzzEncParts(f *testing.F) {
 			}
 		}
 	})
+}
+
+// encAPRepPartOf is the EncAPRepPart our acceptor makes: an AP-REP built
+// with a throwaway session key, opened again.
+func encAPRepPartOf(t testing.TB, sub *key, ctime time.Time, cusec int32, seq uint32) []byte {
+	t.Helper()
+	sess, _ := randomKey(etypeAES256SHA1)
+	tok, err := buildAPRep(sess, ctime, cusec, sub, seq, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, inner, err := parseGSS(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ed, err := parseAPRep(inner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, err := sess.decrypt(usageAPRepEncPart, ed.cipher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pt
 }
 
 // perMessagePair returns two sessions sharing a fixed key, as an

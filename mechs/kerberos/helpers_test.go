@@ -8,8 +8,11 @@ import (
 
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs"
+	"github.com/asyncsspi/asyncsspi/replay"
 	"github.com/asyncsspi/asyncsspi/status"
 	"github.com/jcmturner/gokrb5/v8/keytab"
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // Unit tests use tickets made locally: an EncTicketPart encrypted in a
@@ -29,13 +32,18 @@ type testEnv struct {
 	kt     *keytab.Keytab
 	svcKey *key
 	src    *fakeSource
+	rc     *replay.Memory
 }
 
 func newTestEnv(t testing.TB, opts ...Option) *testEnv {
 	t.Helper()
 	e := &testEnv{t: t, now: time.Date(2026, 11, 22, 10, 0, 0, 123456000, time.UTC)}
 	e.clock = func() time.Time { return e.now }
-	e.pkg = New(append([]Option{WithClock(func() time.Time { return e.clock() })}, opts...)...)
+	// Each test environment has a replay cache of its own, as a process
+	// would: the process's default is shared by every test of the
+	// package, whose clocks differ.
+	e.rc = replay.NewMemory()
+	e.pkg = New(append([]Option{WithClock(func() time.Time { return e.clock() }), WithReplayCache(e.rc)}, opts...)...)
 	e.kt = keytab.New()
 	if err := e.kt.AddEntry(testSPN, testRealm, "service password", e.now, 3, etypeAES256SHA1); err != nil {
 		t.Fatal(err)
@@ -57,56 +65,56 @@ func (e *testEnv) makeTicket(k *key, kvno int32, sname principal, sessEtype int3
 		e.t.Fatal(err)
 	}
 	client := principal{nameType: nameTypePrincipal, parts: []string{"alice"}}
-	p := builder{}
-	a := p.open(app(3))
-	s := p.open(tagSequence)
-	f := p.open(ctx(0))
-	p.b = append(p.b, tagBitString, 5, 0, byte(flags>>24), byte(flags>>16), byte(flags>>8), byte(flags))
-	p.close(f)
-	p.encryptionKey(1, sess)
-	f = p.open(ctx(2))
-	p.str(tagGeneralString, testRealm)
-	p.close(f)
-	p.principal(3, client)
-	f = p.open(ctx(4))
-	tr := p.open(tagSequence)
-	p.ctxInt(0, 1)
-	f1 := p.open(ctx(1))
-	p.prim(tagOctetString, nil)
-	p.close(f1)
-	p.close(tr)
-	p.close(f)
-	for i, tm := range []time.Time{start, start, end} {
-		f = p.open(ctx(5 + i))
-		p.time(tm)
-		p.close(f)
-	}
-	p.close(s)
-	p.close(a)
-	ct, err := k.encrypt(nil, usageTicket, p.b)
+	type cont = func(*cryptobyte.Builder)
+	explicit := func(b *cryptobyte.Builder, n int, f cont) { b.AddASN1(ctxTag(n), f) }
+	p := cryptobyte.NewBuilder(nil)
+	p.AddASN1(appTag(3), func(b *cryptobyte.Builder) {
+		b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			explicit(b, 0, func(b *cryptobyte.Builder) {
+				b.AddASN1BitString([]byte{byte(flags >> 24), byte(flags >> 16), byte(flags >> 8), byte(flags)})
+			})
+			explicit(b, 1, func(b *cryptobyte.Builder) { addEncryptionKey(b, sess) })
+			explicit(b, 2, func(b *cryptobyte.Builder) { addString(b, asn1.GeneralString, testRealm) })
+			explicit(b, 3, func(b *cryptobyte.Builder) { addPrincipal(b, client) })
+			explicit(b, 4, func(b *cryptobyte.Builder) { // TransitedEncoding, empty
+				b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
+					explicit(b, 0, func(b *cryptobyte.Builder) { b.AddASN1Int64(1) })
+					explicit(b, 1, func(b *cryptobyte.Builder) { b.AddASN1OctetString(nil) })
+				})
+			})
+			for i, tm := range []time.Time{start, start, end} {
+				explicit(b, 5+i, func(b *cryptobyte.Builder) { addTime(b, tm) })
+			}
+		})
+	})
+	part, err := p.Bytes()
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	w := builder{}
-	a = w.open(app(1))
-	s = w.open(tagSequence)
-	w.ctxInt(0, 5)
-	f = w.open(ctx(1))
-	w.str(tagGeneralString, testRealm)
-	w.close(f)
-	w.principal(2, sname)
-	f = w.open(ctx(3))
-	es := w.open(tagSequence)
-	w.ctxInt(0, int64(k.etype))
-	w.ctxInt(1, int64(kvno))
-	f1 = w.open(ctx(2))
-	w.prim(tagOctetString, ct)
-	w.close(f1)
-	w.close(es)
-	w.close(f)
-	w.close(s)
-	w.close(a)
-	return &svcTicket{client: client, crealm: testRealm, server: sname, srealm: testRealm, raw: w.b, key: sess,
+	ct, err := k.encrypt(nil, usageTicket, part)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	w := cryptobyte.NewBuilder(nil)
+	w.AddASN1(appTag(1), func(b *cryptobyte.Builder) {
+		b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			explicit(b, 0, func(b *cryptobyte.Builder) { b.AddASN1Int64(5) })
+			explicit(b, 1, func(b *cryptobyte.Builder) { addString(b, asn1.GeneralString, testRealm) })
+			explicit(b, 2, func(b *cryptobyte.Builder) { addPrincipal(b, sname) })
+			explicit(b, 3, func(b *cryptobyte.Builder) {
+				b.AddASN1(asn1.SEQUENCE, func(b *cryptobyte.Builder) {
+					explicit(b, 0, func(b *cryptobyte.Builder) { b.AddASN1Int64(int64(k.etype)) })
+					explicit(b, 1, func(b *cryptobyte.Builder) { b.AddASN1Int64(int64(kvno)) })
+					explicit(b, 2, func(b *cryptobyte.Builder) { b.AddASN1OctetString(ct) })
+				})
+			})
+		})
+	})
+	raw, err := w.Bytes()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return &svcTicket{client: client, crealm: testRealm, server: sname, srealm: testRealm, raw: raw, key: sess,
 		flags: flags, authTime: start, startTime: start, endTime: end}
 }
 

@@ -1,8 +1,6 @@
 package kerberos
 
 import (
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"time"
 
@@ -119,6 +117,14 @@ func (c *initiator) step(in *mechs.StepInput, room int) mechs.StepResult {
 		return c.stepAPRep(in)
 	case initDone:
 		if len(in.Token) != 0 {
+			// Without mutual authentication the context completes with
+			// the AP-REQ; the acceptor's refusal of it may still come
+			// back (a KRB-ERROR in a SPNEGO reject, say).
+			if tokID, inner, err := parseGSS(in.Token); err == nil && tokID == tokKRBError {
+				if ke, err := parseKRBError(inner); err == nil {
+					return c.fail(status.FromKerberosAP(ke.Code), ke)
+				}
+			}
 			return c.fail(status.SEC_E_INVALID_TOKEN, errors.New("kerberos: token after the context was complete"))
 		}
 		// Another InitializeSecurityContext after success starts a
@@ -245,121 +251,6 @@ func (c *initiator) finish(k *key, asub bool, recvSeq uint64, ret uint64) {
 		c.tkt.client.String()+"@"+c.tkt.crealm, c.tkt.server.String()+"@"+c.tkt.srealm, start, c.tkt.endTime)
 }
 
-// buildAPReq writes the initial context token: RFC 2743 framing, TOK_ID
-// 01 00 and the AP-REQ (RFC 4120 section 5.5.1) whose authenticator
-// carries the 0x8003 checksum, a fresh subkey and a sequence number. The
-// ticket goes in as its cached DER bytes and the authenticator is
-// encrypted straight into the output buffer.
-func (c *initiator) buildAPReq(cb *secctx.ChannelBindings, krbCred []byte, now time.Time, room int) ([]byte, error) {
-	t := c.tkt
-	sub, err := randomKey(t.key.etype)
-	if err != nil {
-		return nil, err
-	}
-	var sb [4]byte
-	rand.Read(sb[:])
-	// MIT keeps initial sequence numbers below 2^30 for peers that
-	// treat them as signed.
-	c.seq = binary.BigEndian.Uint32(sb[:]) & 0x3fffffff
-	c.subkey = sub
-	c.ctime = now.Truncate(time.Second)
-	c.cusec = int32(now.Nanosecond() / 1000)
-
-	gssFlags := uint32(gssIntegFlag | gssConfFlag)
-	if c.req&secctx.ISC_REQ_MUTUAL_AUTH != 0 {
-		gssFlags |= gssMutualFlag
-	}
-	if c.req&secctx.ISC_REQ_REPLAY_DETECT != 0 {
-		gssFlags |= gssReplayFlag
-	}
-	if c.req&secctx.ISC_REQ_SEQUENCE_DETECT != 0 {
-		gssFlags |= gssSequenceFlag
-	}
-	var bnd [16]byte
-	if cb != nil {
-		bnd = cb.Hash()
-	}
-
-	// The authenticator plaintext.
-	a := builder{b: make([]byte, 0, 160+len(t.crealm)+len(krbCred))}
-	as := a.open(app(2))
-	s := a.open(tagSequence)
-	a.ctxInt(0, 5)
-	f := a.open(ctx(1))
-	a.str(tagGeneralString, t.crealm)
-	a.close(f)
-	a.principal(2, t.client)
-	f = a.open(ctx(3))
-	cs := a.open(tagSequence)
-	a.ctxInt(0, cksumTypeGSS)
-	f1 := a.open(ctx(1))
-	o := a.open(tagOctetString)
-	a.b = appendGSSChecksum(a.b, bnd, gssFlags, krbCred)
-	a.close(o)
-	a.close(f1)
-	a.close(cs)
-	a.close(f)
-	a.ctxInt(4, int64(c.cusec))
-	f = a.open(ctx(5))
-	a.time(c.ctime)
-	a.close(f)
-	a.encryptionKey(6, sub)
-	a.ctxInt(7, int64(c.seq))
-	a.close(s)
-	a.close(as)
-
-	// The token.
-	// Length bytes reserved by size, so that closing moves nothing.
-	ctLen := t.key.sealedSize(len(a.b))
-	lb := func(n int) int { // long-form length bytes for n content bytes
-		switch {
-		case n < 0x80:
-			return 0
-		case n < 0x100:
-			return 1
-		}
-		return 2
-	}
-	octL := lb(ctLen)
-	encL := lb(ctLen + 2 + octL + 4 + 8) // SEQUENCE { [0] etype, [2] OCTET STRING }
-	bodyL := lb(len(t.raw) + ctLen + 64)
-	w := builder{b: make([]byte, room, room+len(t.raw)+ctLen+64)} // room: spare, in front
-	g := w.openLong(0x60, bodyL)
-	w.raw(oidKrb5DER)
-	w.raw(tokAPReq[:])
-	ap := w.openLong(app(msgTypeAPReq), bodyL)
-	s = w.openLong(tagSequence, bodyL)
-	w.ctxInt(0, 5)
-	w.ctxInt(1, msgTypeAPReq)
-	var opts uint32
-	if c.req&secctx.ISC_REQ_MUTUAL_AUTH != 0 {
-		opts |= apOptionMutualRequired
-	}
-	f = w.open(ctx(2))
-	w.b = append(w.b, tagBitString, 5, 0, byte(opts>>24), byte(opts>>16), byte(opts>>8), byte(opts))
-	w.close(f)
-	f = w.openLong(ctx(3), lb(len(t.raw)))
-	w.raw(t.raw)
-	w.closeLong(f, lb(len(t.raw)))
-	f = w.openLong(ctx(4), encL)
-	es := w.openLong(tagSequence, encL)
-	w.ctxInt(0, int64(t.key.etype))
-	f2 := w.openLong(ctx(2), octL)
-	o = w.openLong(tagOctetString, octL)
-	if w.b, err = t.key.encrypt(w.b, usageAPReqAuth, a.b); err != nil {
-		return nil, err
-	}
-	w.closeLong(o, octL)
-	w.closeLong(f2, octL)
-	w.closeLong(es, encL)
-	w.closeLong(f, encL)
-	w.closeLong(s, bodyL)
-	w.closeLong(ap, bodyL)
-	w.closeLong(g, bodyL)
-	clear(a.b) // the authenticator held the subkey
-	return w.b, nil
-}
-
 // stepAPRep verifies the acceptor's AP-REP (RFC 4120 section 3.2.5): it
 // must decrypt under the ticket's session key and echo our ctime and
 // cusec. Its subkey, when present, becomes the per-message key (flag
@@ -374,21 +265,21 @@ func (c *initiator) stepAPRep(in *mechs.StepInput) mechs.StepResult {
 			// The context stays in this state: the caller supplies more.
 			return r
 		}
+		if errors.Is(err, errTokenTooLarge) {
+			return c.fail(status.SEC_E_INVALID_TOKEN, err)
+		}
 		return c.fail(status.SEC_E_MUTUAL_AUTH_FAILED, err)
 	}
 	switch tokID {
 	case tokKRBError:
+		// The acceptor refused our AP-REQ: its reason is the leg's status
+		// (SEC_E_TIME_SKEW for KRB_AP_ERR_SKEW, ...) and the KRB-ERROR the
+		// cause.
 		ke, err := parseKRBError(inner)
 		if err != nil {
 			return c.fail(status.SEC_E_MUTUAL_AUTH_FAILED, err)
 		}
-		code := status.FromKerberos(ke.code)
-		if code == status.SEC_E_INTERNAL_ERROR {
-			// KRB_ERR_GENERIC and codes with no better mapping: the
-			// acceptor refused us.
-			code = status.SEC_E_LOGON_DENIED
-		}
-		return c.fail(code, ke)
+		return c.fail(status.FromKerberosAP(ke.Code), ke)
 	case tokAPRep:
 	default:
 		return c.fail(status.SEC_E_MUTUAL_AUTH_FAILED, errNotKerberos)

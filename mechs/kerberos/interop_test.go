@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -483,5 +484,35 @@ func TestInteropAESSHA2(t *testing.T) {
 			checkSessionKey(t, ac, mit)
 			messagesWithMIT(t, ac, mit)
 		})
+	}
+}
+
+// TestInteropLowerCaseRealm (issue 11 item 14): a realm written in lower
+// case, in the user name or as the domain, resolves to the realm krb5.conf
+// knows, as Windows resolves a domain given in any case.
+func TestInteropLowerCaseRealm(t *testing.T) {
+	realm := startRealm(t)
+	lower := strings.ToLower(realm.Name)
+	pkg := New(WithConfigFile(realm.Krb5Conf))
+	acred := ourAcceptorCred(t, realm)
+	for _, id := range []*secctx.AuthIdentity{
+		{User: testrealm.User + "@" + lower, Password: testrealm.Password},
+		{User: testrealm.User, Domain: lower, Password: testrealm.Password},
+	} {
+		cred, err := pkg.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_OUTBOUND, AuthData: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cred.Close()
+		if got := cred.Principal(); got != testrealm.User+"@"+realm.Name {
+			t.Fatalf("%+v: principal %q", id, got)
+		}
+		ic, _ := cred.NewInitiator(mechs.InitiatorParams{Target: testrealm.Service, Req: secctx.ISC_REQ_MUTUAL_AUTH})
+		r := step(t, ic, &mechs.StepInput{})
+		wantStatus(t, r, status.SEC_I_CONTINUE_NEEDED)
+		ac, _ := acred.NewAcceptor(mechs.AcceptorParams{})
+		ar := ac.Step(&mechs.StepInput{Token: r.Token})
+		wantStatus(t, ar, status.SEC_E_OK)
+		wantStatus(t, ic.Step(&mechs.StepInput{Token: ar.Token}), status.SEC_E_OK)
 	}
 }

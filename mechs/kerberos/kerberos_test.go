@@ -10,6 +10,7 @@ import (
 
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs"
+	"github.com/asyncsspi/asyncsspi/replay"
 	"github.com/asyncsspi/asyncsspi/status"
 )
 
@@ -120,9 +121,9 @@ func TestReplayRefused(t *testing.T) {
 	a2, _ := cred.NewAcceptor(mechs.AcceptorParams{})
 	r2 := a2.Step(&mechs.StepInput{Token: r.Token})
 	wantStatus(t, r2, status.SEC_E_LOGON_DENIED)
-	// Another credential has its own cache (no global state).
-	a3, _ := e.acceptCred("").NewAcceptor(mechs.AcceptorParams{})
-	wantStatus(t, a3.Step(&mechs.StepInput{Token: r.Token}), status.SEC_E_OK)
+	if !errors.Is(r2.Err, replay.ErrReplay) {
+		t.Fatalf("cause %v", r2.Err)
+	}
 }
 
 func TestAcceptorFailures(t *testing.T) {
@@ -252,9 +253,8 @@ func TestTruncatedAndMalformed(t *testing.T) {
 
 	ic2, _ := e.initCred().NewInitiator(mechs.InitiatorParams{Target: testSPN, Req: secctx.ISC_REQ_MUTUAL_AUTH})
 	step(t, ic2, &mechs.StepInput{})
-	w := builder{}
-	appendKRBError(&w, 37, e.now, testRealm, principal{nameType: 2, parts: []string{"HTTP", "host.example.org"}})
-	wantStatus(t, ic2.Step(&mechs.StepInput{Token: frameGSS(tokKRBError, w.b)}), status.SEC_E_TIME_SKEW)
+	kerr := buildKRBError(37, e.now, testRealm, principal{nameType: 2, parts: []string{"HTTP", "host.example.org"}})
+	wantStatus(t, ic2.Step(&mechs.StepInput{Token: frameGSS(tokKRBError, kerr)}), status.SEC_E_TIME_SKEW)
 }
 
 func TestTargets(t *testing.T) {
@@ -339,35 +339,6 @@ func TestAcceptorPrincipalRestriction(t *testing.T) {
 		if _, err := newAcceptorKeys(e.kt, only, e.pkg); err != nil {
 			t.Fatalf("%s: %v", only, err)
 		}
-	}
-}
-
-func TestReplayCacheBounded(t *testing.T) {
-	c := newReplayCache(2, 4)
-	now := time.Unix(1000, 0)
-	n := 0
-	for i := 0; i < 20; i++ {
-		var k replayKey
-		k.tag[0] = byte(i)
-		switch c.checkAndInsert(k, now, now.Add(time.Minute)) {
-		case inserted:
-			n++
-		case replayed:
-			t.Fatal("false replay")
-		}
-	}
-	if n > 8 || c.len() > 8 {
-		t.Fatalf("cache grew past its bound: %d", c.len())
-	}
-	// Once expired, entries are dropped lazily and room returns.
-	later := now.Add(2 * time.Minute)
-	var k replayKey
-	k.tag[0] = 200
-	if c.checkAndInsert(k, later, later.Add(time.Minute)) != inserted {
-		t.Fatal("no room after expiry")
-	}
-	if c.checkAndInsert(k, later, later.Add(time.Minute)) != replayed {
-		t.Fatal("replay not detected")
 	}
 }
 
@@ -482,7 +453,7 @@ func TestConcurrentHandshakes(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := acred.acc.rc.len(); n != 800 {
+	if n := e.rc.Len(); n != 800 {
 		t.Fatalf("replay cache holds %d entries, want 800", n)
 	}
 }

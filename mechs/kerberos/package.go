@@ -12,9 +12,11 @@
 // performs one exchange for all of them. Steps never do network I/O
 // themselves.
 //
-// Messages are encoded and parsed by a small hand-written DER codec, and
-// per-key AES schedules and HMAC states are cached, because gokrb5's
-// reflection-based ASN.1 and per-call key derivation dominate its cost.
+// Messages are parsed with golang.org/x/crypto/cryptobyte and written
+// with its Builder (the handshake's own messages sized ahead and written
+// in place, see der_sized.go), and per-key AES schedules and HMAC states
+// are cached, because gokrb5's reflection-based ASN.1 and per-call key
+// derivation dominate its cost.
 // gokrb5 v8 is used for key derivation of the SHA-1 enctypes, RC4,
 // keytabs, ticket caches and krb5.conf.
 //
@@ -48,6 +50,7 @@ import (
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs"
 	"github.com/asyncsspi/asyncsspi/mechs/kerberos/kdc"
+	"github.com/asyncsspi/asyncsspi/replay"
 	"github.com/asyncsspi/asyncsspi/status"
 	"github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/credentials"
@@ -86,8 +89,7 @@ type Package struct {
 	clock       func() time.Time
 	maxSkew     time.Duration
 	allowRC4    bool
-	rcShards    int
-	rcPerShard  int
+	rcache      replay.Cache
 	requireBind bool
 }
 
@@ -125,11 +127,12 @@ func WithMaxSkew(d time.Duration) Option {
 // for RC4 (RFC 4757's format) are not implemented.
 func WithRC4(allow bool) Option { return func(p *Package) { p.allowRC4 = allow } }
 
-// WithReplayCache sizes each acceptor credential's replay cache: shards
-// (default 64) of at most perShard entries (default 16384).
-func WithReplayCache(shards, perShard int) Option {
-	return func(p *Package) { p.rcShards, p.rcPerShard = shards, perShard }
-}
+// WithReplayCache makes the package's acceptors record authenticators in
+// c instead of the process's default cache (see DefaultReplayCache): a
+// cache of its own, say, or one kept on another host for a fleet (a
+// replay.Cache that also implements mechs.IOPerformer is asked on the
+// engine's I/O side; see package replay).
+func WithReplayCache(c replay.Cache) Option { return func(p *Package) { p.rcache = c } }
 
 // WithRequireBindings makes acceptors refuse an initiator that sent no
 // channel bindings when the acceptor has some (SEC_E_BAD_BINDINGS). By
@@ -298,7 +301,7 @@ func (c *credential) acquireOutbound(req mechs.CredentialRequest) error {
 	if strings.EqualFold(realm, "") && cfg != nil {
 		realm = cfg.LibDefaults.DefaultRealm
 	}
-	kc.Realm = realm
+	kc.Realm = canonicalRealm(cfg, realm)
 	client, err := kdc.NewClient(kc)
 	if err != nil {
 		if status.CodeOf(err) == status.SEC_E_INTERNAL_ERROR {
