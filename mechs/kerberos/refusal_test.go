@@ -250,6 +250,9 @@ func TestTokenLimits(t *testing.T) {
 func TestInitiatorErrorReadsOnce(t *testing.T) {
 	e := newTestEnv(t)
 	ic, _ := e.initCred().NewInitiator(mechs.InitiatorParams{Target: testSPN})
+	if r := ic.Step(&mechs.StepInput{}); r.IO == nil {
+		t.Fatalf("a ticket-cache miss asked for no exchange: %+v", r)
+	}
 	r := ic.Step(&mechs.StepInput{IOErr: status.Errorf(status.SEC_E_LOGON_DENIED, Name, "KDC_ERR_PREAUTH_FAILED")})
 	wantStatus(t, r, status.SEC_E_LOGON_DENIED)
 	if got, want := r.Err.Error(), "Kerberos: SEC_E_LOGON_DENIED (0x8009030C): KDC_ERR_PREAUTH_FAILED"; got != want {
