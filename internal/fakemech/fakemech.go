@@ -271,7 +271,7 @@ func (c *Context) Step(in *mechs.StepInput) mechs.StepResult {
 			c.leg++
 			return mechs.Fail(status.SEC_E_INTERNAL_ERROR, c.pkg.name, ErrIOReply)
 		}
-		return c.finish(l)
+		return c.finish(&l)
 	}
 	l := c.pkg.script(c.info, c.leg, in.Token)
 	if l.Delay > 0 {
@@ -286,7 +286,7 @@ func (c *Context) Step(in *mechs.StepInput) mechs.StepResult {
 		c.pendLeg = l
 		return mechs.StepResult{IO: l.IO.request(l.IOTimeout)}
 	}
-	return c.finish(l)
+	return c.finish(&l)
 }
 
 // Perform implements mechs.IOPerformer.
@@ -319,7 +319,7 @@ func (io *IO) Perform(ctx context.Context, _ *mechs.IORequest) ([]byte, error) {
 	return io.Reply, io.Err
 }
 
-func (c *Context) finish(l Leg) mechs.StepResult {
+func (c *Context) finish(l *Leg) mechs.StepResult {
 	c.leg++
 	if l.Status.IsError() {
 		r := mechs.Fail(l.Status, c.pkg.name, errors.New("scripted failure"))
