@@ -178,12 +178,16 @@ func TestKerberosServiceTicketsAndKeysRefusals(t *testing.T) {
 		want string
 	}{
 		{"no tickets", func() (*asyncsspi.Credential, error) { return e.ClientCredential(asyncsspi.KerberosServiceTickets()) }, "no service tickets"},
-		{"nil tickets", func() (*asyncsspi.Credential, error) { return e.ClientCredential(asyncsspi.KerberosServiceTickets(nil, nil)) }, "no service tickets"},
+		{"nil tickets", func() (*asyncsspi.Credential, error) {
+			return e.ClientCredential(asyncsspi.KerberosServiceTickets(nil, nil))
+		}, "no service tickets"},
 		{"tickets for a server", func() (*asyncsspi.Credential, error) {
 			return e.ServerCredential(asyncsspi.KerberosServiceTickets(tkt))
 		}, "cannot serve a server"},
 		{"nil keytab", func() (*asyncsspi.Credential, error) { return e.ServerCredential(asyncsspi.KerberosKeys(nil, "")) }, "no keys"},
-		{"empty keytab", func() (*asyncsspi.Credential, error) { return e.ServerCredential(asyncsspi.KerberosKeys(keytab.New(), "")) }, "no keys"},
+		{"empty keytab", func() (*asyncsspi.Credential, error) {
+			return e.ServerCredential(asyncsspi.KerberosKeys(keytab.New(), ""))
+		}, "no keys"},
 		{"principal not in the keytab", func() (*asyncsspi.Credential, error) {
 			return e.ServerCredential(asyncsspi.KerberosKeys(kt, "HTTP/elsewhere.example.com"))
 		}, "no key for"},
