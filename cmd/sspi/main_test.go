@@ -110,6 +110,9 @@ func checkInProcess(t *testing.T, out string) {
 	krb := secs["Kerberos in process"][0]
 	checkHandshake(t, "Kerberos in process", krb)
 	checkKerberosMutual(t, "Kerberos in process", krb, "alice@EXAMPLE.COM")
+	if !strings.Contains(krb, "  service key etype 18 (aes256-cts-hmac-sha1-96), kvno 1, in a keytab in memory; ticket for HTTP/web.example.com@EXAMPLE.COM sealed in it") {
+		t.Errorf("Kerberos in process: no line on the key and the ticket:\n%s", krb)
+	}
 	// Mutual authentication: the server's one leg ends the handshake with
 	// a token (the AP-REP) that the client's second leg verifies.
 	if !regexp.MustCompile(`(?m)^  complete server 1 +SEC_E_OK +[1-9]\d* `).MatchString(krb) ||
