@@ -7,11 +7,15 @@
 #   make bench   benchmarks in bench/, with allocations
 #   make fuzz    every fuzz target in the tree for FUZZTIME each
 #   make lint    gofmt, go vet, staticcheck
-#   make demo    the sspi command's demonstration
+#   make demo    the sspi command's demonstration: NTLM, Kerberos and
+#                Negotiate in process, needing only Go; also against a
+#                throwaway MIT realm when its KDC programs are installed
+#                (DEMOFLAGS: sspi demo's flags, e.g. -mit off)
 
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 TEST_TIMEOUT ?= 20m
 FUZZTIME ?= 10s
+DEMOFLAGS ?=
 # staticcheck v0.8.2 (the newest release) builds and runs with Go 1.26.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
@@ -47,4 +51,4 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 
 demo:
-	$(GO) run ./cmd/sspi demo
+	$(GO) run ./cmd/sspi demo $(DEMOFLAGS)

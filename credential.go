@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/jcmturner/gokrb5/v8/keytab"
+
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs/kerberos"
+	"github.com/asyncsspi/asyncsspi/mechs/kerberos/kdc"
 	"github.com/asyncsspi/asyncsspi/mechs/negotiate"
 	"github.com/asyncsspi/asyncsspi/mechs/ntlm"
 	"github.com/asyncsspi/asyncsspi/status"
@@ -26,7 +30,8 @@ const (
 
 // A Source says where a credential's secrets come from. Make one with the
 // constructors in this file (KerberosPassword, KerberosKeytab,
-// KerberosCCache, NTLMPassword, NTLMUsers, NTLMUserFile), compose several
+// KerberosKeys, KerberosCCache, KerberosServiceTickets, NTLMPassword,
+// NTLMUsers, NTLMUserFile), compose several
 // with Negotiate, or take FromEnvironment. A Source reads files and the
 // environment when a credential is acquired from it, not when it is made.
 type Source struct {
@@ -104,6 +109,53 @@ func KerberosKeytab(path, principal string) Source {
 				return "", nil, fmt.Errorf("keytab %s: %w", p, err)
 			}
 			return principal, &kerberos.Keytab{Path: p}, nil
+		}}
+}
+
+// KerberosKeys is KerberosKeytab over a keytab already in memory: one
+// parsed by the caller (keytab.Keytab's Unmarshal) or built with gokrb5's
+// keytab.New and AddEntry, so that a service's keys need no file.
+// principal is as for KerberosKeytab. The credential reads kt when it is
+// acquired and keeps it: kt must not be changed afterwards.
+func KerberosKeys(kt *keytab.Keytab, principal string) Source {
+	desc := "Kerberos keytab in memory"
+	if principal != "" {
+		desc += " for " + principal
+	}
+	return Source{pkg: kerberos.Name, desc: desc, uses: secctx.SECPKG_CRED_BOTH,
+		resolve: func(secctx.CredentialUse) (string, any, error) {
+			if kt == nil || len(kt.Entries) == 0 {
+				return "", nil, errors.New("the keytab holds no keys")
+			}
+			return principal, &kerberos.Keytab{Keytab: kt}, nil
+		}}
+}
+
+// KerberosServiceTickets is a Kerberos client identity made of service
+// tickets obtained elsewhere (a kdc.Client, a KDC of the caller's own, a
+// ticket issued with the service's key): the credential never asks a KDC.
+// A target with no ticket among them fails with SEC_E_TARGET_UNKNOWN,
+// which under Negotiate means falling back to NTLM; delegation is not
+// offered. Tickets are matched by their server name ("HTTP/host", with or
+// without "@REALM"); nil tickets are skipped, and at least one is needed.
+// The list is copied; the tickets are not, and must not be changed
+// afterwards.
+func KerberosServiceTickets(tickets ...*kdc.Ticket) Source {
+	tickets = slices.DeleteFunc(slices.Clone(tickets), func(t *kdc.Ticket) bool { return t == nil })
+	var names []string
+	for _, t := range tickets {
+		names = append(names, t.Server.PrincipalNameString())
+	}
+	desc := "Kerberos service tickets"
+	if len(tickets) > 0 {
+		desc += fmt.Sprintf(" of %s@%s for %s", tickets[0].Client.PrincipalNameString(), tickets[0].CRealm, strings.Join(names, ", "))
+	}
+	return Source{pkg: kerberos.Name, desc: desc, uses: secctx.SECPKG_CRED_OUTBOUND,
+		resolve: func(secctx.CredentialUse) (string, any, error) {
+			if len(tickets) == 0 {
+				return "", nil, errors.New("no service tickets")
+			}
+			return "", &kerberos.ServiceTickets{Tickets: tickets}, nil
 		}}
 }
 

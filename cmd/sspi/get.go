@@ -282,7 +282,10 @@ func kerberosName(name string) string {
 // $SSPI_PASSWORD.
 func getPassword(o getOptions, user string) (string, error) {
 	if o.readPassword != nil {
-		return o.readPassword("Password for " + user + ": ")
+		p, err := o.readPassword("Password for " + user + ": ")
+		if !errors.Is(err, errNoTerminal) {
+			return p, err
+		}
 	}
 	if p := o.getenv("SSPI_PASSWORD"); p != "" {
 		return p, nil
@@ -290,15 +293,24 @@ func getPassword(o getOptions, user string) (string, error) {
 	return "", fmt.Errorf("-u %s has no password, standard input is not a terminal to ask for one, and SSPI_PASSWORD is not set", user)
 }
 
+// errNoTerminal: standard input is a character device but not a terminal
+// (/dev/null, as cron and CI give), so there is no one to ask.
+var errNoTerminal = errors.New("standard input is not a terminal")
+
 // terminalPassword prompts on standard error and reads a line from the
 // terminal with its echo turned off (stty), restoring it afterwards.
 func terminalPassword(prompt string) (string, error) {
-	fmt.Fprint(os.Stderr, prompt)
 	stty := func(arg string) error {
 		cmd := exec.Command("stty", arg)
 		cmd.Stdin = os.Stdin
 		return cmd.Run()
 	}
+	// A character device need not be a terminal: stty reads the
+	// terminal's settings only from one.
+	if stty("-g") != nil {
+		return "", errNoTerminal
+	}
+	fmt.Fprint(os.Stderr, prompt)
 	if err := stty("-echo"); err == nil {
 		defer func() {
 			stty("echo")

@@ -9,16 +9,33 @@ import (
 	"github.com/asyncsspi/asyncsspi/status"
 )
 
+const statusUsage = `usage: sspi status CODE...
+
+Names SECURITY_STATUS values and says whether each is a success, an
+informational status or an error. A CODE is hex ("0x8009030C"), a signed
+decimal as a C program prints an HRESULT ("-2146893044"), or a name
+("SEC_E_LOGON_DENIED", in any case).
+
+Exit status: 0 when every CODE is known, 1 when one is not (those before
+it are printed), 2 when no CODE is given.
+`
+
 // runStatus prints the name and meaning class of SECURITY_STATUS values given
 // in hex ("0x8009030C"), as signed decimals ("-2146893044") or by name.
+//
+// Its arguments are not parsed as flags: "-2146893044" is a code.
 func runStatus(w io.Writer, args []string) error {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		_, err := io.WriteString(w, statusUsage)
+		return err
+	}
 	if len(args) == 0 {
-		return fmt.Errorf("usage: sspi status CODE... (hex, signed decimal, or SEC_* name)")
+		return exitError{exitUsage, fmt.Errorf("status: want at least one CODE (sspi status -help)")}
 	}
 	for _, a := range args {
 		c, err := parseCode(a)
 		if err != nil {
-			return err
+			return exitError{1, fmt.Errorf("status: %w", err)}
 		}
 		kind := "success"
 		if c.IsError() {

@@ -3,81 +3,175 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 
-	"github.com/asyncsspi/asyncsspi/mechs"
+	"github.com/asyncsspi/asyncsspi"
 	"github.com/asyncsspi/asyncsspi/mechs/kerberos/kdc"
+	"github.com/asyncsspi/asyncsspi/status"
 )
 
-// ioWatch lets the demo's event loop see the I/O legs: the engine runs a
-// mechanism's IORequest on its I/O side while the leg reads pending, and
-// nothing in the async API reports that moment, so the demo wraps the
-// package it gives the engine (watchPackage) and the KDC transport's
-// observer (observe) to learn of it.
-//
-// Ownership: events is read by the event loop only. Each event carries an
-// ack channel that the loop closes once it has printed the event; the I/O
-// goroutine that sent it waits for that (or for its I/O context to end), so
-// the printed status is the one the leg had while its I/O was under way.
-// mu guards the fields below it, written by the transport's observer on
-// the I/O goroutine and read by the event loop.
-type ioWatch struct {
-	events chan ioEvent
+// maxIOEvents bounds the I/O reports kept between two reads by the event
+// loop; a handshake makes a handful (one or two per KDC exchange).
+const maxIOEvents = 256
 
-	mu        sync.Mutex
-	exchanges []string // KDC exchanges since the last takeExchanges
-	tickets   []string // service principals a TGS-REP carried a ticket for
-	refusals  []string // KRB-ERRORs, by name
+// ioWatch lets the demo's event loop see the I/O of a pending leg: the
+// engine runs a Kerberos leg's KDC exchanges on its I/O side while the leg
+// reads SEC_I_ASYNC_CALL_PENDING, through the KDC transport the demo gives
+// the Kerberos package. The watch is that transport's dialer (dial: every
+// request written to a KDC is reported as it goes out) and its observer
+// (observe: every exchange's outcome is reported as it ends).
+//
+// Each report is stamped, when it happens, with the status of the leg
+// then pending, which the event loop names with setPending before it
+// starts each leg. The demo's handshakes run one leg at a time (client,
+// then server, then client ...), and only a client's leg talks to the
+// KDC, so the pending leg is the one whose I/O it is.
+//
+// Nothing here blocks the I/O side: reports are appended under mu and
+// ready is signalled without waiting; the event loop takes them (take).
+// A report is made before the exchange returns to the engine, so before
+// the leg it belongs to completes: the loop prints reports before the
+// completions it drains after them.
+type ioWatch struct {
+	pending atomic.Pointer[pendingLeg]
+	ready   chan struct{} // capacity 1: one value may stand for many reports
+
+	mu       sync.Mutex
+	events   []ioEvent
+	dropped  int       // reports not kept, beyond maxIOEvents
+	sentAt   time.Time // when the exchange under way sent its first request
+	tickets  []string  // service principals a TGS-REP carried a ticket for
+	refusals []string  // KRB-ERRORs, by name
+}
+
+// pendingLeg is the leg the event loop started last; immutable.
+type pendingLeg struct {
+	side string
+	n    int
+	sc   *asyncsspi.SecurityContext
 }
 
 type ioEvent struct {
-	side      string // "client" or "server"
-	start     bool   // true before the I/O, false after
-	realm     string
-	exchanges []string // with !start: the KDC exchanges the I/O made
-	err       error    // with !start: the I/O's error
-	elapsed   time.Duration
-	ack       chan struct{}
+	side    string
+	n       int
+	st      status.Code // the leg's status when the I/O happened
+	start   bool        // a request sent; else an exchange ended
+	what    string
+	elapsed time.Duration // with !start: since the exchange's first request
 }
 
 func newIOWatch() *ioWatch {
-	return &ioWatch{events: make(chan ioEvent)}
+	return &ioWatch{ready: make(chan struct{}, 1)}
 }
 
-// send hands ev to the event loop and waits until it has been printed, or
-// until ctx (the I/O's context, cancelled when the engine closes) ends.
-func (w *ioWatch) send(ctx context.Context, ev ioEvent) {
-	ev.ack = make(chan struct{})
+// setPending names the leg about to start. Called by the event loop only.
+func (w *ioWatch) setPending(side string, n int, sc *asyncsspi.SecurityContext) {
+	w.pending.Store(&pendingLeg{side: side, n: n, sc: sc})
+}
+
+// report stamps ev with the pending leg and its status (one atomic load),
+// keeps it for the event loop and wakes the loop. It never blocks.
+func (w *ioWatch) report(ev ioEvent) {
+	if p := w.pending.Load(); p != nil {
+		ev.side, ev.n, ev.st = p.side, p.n, p.sc.Status()
+	}
+	w.mu.Lock()
+	if len(w.events) < maxIOEvents {
+		w.events = append(w.events, ev)
+	} else {
+		w.dropped++
+	}
+	w.mu.Unlock()
 	select {
-	case w.events <- ev:
-	case <-ctx.Done():
+	case w.ready <- struct{}{}:
+	default:
+	}
+}
+
+// take returns, and forgets, the reports made since the last call.
+func (w *ioWatch) take() []ioEvent {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	evs := w.events
+	w.events = nil
+	if w.dropped > 0 {
+		evs = append(evs, ioEvent{what: fmt.Sprintf("(%d I/O reports not kept)", w.dropped)})
+		w.dropped = 0
+	}
+	return evs
+}
+
+func (ev ioEvent) print(w io.Writer) {
+	if ev.start {
+		fmt.Fprintf(w, "  %-8s %-6s %-5d %-24v %6s %10s  %s\n", "io-start", ev.side, ev.n, ev.st, "", "", ev.what)
 		return
 	}
-	select {
-	case <-ev.ack:
-	case <-ctx.Done():
-	}
+	fmt.Fprintf(w, "  %-8s %-6s %-5d %-24v %6s %10v  %s\n", "io-done", ev.side, ev.n, ev.st, "", ev.elapsed.Round(time.Microsecond), ev.what)
 }
 
-// observe is the KDC transport's observer (kdc.WithObserver): it runs on the
-// goroutine doing the exchange, after it, and must not block.
-func (w *ioWatch) observe(realm string, req, reply []byte, err error) {
-	kind := "KDC request"
+// dial is the KDC transport's dialer (kdc.WithDialer): a net.Dialer's,
+// with the connection's writes reported.
+func (w *ioWatch) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &watchConn{Conn: c, w: w, network: network, addr: addr}, nil
+}
+
+// watchConn reports each request written to a KDC. The transport writes a
+// request in one Write: a datagram over UDP, a length-prefixed record over
+// TCP (RFC 4120 section 7.2.2).
+type watchConn struct {
+	net.Conn
+	w       *ioWatch
+	network string
+	addr    string
+}
+
+func (c *watchConn) Write(b []byte) (int, error) {
+	msg := b
+	if c.network == "tcp" && len(msg) >= 4 {
+		msg = msg[4:]
+	}
+	c.w.mu.Lock()
+	if c.w.sentAt.IsZero() {
+		c.w.sentAt = time.Now()
+	}
+	c.w.mu.Unlock()
+	c.w.report(ioEvent{start: true, what: fmt.Sprintf("%s (%d bytes) to the KDC over %s %s, from the engine's I/O side; no CPU worker waits",
+		requestKind(msg), len(msg), c.network, c.addr)})
+	return c.Conn.Write(b)
+}
+
+// requestKind names a KDC request by its DER tag (RFC 4120 section 5.4.1).
+func requestKind(req []byte) string {
 	if len(req) > 0 {
 		switch req[0] {
-		case 0x6a: // [APPLICATION 10] AS-REQ, RFC 4120 section 5.4.1
-			kind = "AS-REQ"
-		case 0x6c: // [APPLICATION 12] TGS-REQ
-			kind = "TGS-REQ"
+		case 0x6a: // [APPLICATION 10]
+			return "AS-REQ"
+		case 0x6c: // [APPLICATION 12]
+			return "TGS-REQ"
 		}
 	}
+	return "KDC request"
+}
+
+// observe is the KDC transport's observer (kdc.WithObserver): it runs on
+// the goroutine doing the exchange, after it, and must not block.
+func (w *ioWatch) observe(realm string, req, reply []byte, err error) {
+	kind := requestKind(req)
 	var desc, ticket, refusal string
 	if err != nil {
-		desc = fmt.Sprintf("%s -> no answer (%v)", kind, err)
+		desc = fmt.Sprintf("%s -> no answer from %s (the I/O returns %v to the leg)", kind, realm, status.CodeOf(err))
 	} else if r, perr := kdc.ParseReply(reply); perr != nil {
 		desc = fmt.Sprintf("%s -> unreadable reply (%v)", kind, perr)
 	} else {
@@ -93,14 +187,19 @@ func (w *ioWatch) observe(realm string, req, reply []byte, err error) {
 		}
 	}
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.exchanges = append(w.exchanges, desc)
+	var elapsed time.Duration
+	if !w.sentAt.IsZero() {
+		elapsed = time.Since(w.sentAt)
+	}
+	w.sentAt = time.Time{}
 	if ticket != "" {
 		w.tickets = append(w.tickets, ticket)
 	}
 	if refusal != "" {
 		w.refusals = append(w.refusals, refusal)
 	}
+	w.mu.Unlock()
+	w.report(ioEvent{what: desc, elapsed: elapsed})
 }
 
 // errorName is the RFC 4120 section 7.5.9 name of a KRB-ERROR code.
@@ -115,14 +214,6 @@ func errorName(code int32) string {
 	return s
 }
 
-func (w *ioWatch) takeExchanges() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	x := w.exchanges
-	w.exchanges = nil
-	return x
-}
-
 // outcome returns, and forgets, the tickets obtained and the KDC's
 // refusals seen since the last call.
 func (w *ioWatch) outcome() (tickets, refusals []string) {
@@ -131,74 +222,4 @@ func (w *ioWatch) outcome() (tickets, refusals []string) {
 	tickets, refusals = w.tickets, w.refusals
 	w.tickets, w.refusals = nil, nil
 	return tickets, refusals
-}
-
-// watchPackage wraps the package the engine sees so that every IORequest a
-// step returns reports its start and end to w. Everything else passes
-// through unchanged.
-type watchPackage struct {
-	mechs.Package
-	w *ioWatch
-}
-
-func (p watchPackage) AcquireCredentials(req mechs.CredentialRequest) (mechs.Credential, error) {
-	c, err := p.Package.AcquireCredentials(req)
-	if err != nil {
-		return nil, err
-	}
-	return watchCredential{Credential: c, w: p.w}, nil
-}
-
-type watchCredential struct {
-	mechs.Credential
-	w *ioWatch
-}
-
-func (c watchCredential) NewInitiator(p mechs.InitiatorParams) (mechs.SecurityContext, error) {
-	sc, err := c.Credential.NewInitiator(p)
-	if err != nil {
-		return nil, err
-	}
-	return watchContext{SecurityContext: sc, side: "client", w: c.w}, nil
-}
-
-func (c watchCredential) NewAcceptor(p mechs.AcceptorParams) (mechs.SecurityContext, error) {
-	sc, err := c.Credential.NewAcceptor(p)
-	if err != nil {
-		return nil, err
-	}
-	return watchContext{SecurityContext: sc, side: "server", w: c.w}, nil
-}
-
-type watchContext struct {
-	mechs.SecurityContext
-	side string
-	w    *ioWatch
-}
-
-func (c watchContext) Step(in *mechs.StepInput) mechs.StepResult {
-	r := c.SecurityContext.Step(in)
-	if r.IO == nil {
-		return r
-	}
-	io := *r.IO
-	io.Performer = watchPerformer{inner: io.Performer, side: c.side, w: c.w}
-	r.IO = &io
-	return r
-}
-
-// watchPerformer performs an IORequest through the mechanism's own
-// performer, reporting its start and end to w.
-type watchPerformer struct {
-	inner mechs.IOPerformer
-	side  string
-	w     *ioWatch
-}
-
-func (p watchPerformer) Perform(ctx context.Context, req *mechs.IORequest) ([]byte, error) {
-	p.w.send(ctx, ioEvent{side: p.side, start: true, realm: req.Realm})
-	start := time.Now()
-	reply, err := p.inner.Perform(ctx, req)
-	p.w.send(ctx, ioEvent{side: p.side, realm: req.Realm, exchanges: p.w.takeExchanges(), err: err, elapsed: time.Since(start)})
-	return reply, err
 }
