@@ -214,7 +214,7 @@ func FuzzEncParts(f *testing.F) {
 		parseEncAPRepPart(b)
 		parseGSSChecksum(b)
 		parseKRBError(b)
-		checkKRBCred(b, sub)
+		openKRBCred(b, sub)
 		parsePrincipal(b)
 		parseTicket(b)
 		if validPrincipal(b) {
