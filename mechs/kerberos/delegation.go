@@ -2,6 +2,7 @@ package kerberos
 
 import (
 	"errors"
+	"fmt"
 
 	secctx "github.com/asyncsspi/asyncsspi/context"
 	"github.com/asyncsspi/asyncsspi/mechs/kerberos/kdc"
@@ -110,7 +111,7 @@ func (c *acceptor) delegatedCredential() (any, status.Code) {
 	}
 	t, err := c.deleg.ticket(c.cred.pkg.allowRC4)
 	if err != nil {
-		return status.New(status.SEC_E_NO_CREDENTIALS, Name, errors.Join(errUnusableDelegation, err)), status.SEC_E_NO_CREDENTIALS
+		return status.New(status.SEC_E_NO_CREDENTIALS, Name, fmt.Errorf("%w: %w", errUnusableDelegation, err)), status.SEC_E_NO_CREDENTIALS
 	}
 	return &TGT{Ticket: t.Clone()}, status.SEC_E_OK
 }
