@@ -335,7 +335,7 @@ func (c *acceptor) reply(a *accepting, room int) mechs.StepResult {
 		// Opened now (a KRB-CRED that does not open is no delegation:
 		// the handshake goes on without ASC_RET_DELEGATE); its TGT is
 		// decoded when asked for (delegation.go).
-		d := receiveDelegation(a.cs.krbCred, a.sess, a.etp)
+		d := receiveDelegation(a.cs.krbCred, a.sess, isub, a.etp)
 		if d.usable() {
 			ret |= secctx.ASC_RET_DELEGATE
 		}

@@ -56,11 +56,12 @@ type delegation struct {
 }
 
 // receiveDelegation opens the KRB-CRED of an AP-REQ's checksum with the
-// ticket's session key. A delegation that does not open is kept as the
-// reason (the handshake goes on without ASC_RET_DELEGATE).
-func receiveDelegation(krbCred []byte, sess *key, etp *encTicketPart) *delegation {
+// ticket's session key or the authenticator's subkey (isub, or nil). A
+// delegation that does not open is kept as the reason (the handshake goes
+// on without ASC_RET_DELEGATE).
+func receiveDelegation(krbCred []byte, sess, isub *key, etp *encTicketPart) *delegation {
 	d := &delegation{client: etp.cname, crealm: etp.crealm}
-	plain, err := openKRBCred(krbCred, sess)
+	plain, err := openKRBCred(krbCred, sess, isub)
 	if err != nil {
 		d.err = err
 		return d

@@ -3,7 +3,6 @@ package kerberos
 import (
 	"bytes"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/asyncsspi/asyncsspi/mechs/kerberos/kdc"
 	"github.com/asyncsspi/asyncsspi/status"
 	"github.com/jcmturner/gokrb5/v8/config"
-	"github.com/jcmturner/gokrb5/v8/keytab"
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
 )
@@ -28,31 +26,7 @@ import (
 // is encrypted in, and the client the AP-REQ authenticated.
 func mitKRBCred(t testing.TB) (raw []byte, sess *key, client principal, crealm string) {
 	t.Helper()
-	kt, err := keytab.Load(filepath.Join("testdata", "mit_deleg_service.keytab"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, inner, err := parseGSS(readHex(t, "mit_ap_req_deleg.hex"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := parseAPReq(inner)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tk, err := parseTicket(r.ticketRaw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ek, _, err := kt.GetEncryptionKey(principalName(tk.sname.nameType, tk.sname.parts), tk.realm, int(tk.enc.kvno), tk.enc.etype)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sk, _ := keyFrom(ek)
-	et, err := sk.decrypt(usageTicket, tk.enc.cipher)
-	if err != nil {
-		t.Fatal(err)
-	}
+	et, auth := openSavedAPReq(t, "mit_ap_req_deleg.hex", "mit_deleg_service.keytab")
 	etp, err := parseEncTicketPart(et)
 	if err != nil {
 		t.Fatal(err)
@@ -60,11 +34,7 @@ func mitKRBCred(t testing.TB) (raw []byte, sess *key, client principal, crealm s
 	if sess, err = newKey(etp.keyEtype, etp.keyValue); err != nil {
 		t.Fatal(err)
 	}
-	pt, err := sess.decrypt(usageAPReqAuth, r.auth.cipher)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := parseAuthenticator(pt)
+	a, err := parseAuthenticator(auth)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,9 +110,16 @@ func (e *testEnv) tgtOf() *svcTicket {
 // as it is.
 func (e *testEnv) apReqWith(krbCred []byte) []byte {
 	e.t.Helper()
+	sub, _ := randomKey(etypeAES256SHA1)
+	return e.apReqWithSubkey(krbCred, e.ticket(), sub)
+}
+
+// apReqWithSubkey is apReqWith with tkt and the authenticator subkey sub.
+func (e *testEnv) apReqWithSubkey(krbCred []byte, tkt *svcTicket, sub *key) []byte {
+	e.t.Helper()
 	ic := &initiator{cred: e.initCred(), spn: testSPN, req: secctx.ISC_REQ_DELEGATE}
-	ic.tkt = e.ticket()
-	tok, err := ic.buildAPReq(nil, krbCred, e.now, 0)
+	ic.tkt = tkt
+	tok, err := ic.buildAPReqWith(nil, krbCred, sub, e.now, 0)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -168,7 +145,7 @@ func delegated(t testing.TB, sc mechs.SecurityContext) (*TGT, status.Code, error
 // EncKrbCredPart, parses.
 func TestMITKRBCred(t *testing.T) {
 	raw, sess, client, crealm := mitKRBCred(t)
-	plain, err := openKRBCred(raw, sess)
+	plain, err := openKRBCred(raw, sess, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +170,7 @@ func TestMITKRBCred(t *testing.T) {
 		t.Fatal("the decoded ticket does not re-encode to the octets MIT sent")
 	}
 	for n := 0; n < len(raw); n++ {
-		if _, err := openKRBCred(raw[:n], sess); err == nil {
+		if _, err := openKRBCred(raw[:n], sess, nil); err == nil {
 			t.Fatalf("a prefix of %d of %d bytes of the KRB-CRED opened", n, len(raw))
 		}
 	}
@@ -204,7 +181,7 @@ func TestMITKRBCred(t *testing.T) {
 	}
 	// The same, sent in the clear (RFC 6448).
 	clearCred := krbCredClear(t, [][]byte{der}, plain)
-	p2, err := openKRBCred(clearCred, sess)
+	p2, err := openKRBCred(clearCred, sess, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +279,30 @@ func TestDelegationDoesNotDecrypt(t *testing.T) {
 		t.Fatalf("flags %v", secctx.ASCRet(r.Flags))
 	}
 	_, st, err := delegated(t, ac)
-	if st != status.SEC_E_NO_CREDENTIALS || err == nil || !strings.Contains(err.Error(), "does not decrypt") {
+	if st != status.SEC_E_NO_CREDENTIALS || err == nil || !strings.Contains(err.Error(), "does not decrypt with the ticket's session key or the authenticator's subkey") {
+		t.Fatalf("%v %v", st, err)
+	}
+}
+
+// TestDelegationInSubkey: a KRB-CRED encrypted in the authenticator's
+// subkey rather than the ticket's session key, which MIT's krb5_rd_cred
+// accepts too, is a delegation.
+func TestDelegationInSubkey(t *testing.T) {
+	e := newTestEnv(t)
+	sub, _ := randomKey(etypeAES256SHA1)
+	tgt := e.tgtOf()
+	cred, err := buildKRBCred(sub, tgt, e.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac, _ := e.acceptCred("").NewAcceptor(mechs.AcceptorParams{})
+	r := ac.Step(&mechs.StepInput{Token: e.apReqWithSubkey(cred, e.ticket(), sub)})
+	wantStatus(t, r, status.SEC_E_OK)
+	if !secctx.ASCRet(r.Flags).Has(secctx.ASC_RET_DELEGATE) {
+		t.Fatalf("flags %v", secctx.ASCRet(r.Flags))
+	}
+	got, st, err := delegated(t, ac)
+	if st != status.SEC_E_OK || !bytes.Equal(got.Ticket.SessionKey.KeyValue, tgt.key.value) {
 		t.Fatalf("%v %v", st, err)
 	}
 }
@@ -363,7 +363,7 @@ func TestDecodeKRBCredRefuses(t *testing.T) {
 			}
 			plain := encKrbCredPart(t, tc.infos...)
 			raw := krbCredClear(t, tickets, plain)
-			if _, err := openKRBCred(raw, base.key); err != nil {
+			if _, err := openKRBCred(raw, base.key, nil); err != nil {
 				t.Fatalf("open: %v", err)
 			}
 			_, err := decodeKRBCred(raw, plain, tc.client, testRealm, false)
@@ -484,7 +484,7 @@ func TestTGTCredentialRefused(t *testing.T) {
 func FuzzKRBCred(f *testing.F) {
 	raw, sess, client, crealm := mitKRBCred(f)
 	f.Add(raw)
-	plain, err := openKRBCred(raw, sess)
+	plain, err := openKRBCred(raw, sess, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -501,7 +501,7 @@ func FuzzKRBCred(f *testing.F) {
 	}
 	f.Add(ours)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := openKRBCred(b, sess)
+		p, err := openKRBCred(b, sess, nil)
 		if err != nil {
 			return
 		}
@@ -527,7 +527,7 @@ func FuzzKRBCred(f *testing.F) {
 // KRB-CRED's plaintext) against MIT's KRB-CRED. Seed: MIT's, decrypted.
 func FuzzEncKrbCredPart(f *testing.F) {
 	raw, sess, client, crealm := mitKRBCred(f)
-	plain, err := openKRBCred(raw, sess)
+	plain, err := openKRBCred(raw, sess, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -105,12 +105,14 @@ func addKrbCredInfo(b *cryptobyte.Builder, tgt *svcTicket) {
 
 // openKRBCred checks that a received KRB-CRED is well formed (pvno 5,
 // msg-type 22, a SEQUENCE OF Ticket, an EncryptedData) and returns its
-// EncKrbCredPart in the clear: decrypted with the session key of the
-// ticket that carried it (key usage 14), or, when its etype is 0,
-// RFC 6448's unencrypted form, as it is. The result is the caller's and
-// holds the delegated ticket's session key: wipe it. The EncKrbCredPart
-// itself is read later, by decodeKRBCred, when the credential is asked for.
-func openKRBCred(b []byte, sessionKey *key) ([]byte, error) {
+// EncKrbCredPart in the clear: decrypted (key usage 14) with the session
+// key of the ticket that carried it, as MIT and Windows encrypt it, or
+// with the authenticator's subkey (isub, nil when there is none), which
+// MIT's krb5_rd_cred also tries; or, when its etype is 0, RFC 6448's
+// unencrypted form, as it is. The result is the caller's and holds the
+// delegated ticket's session key: wipe it. The EncKrbCredPart itself is
+// read later, by decodeKRBCred, when the credential is asked for.
+func openKRBCred(b []byte, sess, isub *key) ([]byte, error) {
 	s, ok := sequenceIn(b, msgTypeKRBCred)
 	var tickets, list cryptobyte.String
 	var ed encryptedData
@@ -122,14 +124,25 @@ func openKRBCred(b []byte, sessionKey *key) ([]byte, error) {
 	if ed.etype == 0 { // unencrypted EncKrbCredPart (RFC 6448)
 		return append([]byte(nil), ed.cipher...), nil
 	}
-	if ed.etype != sessionKey.etype {
-		return nil, fmt.Errorf("kerberos: the KRB-CRED is encrypted with enctype %d, the ticket's session key is of enctype %d", ed.etype, sessionKey.etype)
+	tried := "the ticket's session key"
+	var err error = errors.New("no key of that enctype")
+	if ed.etype == sess.etype {
+		var pt []byte
+		if pt, err = sess.decrypt(usageKRBCredEncPart, ed.cipher); err == nil {
+			return pt, nil
+		}
 	}
-	pt, err := sessionKey.decrypt(usageKRBCredEncPart, ed.cipher)
-	if err != nil {
-		return nil, fmt.Errorf("kerberos: the KRB-CRED does not decrypt with the ticket's session key: %w", err)
+	if isub != nil {
+		tried += " or the authenticator's subkey"
+		if ed.etype == isub.etype {
+			pt, serr := isub.decrypt(usageKRBCredEncPart, ed.cipher)
+			if serr == nil {
+				return pt, nil
+			}
+			err = serr
+		}
 	}
-	return pt, nil
+	return nil, fmt.Errorf("kerberos: the KRB-CRED (enctype %d) does not decrypt with %s: %w", ed.etype, tried, err)
 }
 
 // maxCredInfos bounds the KrbCredInfos (and Tickets) of a delegated
