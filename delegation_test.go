@@ -221,3 +221,26 @@ func TestDelegatedCredentialNTLM(t *testing.T) {
 		t.Fatalf("NTLM: %v", err)
 	}
 }
+
+// A server acts as its client towards another service with what the client
+// delegated (asyncsspi.Delegate on the client's side).
+func ExampleSecurityContext_DelegatedCredential() {
+	e := asyncsspi.New()
+	defer e.Close()
+	server, err := e.ServerCredential(asyncsspi.FromEnvironment())
+	if err != nil {
+		return
+	}
+	defer server.Close()
+	sc, _ := server.NewServerContext()
+	defer sc.Close()
+	// ... the handshake: sc.Step(ctx, tokenFromClient) until done ...
+	cred, err := sc.DelegatedCredential()
+	if err != nil {
+		return // SEC_E_NO_CREDENTIALS: nothing was delegated
+	}
+	defer cred.Close()
+	upstream, _ := cred.NewClientContext("HTTP/upstream.example.com", asyncsspi.MutualAuth())
+	defer upstream.Close()
+	// ... upstream.Step(ctx, nil) and so on, as the client.
+}

@@ -148,3 +148,34 @@ func TestIdentityWithoutContext(t *testing.T) {
 		t.Fatalf("identity without context: %v", err)
 	}
 }
+
+// A handler behind an Authenticator calls another service as its user,
+// with the credential the user delegated (a client with WithDelegation).
+func ExampleIdentity_DelegatedCredential() {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, _ := httpauth.IdentityFromContext(r.Context())
+		cred, err := id.DelegatedCredential()
+		if err != nil { // SEC_E_NO_CREDENTIALS: the client delegated nothing
+			http.Error(w, "delegation needed", http.StatusForbidden)
+			return
+		}
+		defer cred.Close()
+		tr := httpauth.NewTransport(httpauth.WithClientCredential(cred))
+		defer tr.Close()
+		resp, err := (&http.Client{Transport: tr}).Get("http://upstream.example.com/data")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		io.Copy(w, resp.Body)
+	})
+	auth, err := httpauth.NewAuthenticator()
+	if err != nil {
+		return
+	}
+	defer auth.Close()
+	srv := &http.Server{Addr: ":8080", Handler: auth.Wrap(handler)}
+	auth.Install(srv)
+	_ = srv // srv.ListenAndServe()
+}
