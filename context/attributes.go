@@ -45,6 +45,35 @@ const (
 	SECPKG_ATTR_SUBJECT_SECURITY_ATTRIBUTES Attribute = 128
 )
 
+// Library extensions: attributes this library answers that Windows does
+// not have. They are numbered from SECPKG_ATTR_ASYNCSSPI_BASE
+// (0x41530000, "AS"), a range no Windows header uses (Windows' own values
+// are below 0x100, Schannel's from 0x50, and the 0x8000xxxx forms such as
+// SECPKG_ATTR_CREDS_2), so that a value never means one thing here and
+// another on Windows. A package that does not know one answers
+// SEC_E_UNSUPPORTED_FUNCTION, as for any attribute it lacks.
+const (
+	SECPKG_ATTR_ASYNCSSPI_BASE Attribute = 0x41530000
+
+	// SECPKG_ATTR_ASYNCSSPI_DELEGATED_CREDENTIAL, asked of an
+	// acceptor's context once its handshake is complete, gives what the
+	// client delegated (ISC_REQ_DELEGATE) as the AcquireCredentialsHandle
+	// pAuthData of an outbound credential that acts as the client: for
+	// Kerberos a *kerberos.TGT, the TGT forwarded in the authenticator's
+	// KRB-CRED (RFC 4121 section 4.1.1). Windows has no such attribute:
+	// its server impersonates the client through an access token instead.
+	// Every query gives the caller a value of its own.
+	//
+	// When there is none: SEC_E_NO_CREDENTIALS when the client delegated
+	// nothing, or what it delegated cannot be used (a KRB-CRED that did
+	// not decrypt, or does not hold a TGT for the authenticated client);
+	// the value is then an error (a *status.Error) saying why, or nil.
+	// SEC_E_NO_CONTEXT before the handshake is complete;
+	// SEC_E_UNSUPPORTED_FUNCTION from a package that cannot delegate
+	// (NTLM) and from an initiator's context.
+	SECPKG_ATTR_ASYNCSSPI_DELEGATED_CREDENTIAL Attribute = SECPKG_ATTR_ASYNCSSPI_BASE + 1
+)
+
 // Sizes is SecPkgContext_Sizes (SECPKG_ATTR_SIZES).
 type Sizes struct {
 	MaxToken        uint32 // cbMaxToken

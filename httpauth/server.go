@@ -322,6 +322,30 @@ type Identity struct {
 	Context *asyncsspi.SecurityContext
 }
 
+// DelegatedCredential returns a client credential that acts as this
+// client, made from the Kerberos TGT it delegated (a client that asked
+// for delegation: httpauth.WithDelegation, curl --delegation always), so
+// that the handler can call another service as the user:
+//
+//	cred, err := id.DelegatedCredential()
+//	if err != nil { ... } // SEC_E_NO_CREDENTIALS: nothing was delegated
+//	defer cred.Close()
+//	tr := httpauth.NewTransport(httpauth.WithClientCredential(cred))
+//	defer tr.Close()
+//	resp, err := (&http.Client{Transport: tr}).Get("http://upstream.example.com/")
+//
+// It is asyncsspi.SecurityContext.DelegatedCredential of the request's
+// context: a Negotiate credential over Kerberos alone, acquired on the
+// Authenticator's engine (its handshakes run there), which the caller owns
+// and closes; it may outlive the request. Each call acquires a new one.
+// NTLM cannot delegate (SEC_E_UNSUPPORTED_FUNCTION).
+func (id *Identity) DelegatedCredential() (*asyncsspi.Credential, error) {
+	if id == nil || id.Context == nil {
+		return nil, status.Errorf(status.SEC_E_NO_CONTEXT, "", "httpauth: the identity has no security context")
+	}
+	return id.Context.DelegatedCredential()
+}
+
 type identityKey struct{}
 
 // IdentityFromContext returns the client a protected handler's request

@@ -39,8 +39,8 @@ type acceptor struct {
 	bad     bool
 	svcName string // the ticket's service, once known (for error tokens)
 
-	delegated []byte
-	pending   atomic.Pointer[accepting] // verified, waiting for a remote replay cache
+	deleg   *delegation               // what the client delegated, if anything (under attrMu)
+	pending atomic.Pointer[accepting] // verified, waiting for a remote replay cache
 }
 
 // accepting is one AP-REQ on its way through the acceptor's steps.
@@ -331,11 +331,17 @@ func (c *acceptor) reply(a *accepting, room int) mechs.StepResult {
 	if a.cs.flags&gssIntegFlag != 0 {
 		ret |= secctx.ASC_RET_INTEGRITY
 	}
-	if a.cs.krbCred != nil && checkKRBCred(a.cs.krbCred, a.sess) {
+	if a.cs.krbCred != nil {
+		// Opened now (a KRB-CRED that does not open is no delegation:
+		// the handshake goes on without ASC_RET_DELEGATE); its TGT is
+		// decoded when asked for (delegation.go).
+		d := receiveDelegation(a.cs.krbCred, a.sess, isub, a.etp)
+		if d.usable() {
+			ret |= secctx.ASC_RET_DELEGATE
+		}
 		c.attrMu.Lock()
-		c.delegated = append([]byte(nil), a.cs.krbCred...)
+		c.deleg = d
 		c.attrMu.Unlock()
-		ret |= secctx.ASC_RET_DELEGATE
 	}
 	ret |= secctx.ASCRet(c.req) & (secctx.ASC_RET_CONNECTION | secctx.ASC_RET_ALLOCATED_MEMORY | secctx.ASC_RET_EXTENDED_ERROR)
 	initSeq := uint64(a.auth.seq)
@@ -375,23 +381,24 @@ func (c *acceptor) reply(a *accepting, room int) mechs.StepResult {
 	return mechs.StepResult{Status: status.SEC_E_OK, Token: tok, Flags: uint64(ret), Expiry: end}
 }
 
+// QueryAttribute answers the attributes both sides share (session.go)
+// and SECPKG_ATTR_ASYNCSSPI_DELEGATED_CREDENTIAL (delegation.go).
 func (c *acceptor) QueryAttribute(attr secctx.Attribute) (any, status.Code) {
+	if attr == attrDelegated {
+		return c.delegatedCredential()
+	}
 	return c.queryAttribute(attr, c.cred.pkg.Info())
-}
-
-// DelegatedCredential returns the KRB-CRED (RFC 4120 section 5.8) the
-// initiator delegated, or nil. It is set when the context's flags carry
-// ASC_RET_DELEGATE.
-func (c *acceptor) DelegatedCredential() []byte {
-	c.attrMu.Lock()
-	defer c.attrMu.Unlock()
-	return c.delegated
 }
 
 func (c *acceptor) Close() {
 	if a := c.takePending(); a != nil {
 		clear(a.plain)
 	}
+	c.attrMu.Lock()
+	if c.deleg != nil {
+		c.deleg.wipe()
+	}
+	c.attrMu.Unlock()
 	c.close()
 }
 

@@ -53,11 +53,16 @@ func parseAPReq(b []byte) (apReq, error) {
 // straight into the output buffer, room octets into it (spare room for a
 // framing package, see mechs.RoomStepper).
 func (c *initiator) buildAPReq(cb *secctx.ChannelBindings, krbCred []byte, now time.Time, room int) ([]byte, error) {
-	t := c.tkt
-	sub, err := randomKey(t.key.etype)
+	sub, err := randomKey(c.tkt.key.etype)
 	if err != nil {
 		return nil, err
 	}
+	return c.buildAPReqWith(cb, krbCred, sub, now, room)
+}
+
+// buildAPReqWith is buildAPReq with the subkey sub.
+func (c *initiator) buildAPReqWith(cb *secctx.ChannelBindings, krbCred []byte, sub *key, now time.Time, room int) ([]byte, error) {
+	t := c.tkt
 	var sb [4]byte
 	rand.Read(sb[:])
 	// MIT keeps initial sequence numbers below 2^30 for peers that

@@ -37,11 +37,19 @@ func readHex(t testing.TB, name string) []byte {
 // decrypted EncTicketPart and Authenticator (real MIT encodings).
 func mitInner(t testing.TB) (encTicket, auth []byte) {
 	t.Helper()
-	kt, err := keytab.Load(filepath.Join("testdata", "mit_service.keytab"))
+	return openSavedAPReq(t, "mit_ap_req_mutual.hex", "mit_service.keytab")
+}
+
+// openSavedAPReq opens a saved MIT AP-REQ (testdata/apReq) with the keys
+// of its realm's service (testdata/keytabFile) and returns its decrypted
+// EncTicketPart and Authenticator.
+func openSavedAPReq(t testing.TB, apReq, keytabFile string) (encTicket, auth []byte) {
+	t.Helper()
+	kt, err := keytab.Load(filepath.Join("testdata", keytabFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, inner, err := parseGSS(readHex(t, "mit_ap_req_mutual.hex"))
+	_, inner, err := parseGSS(readHex(t, apReq))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +222,7 @@ func FuzzEncParts(f *testing.F) {
 		parseEncAPRepPart(b)
 		parseGSSChecksum(b)
 		parseKRBError(b)
-		checkKRBCred(b, sub)
+		openKRBCred(b, sub, sub)
 		parsePrincipal(b)
 		parseTicket(b)
 		if validPrincipal(b) {

@@ -239,39 +239,180 @@ func messagesWithMIT(t *testing.T, our mechs.SecurityContext, peer *gsspeer.Peer
 	}
 }
 
-func TestInteropDelegation(t *testing.T) {
-	realm := startRealm(t)
-	// Our initiator delegates to MIT's acceptor.
-	cred := ourInitiatorCred(t, realm)
-	peer := mitAcceptor(t, realm, nil)
-	ic, _ := cred.NewInitiator(mechs.InitiatorParams{Target: testrealm.Service, Req: secctx.ISC_REQ_MUTUAL_AUTH | secctx.ISC_REQ_DELEGATE})
+// upstreamSPN is the second service a delegated credential calls, as a
+// proxy would call the service behind it.
+const upstreamSPN = "HTTP/upstream.test"
+
+// addUpstream adds the upstream service to realm and returns a function
+// that starts an MIT acceptor (one context) with its keys.
+func addUpstream(t *testing.T, realm *testrealm.Realm) func(t *testing.T) *gsspeer.Peer {
+	t.Helper()
+	realm.AddService(t, upstreamSPN)
+	kt := realm.Keytab(t, upstreamSPN)
+	return func(t *testing.T) *gsspeer.Peer {
+		return gsspeer.Start(t, gsspeer.Config{Role: gsspeer.Acceptor, Mech: gsspeer.Krb5,
+			Env: append(realm.Env(), "KRB5_KTNAME=FILE:"+kt)})
+	}
+}
+
+// delegatedCred acquires an outbound credential from what ac's client
+// delegated (SECPKG_ATTR_ASYNCSSPI_DELEGATED_CREDENTIAL).
+func delegatedCred(t *testing.T, realm *testrealm.Realm, ac mechs.SecurityContext, opts ...Option) mechs.Credential {
+	t.Helper()
+	v, st := ac.QueryAttribute(secctx.SECPKG_ATTR_ASYNCSSPI_DELEGATED_CREDENTIAL)
+	if st != status.SEC_E_OK {
+		t.Fatalf("delegated credential: %v (%v)", st, v)
+	}
+	tgt := v.(*TGT)
+	if got := tgt.Ticket.Client.PrincipalNameString() + "@" + tgt.Ticket.CRealm; got != realm.Principal(testrealm.User) {
+		t.Fatalf("delegated TGT for %q", got)
+	}
+	if !isTGS(tgt.Ticket, realm.Name) {
+		t.Fatalf("delegated ticket for %v@%s", tgt.Ticket.Server, tgt.Ticket.SRealm)
+	}
+	pkg := New(append([]Option{WithConfigFile(realm.Krb5Conf)}, opts...)...)
+	cred, err := pkg.AcquireCredentials(mechs.CredentialRequest{Use: secctx.SECPKG_CRED_OUTBOUND, AuthData: tgt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cred.Close() })
+	if cred.Principal() != realm.Principal(testrealm.User) || !cred.Expiry().Equal(tgt.Ticket.EndTime) {
+		t.Fatalf("delegated credential for %q until %v", cred.Principal(), cred.Expiry())
+	}
+	return cred
+}
+
+func isTGS(t *kdc.Ticket, realm string) bool {
+	return len(t.Server.NameString) == 2 && t.Server.NameString[0] == "krbtgt" && t.Server.NameString[1] == realm && t.SRealm == realm
+}
+
+// actUpstream authenticates to the MIT acceptor of the upstream service
+// with cred (asking to delegate again), and checks that it saw the
+// original user, and a delegated credential.
+func actUpstream(t *testing.T, realm *testrealm.Realm, cred mechs.Credential, upstream *gsspeer.Peer) {
+	t.Helper()
+	tgs := realm.CountRequests("TGS_REQ")
+	ic, err := cred.NewInitiator(mechs.InitiatorParams{Target: "HTTP@upstream.test",
+		Req: secctx.ISC_REQ_MUTUAL_AUTH | secctx.ISC_REQ_DELEGATE | secctx.ISC_REQ_CONFIDENTIALITY | secctx.ISC_REQ_INTEGRITY})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ic.Close()
 	r := step(t, ic, &mechs.StepInput{})
 	wantStatus(t, r, status.SEC_I_CONTINUE_NEEDED)
-	if !secctx.ISCRet(r.Flags).Has(secctx.ISC_RET_DELEGATE) {
-		t.Fatal("no ISC_RET_DELEGATE: the TGT was not forwardable")
+	if got := realm.CountRequests("TGS_REQ"); got < tgs+1 {
+		t.Fatalf("no TGS exchange with the KDC (%d -> %d)", tgs, got)
 	}
-	out, _, err := peer.Step(r.Token)
-	if err != nil {
-		t.Fatal(err)
+	out, complete, err := upstream.Step(r.Token)
+	if err != nil || !complete {
+		t.Fatalf("MIT upstream acceptor: complete %v, %v", complete, err)
 	}
 	wantStatus(t, ic.Step(&mechs.StepInput{Token: out}), status.SEC_E_OK)
-	if info, err := peer.Info(); err != nil || !info.Delegated {
-		t.Fatalf("MIT acceptor got no delegated credential: %+v %v", info, err)
+	if got := upstream.PeerName(); got != realm.Principal(testrealm.User) {
+		t.Fatalf("the upstream service saw %q, want the original user", got)
 	}
+	info, err := upstream.Info()
+	if err != nil || !info.Delegated {
+		t.Fatalf("the delegated credential did not delegate again (forwardable TGT): %+v %v", info, err)
+	}
+	messagesWithMIT(t, ic, upstream)
+}
 
-	// MIT's initiator delegates to our acceptor.
-	ccache := realm.Kinit(t, testrealm.User, testrealm.Password, "-f")
-	mit := mitInitiator(t, realm, ccache, testrealm.ServiceGSSName, gsspeer.Mutual|gsspeer.Deleg|gsspeer.Integ|gsspeer.Conf, nil)
-	tok, _, err := mit.Step(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ac, _ := ourAcceptorCred(t, realm).NewAcceptor(mechs.AcceptorParams{})
-	ar := ac.Step(&mechs.StepInput{Token: tok})
-	wantStatus(t, ar, status.SEC_E_OK)
-	if !secctx.ASCRet(ar.Flags).Has(secctx.ASC_RET_DELEGATE) || len(ac.(*acceptor).DelegatedCredential()) == 0 {
-		t.Fatalf("no delegated credential from MIT: %v", secctx.ASCRet(ar.Flags))
-	}
+// TestInteropDelegation (issue 12 item 1): a client delegates its TGT to
+// our acceptor, which acts as that client towards a second service: a
+// ticket for it from the real KDC with the delegated TGT, then a
+// handshake with MIT's acceptor of that service, which sees the original
+// user. The client is our initiator (a password login; krb5.conf says
+// forwardable = true), then MIT's (kinit -f).
+func TestInteropDelegation(t *testing.T) {
+	realm := startRealm(t)
+	acred := ourAcceptorCred(t, realm)
+
+	t.Run("ours to MIT", func(t *testing.T) {
+		cred := ourInitiatorCred(t, realm)
+		peer := mitAcceptor(t, realm, nil)
+		ic, _ := cred.NewInitiator(mechs.InitiatorParams{Target: testrealm.Service, Req: secctx.ISC_REQ_MUTUAL_AUTH | secctx.ISC_REQ_DELEGATE})
+		r := step(t, ic, &mechs.StepInput{})
+		wantStatus(t, r, status.SEC_I_CONTINUE_NEEDED)
+		if !secctx.ISCRet(r.Flags).Has(secctx.ISC_RET_DELEGATE) {
+			t.Fatal("no ISC_RET_DELEGATE: the TGT was not forwardable")
+		}
+		out, _, err := peer.Step(r.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, ic.Step(&mechs.StepInput{Token: out}), status.SEC_E_OK)
+		if info, err := peer.Info(); err != nil || !info.Delegated {
+			t.Fatalf("MIT acceptor got no delegated credential: %+v %v", info, err)
+		}
+	})
+
+	upstream := addUpstream(t, realm)
+	t.Run("ours to ours, then upstream", func(t *testing.T) {
+		cred := ourInitiatorCred(t, realm)
+		ic, _ := cred.NewInitiator(mechs.InitiatorParams{Target: testrealm.Service, Req: secctx.ISC_REQ_MUTUAL_AUTH | secctx.ISC_REQ_DELEGATE})
+		r := step(t, ic, &mechs.StepInput{})
+		wantStatus(t, r, status.SEC_I_CONTINUE_NEEDED)
+		ac, _ := acred.NewAcceptor(mechs.AcceptorParams{})
+		defer ac.Close()
+		ar := ac.Step(&mechs.StepInput{Token: r.Token})
+		wantStatus(t, ar, status.SEC_E_OK)
+		if !secctx.ASCRet(ar.Flags).Has(secctx.ASC_RET_DELEGATE) {
+			t.Fatalf("no ASC_RET_DELEGATE: %v", secctx.ASCRet(ar.Flags))
+		}
+		wantStatus(t, ic.Step(&mechs.StepInput{Token: ar.Token}), status.SEC_E_OK)
+		actUpstream(t, realm, delegatedCred(t, realm, ac), upstream(t))
+	})
+
+	t.Run("MIT to ours, then upstream", func(t *testing.T) {
+		ccache := realm.Kinit(t, testrealm.User, testrealm.Password, "-f")
+		mit := mitInitiator(t, realm, ccache, testrealm.ServiceGSSName, gsspeer.Mutual|gsspeer.Deleg|gsspeer.Integ|gsspeer.Conf, nil)
+		tok, _, err := mit.Step(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		saveToken(t, "mit_ap_req_deleg.hex", tok)
+		if kt, err := os.ReadFile(realm.ServiceKeytab); err == nil && os.Getenv("ASYNCSSPI_SAVE_TOKENS") == "1" {
+			// This realm's service keys open the saved AP-REQ and so
+			// MIT's KRB-CRED (the fuzz seeds of FuzzKRBCred).
+			os.WriteFile(filepath.Join("testdata", "mit_deleg_service.keytab"), kt, 0o644)
+		}
+		ac, _ := acred.NewAcceptor(mechs.AcceptorParams{})
+		defer ac.Close()
+		ar := ac.Step(&mechs.StepInput{Token: tok})
+		wantStatus(t, ar, status.SEC_E_OK)
+		if !secctx.ASCRet(ar.Flags).Has(secctx.ASC_RET_DELEGATE) || len(ac.(*acceptor).DelegatedCredential()) == 0 {
+			t.Fatalf("no delegated credential from MIT: %v", secctx.ASCRet(ar.Flags))
+		}
+		if _, complete, err := mit.Step(ar.Token); err != nil || !complete {
+			t.Fatalf("MIT initiator after our AP-REP: %v", err)
+		}
+		actUpstream(t, realm, delegatedCred(t, realm, ac), upstream(t))
+	})
+
+	t.Run("expired", func(t *testing.T) {
+		// The delegated TGT outlived: its credential cannot log in
+		// again, and says so without asking the KDC.
+		cred := ourInitiatorCred(t, realm)
+		ic, _ := cred.NewInitiator(mechs.InitiatorParams{Target: testrealm.Service, Req: secctx.ISC_REQ_DELEGATE})
+		r := step(t, ic, &mechs.StepInput{})
+		wantStatus(t, r, status.SEC_E_OK)
+		ac, _ := acred.NewAcceptor(mechs.AcceptorParams{})
+		defer ac.Close()
+		wantStatus(t, ac.Step(&mechs.StepInput{Token: r.Token}), status.SEC_E_OK)
+		later := func() time.Time { return time.Now().Add(48 * time.Hour) }
+		dcred := delegatedCred(t, realm, ac, WithClock(later))
+		requests := realm.CountRequests("TGS_REQ") + realm.CountRequests("AS_REQ")
+		uc, _ := dcred.NewInitiator(mechs.InitiatorParams{Target: "HTTP@upstream.test"})
+		res := step(t, uc, &mechs.StepInput{})
+		wantStatus(t, res, status.SEC_E_NO_CREDENTIALS)
+		if !errors.Is(res.Err, kdc.ErrTGTEnded) {
+			t.Fatalf("cause %v, want kdc.ErrTGTEnded", res.Err)
+		}
+		if got := realm.CountRequests("TGS_REQ") + realm.CountRequests("AS_REQ"); got != requests {
+			t.Fatalf("the KDC was asked (%d -> %d requests)", requests, got)
+		}
+	})
 }
 
 func TestInteropWrongPrincipalAndBindings(t *testing.T) {

@@ -25,9 +25,13 @@
 //   - outbound: a *secctx.AuthIdentity{User, Domain (the realm), Password}
 //     for a password login; a *Keytab with the client's keys (Principal
 //     names the client, "user@REALM"; default: the keytab's first
-//     principal); a *CCache; *ServiceTickets, tickets
-//     obtained elsewhere, with no KDC; or nil for the ticket cache named
-//     by KRB5CCNAME.
+//     principal); a *CCache; a *TGT, a ticket-granting ticket obtained
+//     elsewhere (the one a client delegated to this service, which an
+//     acceptor's context gives as
+//     secctx.SECPKG_ATTR_ASYNCSSPI_DELEGATED_CREDENTIAL): service tickets
+//     come from the TGS exchange, and the credential ends with the TGT;
+//     *ServiceTickets, tickets obtained elsewhere, with no KDC; or nil for
+//     the ticket cache named by KRB5CCNAME.
 //   - inbound: a *Keytab, or nil for the keytab named by KRB5_KTNAME
 //     (default /etc/krb5.keytab). Principal, when set, restricts the
 //     acceptor to that service principal ("HTTP/host" or
@@ -257,6 +261,17 @@ func (c *credential) acquireOutbound(req mechs.CredentialRequest) error {
 			}
 		}
 		kc.CCache = cc
+	case *TGT:
+		if ad == nil || ad.Ticket == nil {
+			return status.Errorf(status.SEC_E_NO_CREDENTIALS, Name, "a TGT credential needs the ticket")
+		}
+		t := ad.Ticket
+		if user != "" && (user != t.Client.PrincipalNameString() || (realm != "" && !strings.EqualFold(realm, t.CRealm))) {
+			return status.Errorf(status.SEC_E_UNKNOWN_CREDENTIALS, Name, "the TGT is for "+quote(t.Client.PrincipalNameString()+"@"+t.CRealm)+", not "+quote(req.Principal))
+		}
+		// The client is the ticket's, exactly as the KDC named it.
+		kc.TGT, kc.Principal = t, t.Client
+		user, realm = "", t.CRealm
 	case *ServiceTickets:
 		src, r, err := newStaticSource(ad)
 		if err != nil {
@@ -355,9 +370,9 @@ func (c *credential) acquireInbound(req mechs.CredentialRequest) error {
 			return status.New(status.SEC_E_NO_CREDENTIALS, Name, err)
 		}
 	default:
-		if !req.Use.Outbound() {
-			return status.Errorf(status.SEC_E_UNKNOWN_CREDENTIALS, Name, "unsupported AuthData type for an inbound Kerberos credential")
-		}
+		// With SECPKG_CRED_BOTH, AcquireCredentials keeps the outbound
+		// half and NewAcceptor says SEC_E_NO_CREDENTIALS.
+		return status.Errorf(status.SEC_E_UNKNOWN_CREDENTIALS, Name, "unsupported AuthData type for an inbound Kerberos credential")
 	}
 	acc, err := newAcceptorKeys(kt, req.Principal, c.pkg)
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package kdc is the client side of the Kerberos KDC exchanges (RFC 4120
 // section 3.1 and 3.3): credentials from a password (AS exchange with
-// encrypted-timestamp pre-authentication), a keytab or an existing ticket
-// cache; service tickets from the TGS exchange, shared by concurrent callers
+// encrypted-timestamp pre-authentication), a keytab, an existing ticket
+// cache, or a TGT obtained elsewhere (one a client delegated, which no
+// login can replace); service tickets from the TGS exchange, shared by concurrent callers
 // and cached until shortly before they expire; and a KDC transport of its
 // own (UDP and TCP on MIT's schedule, staggered failover remembered across
 // exchanges, a context and a timeout on every exchange).
@@ -91,6 +92,28 @@ func (t *Ticket) Valid(now time.Time, skew time.Duration) bool {
 	return now.Before(t.EndTime) && !now.Add(skew).Before(start)
 }
 
+// Clone returns a deep copy of t: its session key, flags, names and
+// ticket are the copy's own, so that wiping or changing one does not
+// touch the other.
+func (t *Ticket) Clone() *Ticket {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	c.Client = clonePrincipal(t.Client)
+	c.Server = clonePrincipal(t.Server)
+	c.Ticket.SName = clonePrincipal(t.Ticket.SName)
+	c.Ticket.EncPart.Cipher = append([]byte(nil), t.Ticket.EncPart.Cipher...)
+	c.Ticket.DecryptedEncPart = messages.EncTicketPart{}
+	c.SessionKey.KeyValue = append([]byte(nil), t.SessionKey.KeyValue...)
+	c.Flags.Bytes = append([]byte(nil), t.Flags.Bytes...)
+	return &c
+}
+
+func clonePrincipal(p types.PrincipalName) types.PrincipalName {
+	return types.PrincipalName{NameType: p.NameType, NameString: append([]string(nil), p.NameString...)}
+}
+
 // renewAt is when the ticket should be replaced: renewBefore ahead of its
 // end, but never earlier than half-way through its life (so that a short
 // ticket is not replaced at every request).
@@ -107,18 +130,24 @@ func (t *Ticket) renewAt(renewBefore time.Duration) time.Time {
 }
 
 // ClientConfig configures a Client. Exactly one source of credentials is
-// used, in this order of preference: Password, Keytab, CCache.
+// used, in this order of preference: Password, Keytab, CCache, TGT.
 type ClientConfig struct {
 	// Principal and Realm name the client. When empty they come from the
-	// CCache's default principal; Realm defaults to krb5.conf's
-	// default_realm.
+	// CCache's default principal, or the TGT's client; Realm defaults to
+	// krb5.conf's default_realm.
 	Principal types.PrincipalName
 	Realm     string
 
 	Password string              // the client's password, or
 	Keytab   *keytab.Keytab      // a keytab with the client's keys, or
-	CCache   *credentials.CCache // an existing ticket cache (KRB5CCNAME)
-	Config   *config.Config      // krb5.conf; nil loads it as LoadConfig does
+	CCache   *credentials.CCache // an existing ticket cache (KRB5CCNAME), or
+	// TGT is a ticket-granting ticket for krbtgt/REALM of the client's
+	// realm, obtained elsewhere: one a client delegated in a KRB-CRED,
+	// say. The Client copies it, gets service tickets with it (and renews
+	// it while it is renewable), but cannot log in: once it ends, the
+	// Client's operations fail with SEC_E_NO_CREDENTIALS (ErrTGTEnded).
+	TGT    *Ticket
+	Config *config.Config // krb5.conf; nil loads it as LoadConfig does
 
 	// Transport carries the KDC exchanges. When nil the Client makes one
 	// from Config and closes it in Close; a given Transport is shared and
@@ -156,6 +185,7 @@ type Client struct {
 	password     string
 	keytab       *keytab.Keytab
 	ccache       *credentials.CCache
+	fromTGT      bool // started from ClientConfig.TGT
 	now          func() time.Time
 	renewBefore  time.Duration
 	etypes       []int32
@@ -231,6 +261,13 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 			c.realm = c.ccache.DefaultPrincipal.Realm
 		}
 	}
+	onlyTGT := c.password == "" && c.keytab == nil && c.ccache == nil && cfg.TGT != nil
+	if onlyTGT && len(c.principal.NameString) == 0 {
+		c.principal = cfg.TGT.Client
+		if c.realm == "" {
+			c.realm = cfg.TGT.CRealm
+		}
+	}
 	if c.realm == "" {
 		c.realm = conf.LibDefaults.DefaultRealm
 	}
@@ -240,10 +277,15 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if c.realm == "" {
 		return nil, status.Errorf(status.SEC_E_NO_CREDENTIALS, mech, "kdc: no realm (and no default_realm in krb5.conf)")
 	}
-	if c.password == "" && c.keytab == nil && c.ccache == nil {
-		return nil, status.Errorf(status.SEC_E_NO_CREDENTIALS, mech, "kdc: no password, keytab or ticket cache")
+	if c.password == "" && c.keytab == nil && c.ccache == nil && cfg.TGT == nil {
+		return nil, status.Errorf(status.SEC_E_NO_CREDENTIALS, mech, "kdc: no password, keytab, ticket cache or TGT")
 	}
 	c.etypes = pickEtypes(configuredEtypes(conf), cfg.AllowRC4)
+	if onlyTGT {
+		if err := c.takeTGT(cfg.TGT); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Transport != nil {
 		c.transport = cfg.Transport
 	} else {
@@ -298,6 +340,25 @@ func (c *Client) loadCCache() {
 			c.tickets[key] = t
 		}
 	}
+}
+
+// takeTGT starts the Client from a TGT obtained elsewhere: it must be a
+// TGT of the Client's realm (krbtgt/REALM@REALM; cross-realm tickets are
+// not supported) for the Client's principal, with a session key. It may
+// have ended already: the Client's operations then fail with ErrTGTEnded.
+func (c *Client) takeTGT(t *Ticket) error {
+	switch {
+	case !isTGS(t.Server, c.realm) || t.SRealm != c.realm:
+		return status.Errorf(status.SEC_E_NO_CREDENTIALS, mech, fmt.Sprintf("kdc: the ticket is for %s@%s, not a TGT of realm %q", t.Server.PrincipalNameString(), t.SRealm, c.realm))
+	case !samePrincipal(t.Client, c.principal) || t.CRealm != c.realm:
+		return status.Errorf(status.SEC_E_NO_CREDENTIALS, mech, fmt.Sprintf("kdc: the TGT is for %s@%s, not %s@%s", t.Client.PrincipalNameString(), t.CRealm, c.principal.PrincipalNameString(), c.realm))
+	case len(t.SessionKey.KeyValue) == 0 || t.EndTime.IsZero():
+		return status.Errorf(status.SEC_E_NO_CREDENTIALS, mech, "kdc: the TGT has no session key or no end time")
+	case !etypeAllowed(t.SessionKey.KeyType, containsEtype(c.etypes, etypeRC4)):
+		return status.Errorf(status.SEC_E_KDC_UNKNOWN_ETYPE, mech, fmt.Sprintf("kdc: the TGT's session key is of enctype %d, which is not enabled", t.SessionKey.KeyType))
+	}
+	c.tgt, c.fromTGT = t.Clone(), true
+	return nil
 }
 
 func isTGS(p types.PrincipalName, realm string) bool {

@@ -216,3 +216,43 @@ func BenchmarkCachedServiceTicket(b *testing.B) {
 		}
 	})
 }
+
+// A Client started from a TGT takes its principal and realm from it and
+// refuses a ticket that is not a TGT of its realm for its client.
+func TestNewClientFromTGT(t *testing.T) {
+	now := time.Now()
+	tgt := &Ticket{
+		Client: types.NewPrincipalName(1, "alice"), CRealm: "R",
+		Server: types.NewPrincipalName(2, "krbtgt/R"), SRealm: "R",
+		SessionKey: types.EncryptionKey{KeyType: etypeAES256SHA1, KeyValue: make([]byte, 32)},
+		AuthTime:   now, EndTime: now.Add(time.Hour),
+	}
+	c, err := NewClient(ClientConfig{TGT: tgt, Config: config.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if p, r := c.Principal(); p.PrincipalNameString() != "alice" || r != "R" || !c.Expiry().Equal(tgt.EndTime) {
+		t.Fatalf("client %v@%s until %v", p, r, c.Expiry())
+	}
+	tgt.SessionKey.KeyValue[0] = 1
+	if c.currentTGT().SessionKey.KeyValue[0] != 0 {
+		t.Fatal("the Client shares the caller's TGT")
+	}
+	for name, mutate := range map[string]func(*Ticket){
+		"a service ticket": func(t *Ticket) { t.Server = types.NewPrincipalName(2, "HTTP/host") },
+		"another realm":    func(t *Ticket) { t.SRealm, t.Server = "S", types.NewPrincipalName(2, "krbtgt/S") },
+		"no session key":   func(t *Ticket) { t.SessionKey.KeyValue = nil },
+		"no end time":      func(t *Ticket) { t.EndTime = time.Time{} },
+		"RC4 not enabled":  func(t *Ticket) { t.SessionKey.KeyType = etypeRC4 },
+	} {
+		bad := tgt.Clone()
+		mutate(bad)
+		if _, err := NewClient(ClientConfig{TGT: bad, Config: config.New()}); err == nil || !status.CodeOf(err).IsError() {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := NewClient(ClientConfig{TGT: tgt, Principal: types.NewPrincipalName(1, "bob"), Realm: "R", Config: config.New()}); status.CodeOf(err) != status.SEC_E_NO_CREDENTIALS {
+		t.Errorf("another client's TGT: %v", err)
+	}
+}

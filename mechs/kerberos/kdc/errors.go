@@ -25,6 +25,10 @@ var (
 	// ErrNotForwardable: the TGT does not carry the FORWARDABLE flag
 	// (SEC_E_DELEGATION_REQUIRED is not applicable; SEC_E_NO_CREDENTIALS).
 	ErrNotForwardable = errors.New("kdc: the TGT is not forwardable")
+	// ErrTGTEnded: the Client was started from a TGT (ClientConfig.TGT),
+	// which has ended and could not be renewed; with no password or
+	// keytab it cannot log in again (SEC_E_NO_CREDENTIALS).
+	ErrTGTEnded = errors.New("kdc: the TGT the credential was started from has ended, and the credential cannot log in again")
 )
 
 // KDCError is a KRB-ERROR the KDC answered with (RFC 4120 section 5.9.1).

@@ -1,6 +1,9 @@
 package kdc
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/asyncsspi/asyncsspi/status"
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 )
@@ -21,12 +24,13 @@ func (o *Op) startLocked() {
 	switch o.kind {
 	case opLogin:
 		if !c.hasSecret() {
-			// A ticket cache alone: its TGT is the login.
-			if tgt := c.currentTGT(); tgt != nil && tgt.Valid(c.now(), c.skew) {
+			// A ticket cache or a TGT alone: its TGT is the login.
+			tgt := c.currentTGT()
+			if tgt != nil && tgt.Valid(c.now(), c.skew) {
 				o.finishLocked(tgt, nil)
 				return
 			}
-			o.finishLocked(nil, status.Errorf(status.SEC_E_NO_CREDENTIALS, mech, "kdc: the ticket cache holds no valid TGT and there is no password or keytab"))
+			o.finishLocked(nil, c.noLoginErr(tgt))
 			return
 		}
 		o.beginASLocked()
@@ -121,10 +125,35 @@ func (o *Op) renewFailedLocked(err error) {
 		o.finishLocked(o.tgt, nil)
 		return
 	}
-	if err == nil {
-		err = status.Errorf(status.SEC_E_NO_CREDENTIALS, mech, "kdc: the TGT has expired and there is no password or keytab to obtain another")
+	if err == nil || c.fromTGT {
+		// A credential started from a TGT says so whatever the renewal
+		// met: what ends it is the TGT's end.
+		err = c.noLoginErr(o.tgt)
 	}
 	o.finishLocked(nil, err)
+}
+
+// noLoginErr is why a Client without a password or keytab has no TGT to
+// offer: tgt (its ticket cache's, or the TGT it was started from) is
+// missing, has ended or has not started.
+func (c *Client) noLoginErr(tgt *Ticket) error {
+	switch {
+	case c.fromTGT && tgt != nil:
+		return status.New(status.SEC_E_NO_CREDENTIALS, mech, fmt.Errorf("%w (it was valid from %s to %s, the time is now %s)",
+			ErrTGTEnded, tgtStart(tgt).UTC().Format(time.RFC3339), tgt.EndTime.UTC().Format(time.RFC3339), c.now().UTC().Format(time.RFC3339)))
+	case c.fromTGT:
+		return status.New(status.SEC_E_NO_CREDENTIALS, mech, ErrTGTEnded)
+	case tgt != nil:
+		return status.Errorf(status.SEC_E_NO_CREDENTIALS, mech, "kdc: the TGT has expired and there is no password or keytab to obtain another")
+	}
+	return status.Errorf(status.SEC_E_NO_CREDENTIALS, mech, "kdc: the ticket cache holds no valid TGT and there is no password or keytab")
+}
+
+func tgtStart(t *Ticket) time.Time {
+	if t.StartTime.IsZero() {
+		return t.AuthTime
+	}
+	return t.StartTime
 }
 
 // replyLocked processes the reply to the current request.
@@ -165,6 +194,12 @@ func (o *Op) replyLocked(reply []byte) {
 			// again once and retry.
 			o.retried = true
 			o.sub, o.phase = c.joinOp(opLogin, keyLogin, o.sname, ""), phWaitSub
+			return
+		}
+		if isKDCError(err, errorcode.KRB_AP_ERR_TKT_EXPIRED) && c.fromTGT {
+			// The KDC holds the TGT the credential started from ended,
+			// and there is no logging in again.
+			o.failLocked(status.New(status.SEC_E_NO_CREDENTIALS, mech, fmt.Errorf("%w: %w", ErrTGTEnded, err)))
 			return
 		}
 		if err != nil {

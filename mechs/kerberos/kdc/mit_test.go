@@ -617,3 +617,70 @@ func BenchmarkMITOpTGSCPU(b *testing.B) {
 		}
 	}
 }
+
+// A Client started from a forwarded TGT (what a client delegates) gets
+// service tickets with it, never logs in, and once the TGT has ended says
+// so, without asking the KDC.
+func TestMITClientFromTGT(t *testing.T) {
+	t.Parallel()
+	s := setupMIT(t)
+	ctx := context.Background()
+	fwd, err := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password}).ForwardableTGT(ctx)
+	must(t, err)
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	c := s.client(t, ClientConfig{TGT: fwd, Now: now})
+	if p, _ := c.Principal(); p.PrincipalNameString() != "alice" || !c.Expiry().Equal(fwd.EndTime) {
+		t.Fatalf("client %v until %v", p, c.Expiry())
+	}
+	as := s.realm.CountRequests("AS_REQ")
+	tkt, err := c.ServiceTicket(ctx, spnHTTP)
+	must(t, err)
+	s.checkServiceTicket(t, tkt, "alice")
+	if n := s.realm.CountRequests("AS_REQ"); n != as {
+		t.Fatal("a client started from a TGT sent an AS_REQ")
+	}
+	// It can delegate again: the forwarded TGT is forwardable.
+	again, err := c.ForwardableTGT(ctx)
+	must(t, err)
+	if !again.HasFlag(flagForwarded) {
+		t.Fatalf("forwarded again: flags %x", again.Flags.Bytes)
+	}
+
+	offset.Store(int64(fwd.EndTime.Sub(time.Now()) + time.Minute))
+	reqs := s.realm.CountRequests("AS_REQ") + s.realm.CountRequests("TGS_REQ")
+	_, err = c.ServiceTicket(ctx, "HTTP/other.test")
+	if status.CodeOf(err) != status.SEC_E_NO_CREDENTIALS || !errors.Is(err, ErrTGTEnded) {
+		t.Fatalf("after the TGT's end: %v", err)
+	}
+	if n := s.realm.CountRequests("AS_REQ") + s.realm.CountRequests("TGS_REQ"); n != reqs {
+		t.Fatal("the KDC was asked after the TGT's end")
+	}
+}
+
+// A renewable TGT the Client was started from is renewed when due (a TGS
+// exchange with RENEW), as a logged-in Client's is.
+func TestMITClientFromTGTRenews(t *testing.T) {
+	t.Parallel()
+	s := setupMIT(t, testrealm.WithTicketLifetime(time.Minute), testrealm.WithRenewableLifetime(time.Hour))
+	ctx := context.Background()
+	tgt, err := s.client(t, ClientConfig{Principal: alice(), Password: testrealm.Password}).TGT(ctx)
+	must(t, err)
+	if !tgt.HasFlag(flagRenewable) {
+		t.Fatal("TGT not renewable")
+	}
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	c := s.client(t, ClientConfig{TGT: tgt, Now: now, RenewBefore: 20 * time.Second})
+	offset.Store(int64(45 * time.Second))
+	renewals := s.count("TGS_REQ", "for krbtgt/")
+	tkt, err := c.ServiceTicket(ctx, spnHTTP)
+	must(t, err)
+	s.checkServiceTicket(t, tkt, "alice")
+	if got := s.count("TGS_REQ", "for krbtgt/"); got != renewals+1 {
+		t.Fatalf("%d TGT renewals, want 1", got-renewals)
+	}
+	if bytes.Equal(c.currentTGT().Ticket.EncPart.Cipher, tgt.Ticket.EncPart.Cipher) {
+		t.Fatal("the Client still holds the TGT it was started from")
+	}
+}

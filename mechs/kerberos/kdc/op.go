@@ -268,8 +268,15 @@ func (o *Op) advanceLocked() (*mechs.IORequest, *Ticket, error) {
 			case err != nil:
 				o.ioFailedLocked(noAuthority(err))
 			case !inflight && o.c.now().Sub(r.built) > RequestFreshness:
-				// Abandoned long ago: build the request anew.
+				// Abandoned long ago: build the request anew, unless the
+				// TGT it was built with has ended since (a TGS-REQ with
+				// it would only be refused): then start over, with a
+				// fresh TGT or the reason there is none.
 				o.retireLocked()
+				if o.tgt != nil && !o.tgt.Valid(o.c.now(), o.c.skew) {
+					o.tgt, o.phase = nil, phStart
+					continue
+				}
 				o.buildLocked()
 			default:
 				return r.io, nil, nil
