@@ -60,7 +60,7 @@ func TestTokenRealTokens(t *testing.T) {
 		want := map[string]string{
 			"negotiate.hex": "NTLM NEGOTIATE_MESSAGE", "challenge.hex": "NTLM CHALLENGE_MESSAGE", "authenticate.hex": "NTLM AUTHENTICATE_MESSAGE",
 			"negtokeninit.bin": "SPNEGO NegTokenInit", "negtokeninit2.bin": "NegTokenInit2", "aprep.bin": "Kerberos AP-REP",
-			"mit_ap_req.hex": "Kerberos AP-REQ", "mit_ap_req_mutual.hex": "mutual-required", "mit_ap_rep.hex": "Kerberos AP-REP",
+			"mit_ap_req.hex": "Kerberos AP-REQ", "mit_ap_req_mutual.hex": "mutual-required", "mit_ap_req_deleg.hex": "Kerberos AP-REQ", "mit_ap_rep.hex": "Kerberos AP-REP",
 			"mit_krb_error.hex": "KRB-ERROR", "challenge.bin": "NTLM CHALLENGE_MESSAGE", "authenticate-mic.bin": "MIC:",
 			"completed-mic.bin": "negState: accept-completed",
 		}
